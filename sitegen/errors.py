@@ -1,0 +1,21 @@
+"""Exceptions raised by the library; ``cli.py`` turns them into messages and exit codes."""
+
+
+class LiqmapError(Exception):
+    """Base class for every error liqmap reports to a user."""
+
+    exit_code = 1
+
+
+class ConfigError(LiqmapError):
+    """The configuration file or a flag is wrong. The message says what, where and how to fix."""
+
+    exit_code = 2
+
+
+class SourceError(LiqmapError):
+    """Market data could not be fetched or was unusable (network, geo-block, garbage)."""
+
+
+class BuildError(LiqmapError):
+    """The site could not be built or did not pass validation."""

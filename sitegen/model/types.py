@@ -1,0 +1,97 @@
+"""Inputs, parameters and outputs of the liquidation model (pure data, numpy only)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+
+# (min_notional, max_notional, mmr, cum, max_leverage) per bracket, Binance form.
+TierTable = np.ndarray  # float64, shape (K, 5)
+
+
+@dataclass(frozen=True)
+class ModelParams:
+    """Every assumption of the model. Each one is printed on the page and in its JSON.
+
+    Defaults are chosen on the calibration data (see the methodology page).
+    """
+
+    leverages: tuple[float, ...] = (5.0, 10.0, 25.0, 50.0, 100.0)
+    leverage_weights: tuple[float, ...] = (0.15, 0.25, 0.30, 0.20, 0.10)
+    side_attribution: str = "symmetric"  # "symmetric" or "taker"
+    entry_points: int = 3  # entry prices spread over each bar (low..high, typical-price weighted)
+    decay_half_life_hours: float = 0.0  # 0 = no decay
+    bin_pct: float = 0.2  # price grid step in percent (log spaced)
+    grid_span_pct: float = 30.0  # grid covers last close +- this percent (and the traded range)
+    position_notional_usd: float = 10_000.0  # typical position size used to pick the tier
+    volume_ma_bars: int = 48  # moving average window for the volume fallback
+    volume_oi_ratio: float = 0.05  # new notional per unit of excess taker volume (volume model)
+
+    def as_dict(self) -> dict[str, object]:
+        d = asdict(self)
+        d["leverages"] = list(self.leverages)
+        d["leverage_weights"] = list(self.leverage_weights)
+        return d
+
+
+@dataclass(frozen=True)
+class ModelInput:
+    """One symbol on one exchange, one timeframe, aligned arrays of length T."""
+
+    timestamp: np.ndarray  # int64 ms bar open, (T,)
+    open: np.ndarray  # float64 (T,)
+    high: np.ndarray
+    low: np.ndarray
+    close: np.ndarray
+    volume: np.ndarray  # base units (T,)
+    oi_usd: np.ndarray | None = None  # open interest in USD at each bar's close, NaN = unknown
+    taker_buy_volume: np.ndarray | None = None  # base units (T,), for side_attribution="taker"
+    tiers: TierTable | None = None  # maintenance brackets; None = flat 0.4 % mmr, no cum
+    bar_ms: int = 300_000
+
+
+@dataclass(frozen=True)
+class Cluster:
+    """A band of estimated liquidations at the last bar."""
+
+    side: str  # "long" or "short"
+    price: float  # USD, centre of the band (notional-weighted)
+    usd: float  # estimated notional liquidated if price reaches the band
+    distance_pct: float  # signed, (price / last_close - 1) * 100
+
+
+@dataclass(frozen=True)
+class ModelResult:
+    """Model output on a log-spaced price grid.
+
+    heat_* hold, per bar and price row, the notional (USD) of open positions whose
+    liquidation price lies in that row, *after* the bar (survivors only).
+    """
+
+    timestamp: np.ndarray  # int64 ms (T,)
+    close: np.ndarray  # float64 (T,)
+    price_edges: np.ndarray  # float64 (B+1,), increasing, log spaced
+    heat_long: np.ndarray  # float32 (T, B) USD
+    heat_short: np.ndarray  # float32 (T, B) USD
+    heat_long_by_leverage: np.ndarray  # float32 (L, T, B), sums to heat_long over L
+    heat_short_by_leverage: np.ndarray  # float32 (L, T, B)
+    predicted_long: np.ndarray  # float64 (T,) USD of longs the model liquidates in each bar
+    predicted_short: np.ndarray  # float64 (T,)
+    leverages: tuple[float, ...]
+    params: ModelParams
+    volume_model: bool  # True when open interest was missing and volume drove the model
+    exchanges: tuple[str, ...] = field(default_factory=tuple)
+
+    @property
+    def price_centers(self) -> np.ndarray:
+        return np.sqrt(self.price_edges[:-1] * self.price_edges[1:])
+
+    @property
+    def map_long(self) -> np.ndarray:
+        """Long liquidation levels by price at the last bar, USD (B,)."""
+        return self.heat_long[-1].astype(np.float64)
+
+    @property
+    def map_short(self) -> np.ndarray:
+        return self.heat_short[-1].astype(np.float64)

@@ -1,0 +1,44 @@
+"""What the build hands to the renderer: one :class:`SymbolReport` per symbol, one :class:`SiteData`.
+
+Frozen, numpy-backed, and free of bokeh/jinja/ccxt so both sides can be tested alone.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from sitegen.model.types import ModelParams, ModelResult
+from sitegen.series import Candles, Funding
+
+
+@dataclass(frozen=True)
+class SymbolReport:
+    symbol: str  # unified symbol, e.g. "BTC/USDT:USDT"
+    slug: str  # "btc-usdt"
+    exchanges: tuple[str, ...]  # exchanges whose data went into the aggregate
+    # Aggregated (all exchanges, one price grid) model output per timeframe: "5m", "1h".
+    results: dict[str, ModelResult]
+    # Per-exchange model output on the same grid, per timeframe: {tf: {exchange: result}}.
+    per_exchange: dict[str, dict[str, ModelResult]]
+    # Reference candles per timeframe (first exchange in config order that has them).
+    candles: dict[str, Candles]
+    funding: Funding | None
+    ranges: tuple[str, ...]  # range names the data covers, e.g. ("12h", "24h", "3d", "1w", "1m")
+    as_of: datetime  # UTC close time of the last bar used
+    source: str = "live"  # "live", "store" or "sample"
+    volume_model: bool = False  # True when open interest was missing (volume fallback)
+    stale: bool = False  # True when this build could not refresh the symbol
+    stale_since: datetime | None = None
+    notes: tuple[str, ...] = field(default_factory=tuple)  # human messages (e.g. "okx: geo-blocked")
+
+
+@dataclass(frozen=True)
+class SiteData:
+    title: str
+    base_url: str  # absolute, ends with "/"
+    generated_at: datetime  # UTC
+    symbols: tuple[SymbolReport, ...]
+    params: ModelParams
+    evaluation: dict[str, object] | None = None  # calibration table for the methodology page
+    version: str = "0"

@@ -1,0 +1,1 @@
+"""Embedded real sample data; see README.md in this folder."""
