@@ -95,3 +95,15 @@ def load_sample(symbol: str) -> MarketSeries:
             np.array([float(r["open"]) for r in rows]),
         )
     return MarketSeries(EXCHANGE, symbol, candles, oi, funding, _tiers(symbol), source="sample")
+
+
+class SampleSource:
+    """Serves the embedded sample through the same interface as the store."""
+
+    name = "sample"
+    exchanges = (EXCHANGE,)
+
+    def load(self, exchange: str, symbol: str) -> MarketSeries:
+        if exchange != EXCHANGE:
+            raise SourceError(f"{exchange}: the embedded sample only has {EXCHANGE} data")
+        return load_sample(symbol)
