@@ -1,0 +1,115 @@
+"""Command line: parse, load config, call one library function, translate errors. Nothing else."""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from pathlib import Path
+
+import click
+
+from sitegen import __version__
+from sitegen.config import load_config
+from sitegen.errors import LiqmapError
+
+CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
+
+
+def _setup_logging(verbose: int, quiet: bool) -> None:
+    level = logging.WARNING if quiet else (logging.DEBUG if verbose > 1 else logging.INFO)
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    if verbose < 2:
+        for noisy in ("bokeh", "asyncio", "ccxt", "urllib3", "aiohttp"):
+            logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+def _progress(quiet: bool):
+    """A progress callback: a live line on a terminal, plain lines in CI and pipes."""
+    if quiet:
+        return None
+    tty = sys.stderr.isatty() and not os.environ.get("CI")
+
+    def show(message: str) -> None:
+        if tty:
+            click.echo(f"\r\033[K{message}", nl=False, err=True)
+        else:
+            click.echo(message, err=True)
+
+    return show
+
+
+def _fail(error: LiqmapError) -> click.exceptions.Exit:
+    click.echo(f"Error: {error}", err=True)
+    return click.exceptions.Exit(error.exit_code)
+
+
+@click.group(context_settings=CONTEXT)
+@click.version_option(__version__, "-V", "--version", prog_name="liqmap")
+def main() -> None:
+    """liqmap: open, measured crypto liquidation heatmaps as a static website.
+
+    \b
+    Example, offline, from the real sample data shipped in the package:
+      liqmap build --sample --out site
+      python -m http.server -d site
+    Then open http://localhost:8000/ in a browser.
+    """
+
+
+config_option = click.option(
+    "--config", "-c", "config_file", type=click.Path(dir_okay=False, path_type=Path),
+    help="Config file (default: ./liqmap.toml when present, else built-in defaults).",
+)
+
+
+@main.command()
+@config_option
+@click.option("--sample", is_flag=True, help="Build from the embedded real sample data (no network).")
+@click.option("--offline", is_flag=True, help="Build from the local store only; fetch nothing.")
+@click.option("--out", "-o", "out_dir", type=click.Path(file_okay=False, path_type=Path), help="Output folder.")
+@click.option("--symbols", help="Comma-separated ccxt symbols, e.g. 'BTC/USDT:USDT,ETH/USDT:USDT'.")
+@click.option("--exchanges", help="Comma-separated ccxt exchange ids, e.g. 'okx,hyperliquid'.")
+@click.option("--base-url", help="Absolute URL the site is published at.")
+@click.option("--state", "state_dir", type=click.Path(file_okay=False, path_type=Path), help="Store folder.")
+@click.option("--standalone", is_flag=True, help="Inline BokehJS into every page (single-file pages).")
+@click.option("--verbose", "-v", count=True, help="More log output (-vv for debug).")
+@click.option("--quiet", "-q", is_flag=True, help="Only warnings and errors.")
+def build(
+    config_file: Path | None, sample: bool, offline: bool, out_dir: Path | None, symbols: str | None,
+    exchanges: str | None, base_url: str | None, state_dir: Path | None, standalone: bool,
+    verbose: int, quiet: bool,
+) -> None:
+    """Fetch data, run the model and write the static site.
+
+    \b
+    Examples:
+      liqmap build --sample --out site            # offline, embedded real sample
+      liqmap build --symbols BTC/USDT:USDT        # live: fetch, store, build
+      liqmap build --offline --state .liqmap      # from the local store only
+    """
+    from sitegen.build import build_site
+
+    _setup_logging(verbose, quiet)
+    try:
+        config = load_config(
+            config_file, out_dir=out_dir, symbols=symbols, exchanges=exchanges, base_url=base_url,
+            state_dir=state_dir,
+        )
+        result = build_site(
+            config, sample=sample, offline=offline, standalone=standalone, progress=_progress(quiet)
+        )
+    except LiqmapError as e:
+        raise _fail(e) from None
+    if not quiet:
+        click.echo(err=True)
+        click.echo(
+            f"Wrote {result.files} files to {result.out_dir} in {result.seconds:.1f} s: "
+            f"{len(result.fresh)} fresh, {len(result.stale)} stale, {len(result.failed)} failed."
+        )
+        for note in result.notes:
+            click.echo(f"  note: {note}")
+
+
+if __name__ == "__main__":
+    main()
