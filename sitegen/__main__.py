@@ -1,0 +1,5 @@
+"""`python -m sitegen` runs the liqmap command line."""
+
+from sitegen.cli import main
+
+main()
