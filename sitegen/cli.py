@@ -111,5 +111,28 @@ def build(
             click.echo(f"  note: {note}")
 
 
+@main.command()
+@click.argument("site_dir", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--base-url", help="Absolute URL the site is published at (default: from robots.txt).")
+def check(site_dir: Path, base_url: str | None) -> None:
+    """Validate a built site: pages, internal links, assets, JSON schemas, no empty pages.
+
+    Exits 1 and lists every problem when the tree must not be published.
+
+    \b
+    Example:
+      liqmap build --sample --out site && liqmap check site
+    """
+    from sitegen.site.check import check_site
+
+    problems = check_site(site_dir, base_url=base_url)
+    for problem in problems:
+        click.echo(problem, err=True)
+    if problems:
+        click.echo(f"Error: {site_dir}: {len(problems)} problem(s); do not publish this tree.", err=True)
+        raise click.exceptions.Exit(1)
+    click.echo(f"{site_dir}: OK")
+
+
 if __name__ == "__main__":
     main()

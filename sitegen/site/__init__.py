@@ -1,0 +1,1 @@
+"""The output tree: atomic writer, validation, keep-last-good, hourly snapshots."""

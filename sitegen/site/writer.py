@@ -1,0 +1,245 @@
+"""Write the whole site into a temporary folder beside ``out_dir``, validate it, swap it in.
+
+The swap is atomic where the OS can exchange two directories in one system call (Linux
+``renameat2(RENAME_EXCHANGE)``, macOS ``renamex_np(RENAME_SWAP)``): at every instant
+``out_dir`` holds either the complete previous tree or the complete new one, even when
+the process is killed with SIGKILL. Elsewhere a two-rename fallback is used; a kill
+between the two renames leaves the previous tree beside ``out_dir`` and the next build
+puts it back before doing anything else.
+
+Leftovers of killed builds (``.<name>-liqmap-tmp-<pid>-...``) are removed by the next
+build once their process is gone. Files are flushed by the kernel, not fsynced: this
+protects against a killed process, not against a power cut.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import errno
+import json
+import logging
+import os
+import re
+import shutil
+import sys
+import tempfile
+from collections.abc import Iterable, Mapping
+from pathlib import Path, PurePosixPath
+
+from sitegen.errors import BuildError
+
+log = logging.getLogger(__name__)
+
+# Written into every tree this module produces; an existing --out folder without it is
+# never replaced (so `--out ~/Documents` cannot wipe a folder that is not ours).
+MARKER = ".liqmap-site"
+_TMP = "liqmap-tmp"
+_OLD = "liqmap-old"
+_LEFTOVER_RE = re.compile(rf"^\.(?P<name>.+)-(?P<kind>{_TMP}|{_OLD})-(?P<pid>\d+)-[A-Za-z0-9_]+$")
+_SEGMENT_RE = re.compile(r"^[A-Za-z0-9._~@+=,-]+$")
+MAX_PROBLEMS_SHOWN = 20
+
+
+def validate_paths(paths: Iterable[str]) -> None:
+    """Refuse paths that escape the root, are not in canonical posix form, or collide.
+
+    Collisions are: the same path after case folding (two files on macOS/Windows), and
+    a path that is both a file and a folder (``a`` and ``a/b``).
+    """
+    problems: list[str] = []
+    folded: dict[str, str] = {}
+    files: set[str] = set()
+    for path in paths:
+        if not isinstance(path, str) or not path:
+            problems.append(f"{path!r}: a site path must be a non-empty string")
+            continue
+        parts = path.split("/")
+        if path.startswith("/") or "\\" in path or re.match(r"^[A-Za-z]:", path):
+            problems.append(f"{path!r}: absolute paths are not allowed; use a path relative to the site root")
+            continue
+        if any(p in ("", ".", "..") for p in parts):
+            problems.append(
+                f"{path!r}: empty, '.' or '..' segments are not allowed "
+                f"(the canonical form is {PurePosixPath(path).as_posix()!r})"
+            )
+            continue
+        bad = [p for p in parts if not _SEGMENT_RE.match(p)]
+        if bad:
+            problems.append(f"{path!r}: segment {bad[0]!r} has characters unsafe in a URL or file name")
+            continue
+        key = path.casefold()
+        if key in folded:
+            problems.append(f"{path!r}: written twice (collides with {folded[key]!r})")
+            continue
+        folded[key] = path
+        files.add(key)
+    for key in files:
+        parts = key.split("/")
+        for i in range(1, len(parts)):
+            prefix = "/".join(parts[:i])
+            if prefix in files:
+                problems.append(f"{folded[prefix]!r} is a file but {folded[key]!r} needs it to be a folder")
+    if problems:
+        raise BuildError("refusing to write the site: " + "; ".join(sorted(problems)[:MAX_PROBLEMS_SHOWN]))
+
+
+def merge_files(*parts: Mapping[str, bytes]) -> dict[str, bytes]:
+    """Union of several ``{path: bytes}`` maps; a path present in two of them is an error."""
+    out: dict[str, bytes] = {}
+    for part in parts:
+        for path, content in part.items():
+            if path in out:
+                raise BuildError(f"{path!r}: two parts of the build write this path; each path is written once")
+            out[path] = content
+    return out
+
+
+def _pid_alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    except OSError:  # e.g. Windows semantics: assume alive, leave it alone
+        return True
+    return True
+
+
+def recover(out_dir: Path) -> None:
+    """Undo what a killed earlier build left beside ``out_dir``.
+
+    If ``out_dir`` is missing but a previous tree was parked beside it by the two-rename
+    fallback, move it back; then delete temporary trees whose process is gone.
+    """
+    parent = out_dir.parent
+    if not parent.is_dir():
+        return
+    leftovers = []
+    for entry in parent.iterdir():
+        m = _LEFTOVER_RE.match(entry.name)
+        if m and m["name"] == out_dir.name and entry.is_dir() and not _pid_alive(int(m["pid"])):
+            leftovers.append((m["kind"], entry))
+    if not out_dir.exists():
+        parked = [e for kind, e in leftovers if kind == _OLD and (e / MARKER).is_file()]
+        if parked:
+            newest = max(parked, key=lambda e: e.stat().st_mtime)
+            log.warning("restoring the previous site %s -> %s (a build was killed mid-swap)", newest, out_dir)
+            os.rename(newest, out_dir)
+            leftovers = [(k, e) for k, e in leftovers if e != newest]
+    for _, entry in leftovers:
+        log.info("removing leftover %s of a killed build", entry)
+        shutil.rmtree(entry, ignore_errors=True)
+
+
+def _is_replaceable(out_dir: Path) -> bool:
+    if not out_dir.exists():
+        return True
+    if not out_dir.is_dir() or out_dir.is_symlink():
+        return False
+    return (out_dir / MARKER).is_file() or not any(out_dir.iterdir())
+
+
+_libc: ctypes.CDLL | None = None
+
+
+def _exchange(a: Path, b: Path) -> bool:
+    """Atomically exchange two directories; False when the OS/filesystem cannot."""
+    global _libc
+    try:
+        if _libc is None:
+            _libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
+        if sys.platform.startswith("linux") and hasattr(_libc, "renameat2"):
+            at_fdcwd, rename_exchange = -100, 2
+            rc = _libc.renameat2(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), rename_exchange)
+        elif sys.platform == "darwin" and hasattr(_libc, "renamex_np"):
+            rename_swap = 2
+            rc = _libc.renamex_np(os.fsencode(a), os.fsencode(b), rename_swap)
+        else:
+            return False
+    except OSError:
+        return False
+    if rc == 0:
+        return True
+    err = ctypes.get_errno()
+    if err in (errno.EINVAL, errno.ENOSYS, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EXDEV):
+        return False
+    raise OSError(err, f"cannot swap {a} and {b}: {os.strerror(err)}")
+
+
+def _write_tree(files: Mapping[str, bytes], root: Path) -> None:
+    made: set[Path] = {root}
+    for rel, content in files.items():
+        target = root.joinpath(*rel.split("/"))
+        if target.parent not in made:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            made.add(target.parent)
+        if not isinstance(content, bytes | bytearray | memoryview):
+            raise BuildError(f"{rel!r}: content must be bytes, got {type(content).__name__}")
+        # "x": a second write to one path fails loudly instead of overwriting
+        with open(target, "xb") as fh:
+            fh.write(content)
+    for d in made:
+        os.chmod(d, 0o755)  # mkdtemp makes 0700; GitHub Pages needs world-readable files
+
+
+def write_site(files: Mapping[str, bytes], out_dir: Path, *, validate: bool = True) -> None:
+    """Write ``files`` ({posix path: bytes}) as the complete new content of ``out_dir``.
+
+    Raises :class:`BuildError` (and leaves ``out_dir`` untouched) when a path is unsafe
+    or written twice, when ``out_dir`` exists and is not a liqmap site, or when the new
+    tree fails :func:`sitegen.site.check.check_site`.
+    """
+    out_dir = Path(os.path.abspath(out_dir))
+    validate_paths(files)
+    if MARKER in files:
+        raise BuildError(f"{MARKER!r} is reserved for the writer's own marker file")
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    recover(out_dir)
+    if not _is_replaceable(out_dir):
+        raise BuildError(
+            f"{out_dir}: exists and is not a site written by liqmap (no {MARKER} file); "
+            "refusing to replace it. Choose another --out or remove that folder yourself."
+        )
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}-{_TMP}-{os.getpid()}-", dir=out_dir.parent))
+    try:
+        _write_tree(files, tmp)
+        (tmp / MARKER).write_text(json.dumps({"files": len(files)}) + "\n", encoding="utf-8")
+        if validate:
+            from sitegen.site.check import check_site
+
+            problems = check_site(tmp)
+            if problems:
+                shown = "\n  ".join(problems[:MAX_PROBLEMS_SHOWN])
+                more = len(problems) - MAX_PROBLEMS_SHOWN
+                tail = f"\n  ... and {more} more" if more > 0 else ""
+                raise BuildError(
+                    f"the new site failed validation, {out_dir} was left unchanged "
+                    f"({len(problems)} problems):\n  {shown}{tail}"
+                )
+        _swap_in(tmp, out_dir)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _swap_in(tmp: Path, out_dir: Path) -> None:
+    if not out_dir.exists():
+        os.rename(tmp, out_dir)
+        return
+    if _exchange(tmp, out_dir):
+        # tmp now holds the previous tree
+        shutil.rmtree(tmp, ignore_errors=True)
+        return
+    old = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}-{_OLD}-{os.getpid()}-", dir=out_dir.parent))
+    os.rmdir(old)
+    os.rename(out_dir, old)
+    try:
+        os.rename(tmp, out_dir)
+    except OSError:
+        os.rename(old, out_dir)
+        raise
+    shutil.rmtree(old, ignore_errors=True)
