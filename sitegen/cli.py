@@ -12,6 +12,7 @@ import click
 from sitegen import __version__
 from sitegen.config import load_config
 from sitegen.errors import LiqmapError
+from sitegen.site.security import install_secret_filter, mask_secrets
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
@@ -19,6 +20,7 @@ CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 def _setup_logging(verbose: int, quiet: bool) -> None:
     level = logging.WARNING if quiet else (logging.DEBUG if verbose > 1 else logging.INFO)
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    install_secret_filter()  # proxy credentials never reach the log
     if verbose < 2:
         for noisy in ("bokeh", "asyncio", "ccxt", "urllib3", "aiohttp"):
             logging.getLogger(noisy).setLevel(logging.WARNING)
@@ -39,8 +41,13 @@ def _progress(quiet: bool):
     return show
 
 
+def _safe(text: str) -> str:
+    """Mask the proxy secret (and any user:password in URLs) before printing."""
+    return mask_secrets(text, [os.environ.get("LIQMAP_PROXY")])
+
+
 def _fail(error: LiqmapError) -> click.exceptions.Exit:
-    click.echo(f"Error: {error}", err=True)
+    click.echo(f"Error: {_safe(str(error))}", err=True)
     return click.exceptions.Exit(error.exit_code)
 
 
@@ -108,7 +115,7 @@ def build(
             f"{len(result.fresh)} fresh, {len(result.stale)} stale, {len(result.failed)} failed."
         )
         for note in result.notes:
-            click.echo(f"  note: {note}")
+            click.echo(f"  note: {_safe(note)}")
 
 
 @main.command()

@@ -1,0 +1,70 @@
+"""Keep secrets out of logs: proxy URLs carry credentials (``https://user:pass@host:port``).
+
+``mask_url(url)`` gives a loggable form; ``mask_secrets(text, secrets)`` scrubs known secret
+values from any message (an exception text that echoes the proxy URL, for instance);
+``SecretFilter`` does the same for every log record of a logger tree.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+from collections.abc import Iterable
+from urllib.parse import urlsplit
+
+MASK = "***"
+_URL_IN_TEXT = re.compile(r"\b([a-zA-Z][a-zA-Z0-9+.-]*://)([^/\s:@]+)(:[^@\s/]*)?@")
+
+
+def mask_url(url: str | None) -> str:
+    """``scheme://user:pass@host:port/path?q`` -> ``scheme://***@host:port`` (no path or query).
+
+    The host stays visible so a log still says which proxy was used; user, password, path
+    and query (where tokens also hide) are dropped. Garbage yields ``***``.
+    """
+    if not url:
+        return ""
+    try:
+        parts = urlsplit(url.strip())
+        host = parts.hostname
+        port = parts.port
+    except ValueError:
+        return MASK
+    if not parts.scheme or not host:
+        return MASK
+    netloc = host if port is None else f"{host}:{port}"
+    if parts.username is not None or parts.password is not None:
+        netloc = f"{MASK}@{netloc}"
+    return f"{parts.scheme}://{netloc}"
+
+
+def mask_secrets(text: str, secrets: Iterable[str | None] = ()) -> str:
+    """Replace every given secret (and any ``user:pass@`` in URLs) in ``text`` with ``***``."""
+    for secret in sorted((s for s in secrets if s and len(s) >= 4), key=len, reverse=True):
+        text = text.replace(secret, mask_url(secret) if "://" in secret else MASK)
+    return _URL_IN_TEXT.sub(lambda m: f"{m.group(1)}{MASK}@", text)
+
+
+class SecretFilter(logging.Filter):
+    """Logging filter that scrubs secrets from messages; values are read from env vars."""
+
+    def __init__(self, env_vars: Iterable[str] = ("LIQMAP_PROXY",)) -> None:
+        super().__init__()
+        self.env_vars = tuple(env_vars)
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        secrets = [os.environ.get(v) for v in self.env_vars]
+        message = record.getMessage()
+        clean = mask_secrets(message, secrets)
+        if clean != message:
+            record.msg, record.args = clean, None
+        return True
+
+
+def install_secret_filter(env_vars: Iterable[str] = ("LIQMAP_PROXY",)) -> SecretFilter:
+    """Attach a :class:`SecretFilter` to every handler of the root logger; returns it."""
+    f = SecretFilter(env_vars)
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(f)
+    return f
