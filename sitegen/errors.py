@@ -19,3 +19,7 @@ class SourceError(LiqmapError):
 
 class BuildError(LiqmapError):
     """The site could not be built or did not pass validation."""
+
+
+class DataError(LiqmapError):
+    """An input data file (e.g. the evaluation CSV) is malformed; the message lists the lines."""

@@ -27,6 +27,8 @@ class ModelParams:
     position_notional_usd: float = 10_000.0  # typical position size used to pick the tier
     volume_ma_bars: int = 48  # moving average window for the volume fallback
     volume_oi_ratio: float = 0.05  # new notional per unit of excess taker volume (volume model)
+    # Half-life of positions in the volume model, where no falling open interest closes them.
+    volume_decay_half_life_hours: float = 48.0
 
     def as_dict(self) -> dict[str, object]:
         d = asdict(self)
@@ -49,6 +51,8 @@ class ModelInput:
     taker_buy_volume: np.ndarray | None = None  # base units (T,), for side_attribution="taker"
     tiers: TierTable | None = None  # maintenance brackets; None = flat 0.4 % mmr, no cum
     bar_ms: int = 300_000
+    margin_form: str = "binance"  # liquidation-price form: "binance", "okx" or "bybit"
+    exchange: str = ""  # ccxt id, carried into ModelResult.exchanges
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,111 @@
+"""Market series -> model input: candles of one timeframe with open interest aligned to them."""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+
+from sitegen.model.liqprice import margin_form, tier_table
+from sitegen.model.tiers import packaged_tiers
+from sitegen.model.types import ModelInput
+from sitegen.series import TIMEFRAME_MS, MarketSeries, OpenInterest
+
+log = logging.getLogger(__name__)
+
+
+def _period_ms(timestamps: np.ndarray, timeframe: str) -> int:
+    if timeframe in TIMEFRAME_MS:
+        return TIMEFRAME_MS[timeframe]
+    if timestamps.shape[0] > 1:
+        return int(np.median(np.diff(timestamps)))
+    raise ValueError(f"unknown timeframe {timeframe!r} (known: {', '.join(TIMEFRAME_MS)})")
+
+
+def align_open_interest(
+    bar_open: np.ndarray, bar_ms: int, volume: np.ndarray, oi: OpenInterest
+) -> np.ndarray:
+    """Open interest (USD) at the close of each bar, float64 (T,), NaN where unknown.
+
+    Each OI value is the open interest at the *end* of its period (``timestamp + period``).
+    A bar closing exactly on such a time takes that value. A bar closing inside a period
+    (e.g. 5m bars inside an hourly OI period) gets the period's start value plus the
+    period's change times the share of the period's traded volume done so far, so new
+    positions appear where volume traded (linear in time when the period had no volume).
+    Bars before the first value, after the last, or inside a gap between two values that are
+    not exactly one period apart get NaN (the model then uses its volume fallback there).
+    """
+    ts = np.asarray(oi.timestamp, dtype=np.int64)
+    val = np.asarray(oi.value_usd, dtype=np.float64)
+    n = ts.shape[0]
+    x = np.asarray(bar_open, dtype=np.int64) + bar_ms  # bar close times
+    out = np.full(x.shape[0], np.nan)
+    if n == 0 or x.shape[0] == 0:
+        return out
+    order = np.argsort(ts, kind="stable")
+    ts, val = ts[order], val[order]
+    period = _period_ms(ts, oi.timeframe)
+    t_obs = ts + period
+    i = np.searchsorted(t_obs, x, side="left")  # first observation at or after the close
+    inside = i < n
+    ii = np.minimum(i, n - 1)
+    exact = inside & (t_obs[ii] == x)
+    out[exact] = val[ii[exact]]
+    mid = inside & ~exact & (i >= 1)
+    if np.any(mid):
+        i1 = ii[mid]
+        i0 = i1 - 1
+        t0, t1 = t_obs[i0], t_obs[i1]
+        v0, v1 = val[i0], val[i1]
+        # cumulative volume as a function of time: 0 at the first bar's open
+        vol = np.nan_to_num(np.asarray(volume, dtype=np.float64), nan=0.0)
+        xp = np.concatenate([[x[0] - bar_ms], x]).astype(np.float64)
+        fp = np.concatenate([[0.0], np.cumsum(vol)])
+        c0, c1 = np.interp(t0, xp, fp), np.interp(t1, xp, fp)
+        cx = np.interp(x[mid], xp, fp)
+        span = c1 - c0
+        by_time = (x[mid] - t0) / (t1 - t0)
+        frac = np.where(span > 0, (cx - c0) / np.where(span > 0, span, 1.0), by_time)
+        frac = np.clip(frac, 0.0, 1.0)
+        value = v0 + (v1 - v0) * frac
+        value[(t1 - t0) != period] = np.nan  # a gap in the OI history: unknown
+        out[np.flatnonzero(mid)] = value
+    return out
+
+
+def model_input(series: MarketSeries, timeframe: str) -> ModelInput:
+    """Candles of ``timeframe`` with open interest aligned to their closes; tiers -> TierTable.
+
+    Tier table: the series' own tiers (live from the exchange) when present, else the table
+    shipped in ``sitegen/model/tiers/`` for the exchange and symbol, else None (0.4 %).
+    """
+    if timeframe not in series.candles:
+        raise ValueError(
+            f"{series.exchange} {series.symbol}: no {timeframe} candles "
+            f"(have {', '.join(series.candles) or 'none'})"
+        )
+    c = series.candles[timeframe]
+    bar_ms = _period_ms(np.asarray(c.timestamp), timeframe)
+    oi = None
+    if series.open_interest is not None and len(series.open_interest.timestamp) > 0:
+        oi = align_open_interest(c.timestamp, bar_ms, c.volume, series.open_interest)
+    last = float(c.close[-1]) if len(c) else None
+    tiers = tier_table(series.tiers) if series.tiers else None
+    if tiers is None:
+        tiers = packaged_tiers(series.exchange, series.symbol, last)
+        if tiers is None:
+            log.info("%s %s: no tier table; using 0.4 %% maintenance", series.exchange, series.symbol)
+    return ModelInput(
+        timestamp=np.asarray(c.timestamp, dtype=np.int64),
+        open=np.asarray(c.open, dtype=np.float64),
+        high=np.asarray(c.high, dtype=np.float64),
+        low=np.asarray(c.low, dtype=np.float64),
+        close=np.asarray(c.close, dtype=np.float64),
+        volume=np.asarray(c.volume, dtype=np.float64),
+        oi_usd=oi,
+        taker_buy_volume=None if c.taker_buy_volume is None else np.asarray(c.taker_buy_volume, float),
+        tiers=tiers,
+        bar_ms=bar_ms,
+        margin_form=margin_form(series.exchange),
+        exchange=series.exchange,
+    )

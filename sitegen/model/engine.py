@@ -1,0 +1,518 @@
+"""The open-interest-flow liquidation engine (DESIGN.md section 3), vectorised numpy.
+
+Vocabulary: a *cohort* is the notional opened in one bar ``t``, on one side, at one entry
+point ``j`` and one leverage ``l``. It has one liquidation price ``P`` and lives until the
+first *later* bar whose low (long) or high (short) reaches ``P``; meanwhile it shrinks by the
+closing factor of every later bar (open interest falling for reasons other than the model's
+own liquidations, plus optional decay).
+
+How the engine avoids Python loops over bars x price rows:
+
+1. *First later bar that reaches a level*: a sparse table of running minima of ``low``
+   (maxima of ``high``) and a binary-lifting search, vectorised over all cohorts at once
+   (``O(cohorts x log T)``).
+2. *Closing factors*: with ``F_t`` the product of all per-bar survival factors up to ``t``,
+   a cohort opened at ``t`` holds ``n * F_u / F_t`` at bar ``u``. The factors depend on the
+   model's own liquidations, which depend on the factors; this triangular system is solved by
+   a few vectorised fixed-point passes (each pass is a ``bincount``), until it stops changing.
+3. *Heatmap*: difference arrays. A cohort adds ``n / F_t`` at (t, row) and removes it at its
+   liquidation bar; a cumulative sum over time multiplied by ``F_u`` gives the survivors.
+   The time axis is processed in chunks, carrying the running state, so memory stays bounded
+   (``chunk_cells``) whatever the number of bars. Logarithms of ``F`` keep a year of decay
+   from underflowing.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import numpy as np
+
+from sitegen.model.liqprice import liq_price_long, liq_price_short, tier_lookup
+from sitegen.model.types import ModelInput, ModelParams, ModelResult
+
+log = logging.getLogger(__name__)
+
+HOUR_MS = 3_600_000
+# Largest share of open interest one bar may close (keeps log(1 - c) finite).
+MAX_CLOSE_SHARE = 0.999
+# Within one heat chunk the survival factor may not fall by more than e^-CHUNK_LOG_SPAN, so
+# the scaled difference-array values stay far from float64 overflow.
+CHUNK_LOG_SPAN = 300.0
+FIXED_POINT_PASSES = 12
+
+
+# ---------------------------------------------------------------------------- grid
+
+
+def price_grid(low: float, high: float, bin_pct: float) -> np.ndarray:
+    """Log-spaced price edges from ``low`` up to at least ``high``; step ``bin_pct`` percent.
+
+    Returns float64 (B + 1,), ``edges[k] = low * (1 + bin_pct/100) ** k``.
+    """
+    if not (math.isfinite(low) and math.isfinite(high)) or low <= 0 or high <= low:
+        raise ValueError(f"price grid needs 0 < low < high, got low={low}, high={high}")
+    if not 0 < bin_pct < 100:
+        raise ValueError(f"bin_pct must be in (0, 100) percent, got {bin_pct}")
+    step = math.log1p(bin_pct / 100.0)
+    n = max(math.ceil(math.log(high / low) / step - 1e-9), 1)
+    return low * np.exp(step * np.arange(n + 1, dtype=np.float64))
+
+
+def default_grid(inp: ModelInput, params: ModelParams) -> np.ndarray:
+    """Grid around the data: the traded range and the last close +- ``grid_span_pct``."""
+    span = 1.0 + params.grid_span_pct / 100.0
+    last = float(inp.close[-1])
+    low = min(float(np.min(inp.low)), last / span)
+    high = max(float(np.max(inp.high)), last * span)
+    return price_grid(low, high, params.bin_pct)
+
+
+# ---------------------------------------------------------------------------- inputs
+
+
+def _check_input(inp: ModelInput) -> int:
+    t = int(np.asarray(inp.timestamp).shape[0])
+    if t == 0:
+        raise ValueError("model input has no bars")
+    for name in ("open", "high", "low", "close", "volume"):
+        arr = np.asarray(getattr(inp, name))
+        if arr.shape != (t,):
+            raise ValueError(f"model input '{name}' has shape {arr.shape}, expected ({t},)")
+    prices = np.stack([inp.open, inp.high, inp.low, inp.close]).astype(np.float64)
+    if not np.all(np.isfinite(prices)) or np.any(prices <= 0):
+        bad = np.flatnonzero(~np.all(np.isfinite(prices) & (prices > 0), axis=0))
+        raise ValueError(f"model input has non-positive or NaN prices at bars {bad[:10].tolist()}")
+    for name in ("oi_usd", "taker_buy_volume"):
+        arr = getattr(inp, name)
+        if arr is not None and np.asarray(arr).shape != (t,):
+            raise ValueError(f"model input '{name}' has shape {np.asarray(arr).shape}, expected ({t},)")
+    return t
+
+
+def typical_price(inp: ModelInput) -> np.ndarray:
+    return (np.asarray(inp.high, float) + np.asarray(inp.low, float) + np.asarray(inp.close, float)) / 3.0
+
+
+def entry_prices(low: np.ndarray, high: np.ndarray, mode: np.ndarray, points: int) -> np.ndarray:
+    """``points`` equal-weight entry prices per bar, shape (T, J).
+
+    They are the quantiles ``(j + 0.5) / J`` of a triangular distribution on [low, high] with
+    its mode at ``mode`` (the typical price): more entries near where the bar traded most.
+    """
+    a = np.asarray(low, float)[:, None]
+    b = np.asarray(high, float)[:, None]
+    c = np.clip(np.asarray(mode, float), low, high)[:, None]
+    p = (np.arange(points, dtype=np.float64) + 0.5) / points
+    width = b - a
+    safe = np.where(width > 0, width, 1.0)
+    fc = np.where(width > 0, (c - a) / safe, 0.5)
+    left = a + np.sqrt(np.maximum(p * width * (c - a), 0.0))
+    right = b - np.sqrt(np.maximum((1.0 - p) * width * (b - c), 0.0))
+    return np.where(p < fc, left, right)
+
+
+@dataclass(frozen=True)
+class Flows:
+    """Per-bar notional flows that drive the model (USD, shape (T,))."""
+
+    new_long: np.ndarray
+    new_short: np.ndarray
+    oi_drop: np.ndarray  # max(OI_{t-1} - OI_t, 0) where both are known, else 0
+    oi_prev: np.ndarray  # OI_{t-1} where known, else NaN
+    log_decay: np.ndarray  # log survival factor of decay per bar (<= 0)
+    volume_bars: np.ndarray  # bool, bars whose new notional came from the volume fallback
+
+
+def flows(inp: ModelInput, params: ModelParams) -> Flows:
+    """New notional per side, open-interest drops and decay per bar (steps 1, 5 and 6).
+
+    * OI known at t-1 and t: new = max(OI_t - OI_{t-1}, 0).
+    * Otherwise (no OI, or the first bar of the series): the volume fallback,
+      new = volume_oi_ratio * max(quote volume - its trailing mean over volume_ma_bars, 0);
+      such bars also decay with ``volume_decay_half_life_hours`` (no OI to close them).
+    """
+    t = int(np.asarray(inp.timestamp).shape[0])
+    tp = typical_price(inp)
+    qvol = np.nan_to_num(np.asarray(inp.volume, float), nan=0.0) * tp
+    if inp.oi_usd is None:
+        oi = np.full(t, np.nan)
+    else:
+        oi = np.asarray(inp.oi_usd, dtype=np.float64).copy()
+        oi[~np.isfinite(oi) | (oi < 0)] = np.nan
+    prev = np.concatenate([[np.nan], oi[:-1]])
+    known = np.isfinite(oi) & np.isfinite(prev)
+    delta = np.where(known, oi - np.where(known, prev, 0.0), 0.0)
+    new_oi = np.maximum(delta, 0.0)
+    drop = np.maximum(-delta, 0.0)
+
+    # Volume fallback: trailing mean of the previous `w` bars (expanding at the start).
+    w = max(int(params.volume_ma_bars), 1)
+    csum = np.concatenate([[0.0], np.cumsum(qvol)])
+    idx = np.arange(t)
+    lo = np.maximum(idx - w, 0)
+    cnt = idx - lo
+    mean = np.where(cnt > 0, (csum[idx] - csum[lo]) / np.maximum(cnt, 1), qvol)
+    new_vol = params.volume_oi_ratio * np.maximum(qvol - mean, 0.0)
+    volume_bars = ~known
+    new = np.where(known, new_oi, new_vol)
+
+    if params.side_attribution == "taker" and inp.taker_buy_volume is not None:
+        share = np.asarray(inp.taker_buy_volume, float) / np.where(
+            np.asarray(inp.volume, float) > 0, np.asarray(inp.volume, float), np.nan
+        )
+        share = np.clip(np.nan_to_num(share, nan=0.5), 0.0, 1.0)
+        new_long, new_short = new * 2.0 * share, new * 2.0 * (1.0 - share)
+    else:
+        if params.side_attribution == "taker":
+            log.info("side_attribution='taker' but no taker volume: using symmetric attribution")
+        elif params.side_attribution != "symmetric":
+            raise ValueError(
+                f"side_attribution must be 'symmetric' or 'taker', got {params.side_attribution!r}"
+            )
+        new_long, new_short = new, new.copy()
+
+    bar_hours = inp.bar_ms / HOUR_MS
+    log_decay = np.zeros(t)
+    if params.decay_half_life_hours > 0:
+        log_decay -= math.log(2.0) * bar_hours / params.decay_half_life_hours
+    if params.volume_decay_half_life_hours > 0:
+        extra = math.log(2.0) * bar_hours / params.volume_decay_half_life_hours
+        log_decay = np.where(volume_bars, np.minimum(log_decay, -extra), log_decay)
+    return Flows(new_long, new_short, drop, np.where(known, prev, np.nan), log_decay, volume_bars)
+
+
+# ---------------------------------------------------------------------------- levels
+
+
+@dataclass(frozen=True)
+class Cohorts:
+    """All cohorts of one side, flattened (N,). ``leverage`` indexes params.leverages."""
+
+    bar: np.ndarray  # int64 bar the cohort was opened in
+    leverage: np.ndarray  # int64 index into the leverage list
+    price: np.ndarray  # float64 liquidation price
+    notional: np.ndarray  # float64 USD at opening
+    liq_bar: np.ndarray  # int64 first later bar that reaches price; T = never
+
+
+def leverage_set(
+    params: ModelParams, tiers: np.ndarray | None
+) -> tuple[np.ndarray, np.ndarray, float, float]:
+    """Effective leverages (capped by the bracket's max leverage), weights, mmr and cum.
+
+    The bracket is the one of ``position_notional_usd``; weights are normalised to sum 1.
+    """
+    lev = np.asarray(params.leverages, dtype=np.float64)
+    w = np.asarray(params.leverage_weights, dtype=np.float64)
+    if lev.shape != w.shape or lev.size == 0:
+        raise ValueError(
+            f"{len(params.leverages)} leverages but {len(params.leverage_weights)} weights "
+            "(give one weight per leverage)"
+        )
+    if np.any(lev < 1) or np.any(w < 0) or w.sum() <= 0:
+        raise ValueError("leverages must be >= 1 and weights >= 0 with a positive sum")
+    mmr, cum, max_lev = (float(v) for v in tier_lookup(params.position_notional_usd, tiers))
+    # A leverage above what the bracket allows is opened at the bracket's maximum instead;
+    # also never beyond 1/mmr, where the position would be liquidated at its entry.
+    cap = min(max_lev, 0.95 / mmr)
+    return np.minimum(lev, cap), w / w.sum(), mmr, cum
+
+
+def _sparse_min_table(x: np.ndarray) -> list[np.ndarray]:
+    """table[k][i] = min(x[i : i + 2**k]) (valid for i + 2**k <= T)."""
+    table = [x]
+    k = 1
+    while (1 << k) <= x.shape[0]:
+        prev = table[-1]
+        half = 1 << (k - 1)
+        table.append(np.minimum(prev[:-half], prev[half:]))
+        k += 1
+    return table
+
+
+def first_reach(x: np.ndarray, start: np.ndarray, level: np.ndarray) -> np.ndarray:
+    """For each query, the first index ``s >= start`` with ``x[s] <= level``; ``len(x)`` if none.
+
+    Vectorised binary lifting over a sparse table of running minima: O(Q log T).
+    """
+    t = x.shape[0]
+    table = _sparse_min_table(np.asarray(x, dtype=np.float64))
+    pos = np.asarray(start, dtype=np.int64).copy()
+    lvl = np.asarray(level, dtype=np.float64)
+    for k in range(len(table) - 1, -1, -1):
+        step = 1 << k
+        tab = table[k]
+        ok = pos + step <= t
+        cand = np.where(ok, pos, 0)
+        # skip the whole block when even its minimum stays above the level
+        jump = ok & (tab[np.minimum(cand, tab.shape[0] - 1)] > lvl)
+        pos = np.where(jump, pos + step, pos)
+    return np.minimum(pos, t)
+
+
+def cohorts(
+    inp: ModelInput, params: ModelParams, fl: Flows
+) -> tuple[Cohorts, Cohorts, np.ndarray]:
+    """Long and short cohorts with their liquidation prices and liquidation bars.
+
+    Returns (longs, shorts, effective leverages).
+    """
+    t = int(np.asarray(inp.timestamp).shape[0])
+    lev, w, mmr, cum = leverage_set(params, inp.tiers)
+    low = np.asarray(inp.low, dtype=np.float64)
+    high = np.asarray(inp.high, dtype=np.float64)
+    j = max(int(params.entry_points), 1)
+    entries = entry_prices(low, high, typical_price(inp), j)  # (T, J)
+    qty = params.position_notional_usd / entries  # base units of the typical position
+    n_lev = lev.shape[0]
+    bars = np.broadcast_to(np.arange(t, dtype=np.int64)[None, :, None], (n_lev, t, j)).ravel()
+    levi = np.broadcast_to(np.arange(n_lev, dtype=np.int64)[:, None, None], (n_lev, t, j)).ravel()
+    start = bars + 1  # no same-bar look-ahead
+    out = []
+    for side, new, fn in (
+        ("long", fl.new_long, liq_price_long),
+        ("short", fl.new_short, liq_price_short),
+    ):
+        price = fn(
+            entries[None, :, :], lev[:, None, None], mmr, cum, qty[None, :, :], form=inp.margin_form
+        ).ravel()
+        notional = (w[:, None, None] * new[None, :, None] / j) * np.ones((1, 1, j))
+        notional = notional.ravel()
+        keep = notional > 0
+        b, li, p, nn, st = bars[keep], levi[keep], price[keep], notional[keep], start[keep]
+        liq = first_reach(low, st, p) if side == "long" else first_reach(-high, st, -p)
+        out.append(Cohorts(b, li, p, nn, liq))
+    return out[0], out[1], lev
+
+
+# ---------------------------------------------------------------------------- closing
+
+
+def _shifted(log_f: np.ndarray, idx: np.ndarray) -> np.ndarray:
+    """log F at ``idx - 1`` with log F[-1] = 0."""
+    padded = np.concatenate([[0.0], log_f])
+    return padded[idx]
+
+
+def predicted(c: Cohorts, log_f: np.ndarray, t: int) -> np.ndarray:
+    """USD each bar liquidates: cohort notional times the survival since its opening bar."""
+    hit = c.liq_bar < t
+    s = c.liq_bar[hit]
+    amount = c.notional[hit] * np.exp(_shifted(log_f, s) - log_f[c.bar[hit]])
+    return np.bincount(s, weights=amount, minlength=t)
+
+
+def survival(
+    longs: Cohorts, shorts: Cohorts, fl: Flows, t: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Solve for log F (T,) and the predicted liquidations per side (T,) each.
+
+    Bar ``t`` closes the share ``max(drop_t - liq_t, 0) / OI_{t-1}`` of every open position on
+    both sides: the part of the open-interest fall that the model's own liquidations
+    (``liq_t`` = long + short) do not explain.
+    """
+    log_f = np.cumsum(fl.log_decay)
+    denom = np.where(np.isfinite(fl.oi_prev) & (fl.oi_prev > 0), fl.oi_prev, np.inf)
+    pred_l = pred_s = np.zeros(t)
+    for _ in range(FIXED_POINT_PASSES):
+        pred_l = predicted(longs, log_f, t)
+        pred_s = predicted(shorts, log_f, t)
+        share = np.clip(np.maximum(fl.oi_drop - (pred_l + pred_s), 0.0) / denom, 0.0, MAX_CLOSE_SHARE)
+        new_log_f = np.cumsum(np.log1p(-share) + fl.log_decay)
+        change = float(np.max(np.abs(new_log_f - log_f))) if t else 0.0
+        log_f = new_log_f
+        if change < 1e-12:
+            break
+    else:
+        log.debug("closing factors: fixed point not fully converged (last change %.2e)", change)
+    pred_l = predicted(longs, log_f, t)
+    pred_s = predicted(shorts, log_f, t)
+    return log_f, pred_l, pred_s
+
+
+# ---------------------------------------------------------------------------- heat
+
+
+def _chunks(log_f: np.ndarray, rows: int) -> list[tuple[int, int]]:
+    """Split [0, T) into runs of at most ``rows`` bars and at most CHUNK_LOG_SPAN of decay."""
+    t = log_f.shape[0]
+    out = []
+    a = 0
+    while a < t:
+        base = log_f[a - 1] if a > 0 else 0.0
+        e = min(a + rows, t)
+        # first bar where the survival has fallen more than the span since the chunk base
+        over = np.flatnonzero(log_f[a:e] < base - CHUNK_LOG_SPAN)
+        if over.size:
+            e = max(a + int(over[0]), a + 1)
+        out.append((a, e))
+        a = e
+    return out
+
+
+def heat_chunks(
+    longs: Cohorts,
+    shorts: Cohorts,
+    log_f: np.ndarray,
+    edges: np.ndarray,
+    n_lev: int,
+    *,
+    by_leverage: bool = True,
+    start_row: int = 0,
+    chunk_cells: int = 8_000_000,
+) -> Iterator[tuple[int, np.ndarray]]:
+    """Yield ``(row0, heat)`` for consecutive blocks of bars from ``start_row`` on.
+
+    ``heat`` is float32 of shape (2, L, n, B) (side 0 = long, 1 = short), or (2, 1, n, B)
+    with ``by_leverage=False`` (summed over leverage). Bars before ``start_row`` are folded
+    into the running state without building their rows. Peak memory is about
+    ``chunk_cells * 12`` bytes.
+    """
+    t = log_f.shape[0]
+    n_bins = edges.shape[0] - 1
+    ll = n_lev if by_leverage else 1
+    rows = max(1, chunk_cells // (2 * ll * n_bins))
+
+    # Events: +v at the opening bar, -v at the liquidation bar; v is scaled per chunk.
+    ev_row, ev_key, ev_sign, ev_open = [], [], [], []
+    for side, c in enumerate((longs, shorts)):
+        b = np.searchsorted(edges, c.price, side="right") - 1
+        inside = (b >= 0) & (b < n_bins)
+        lev = c.leverage[inside] if by_leverage else np.zeros(int(inside.sum()), np.int64)
+        key = (side * ll + lev) * n_bins + b[inside]
+        opened = c.bar[inside]
+        liq = c.liq_bar[inside]
+        notional = c.notional[inside]
+        gone = liq < t
+        ev_row += [opened, liq[gone]]
+        ev_key += [key, key[gone]]
+        ev_sign += [notional, -notional[gone]]
+        ev_open += [opened, opened[gone]]
+    row = np.concatenate(ev_row)
+    order = np.argsort(row, kind="stable")
+    row = row[order]
+    key = np.concatenate(ev_key)[order]
+    amount = np.concatenate(ev_sign)[order]
+    opened = np.concatenate(ev_open)[order]
+    log_open = log_f[opened]
+
+    n_keys = 2 * ll * n_bins
+    carry = np.zeros(n_keys)  # survivors at the end of the previous chunk, real USD
+    log_prev = np.concatenate([[0.0], log_f])  # log F[a - 1] at index a
+
+    # Fold the bars before start_row into the carry with one bincount (no rows built).
+    if start_row > 0:
+        k = int(np.searchsorted(row, start_row, side="left"))
+        base = log_prev[start_row]
+        v = amount[:k] * np.exp(base - log_open[:k])
+        carry = np.bincount(key[:k], weights=v, minlength=n_keys)
+
+    for a, e in _chunks(log_f[start_row:], rows):
+        a += start_row
+        e += start_row
+        n = e - a
+        i0 = int(np.searchsorted(row, a, side="left"))
+        i1 = int(np.searchsorted(row, e, side="left"))
+        base = log_prev[a]
+        v = amount[i0:i1] * np.exp(base - log_open[i0:i1])
+        # flat index: (side*L + lev, row - a, bin) in a (2L, n, B) block
+        kk = key[i0:i1]
+        flat = (kk // n_bins) * (n * n_bins) + (row[i0:i1] - a) * n_bins + kk % n_bins
+        diff = np.bincount(flat, weights=v, minlength=2 * ll * n * n_bins).reshape(2 * ll, n, n_bins)
+        diff[:, 0, :] += carry.reshape(2 * ll, n_bins)
+        np.cumsum(diff, axis=1, out=diff)
+        scale = np.exp(log_f[a:e] - base)
+        diff *= scale[None, :, None]
+        # rounding can leave -1e-9 where a level was fully removed; survivors are >= 0
+        np.maximum(diff, 0.0, out=diff)
+        carry = diff[:, -1, :].reshape(-1).copy()
+        yield a, diff.astype(np.float32).reshape(2, ll, n, n_bins)
+
+
+# ---------------------------------------------------------------------------- run
+
+
+@dataclass(frozen=True)
+class Solved:
+    """Everything the engine computes before building heat rows."""
+
+    longs: Cohorts
+    shorts: Cohorts
+    leverages: np.ndarray
+    log_f: np.ndarray
+    predicted_long: np.ndarray
+    predicted_short: np.ndarray
+    volume_bars: np.ndarray
+
+
+def solve(inp: ModelInput, params: ModelParams) -> Solved:
+    """Cohorts, liquidation bars, closing factors and predicted liquidations (no heat rows)."""
+    t = _check_input(inp)
+    fl = flows(inp, params)
+    longs, shorts, lev = cohorts(inp, params, fl)
+    log_f, pl, ps = survival(longs, shorts, fl, t)
+    return Solved(longs, shorts, lev, log_f, pl, ps, fl.volume_bars)
+
+
+def run_model(
+    inp: ModelInput,
+    params: ModelParams,
+    price_edges: np.ndarray | None = None,
+    *,
+    keep_last: int | None = None,
+    by_leverage: bool = True,
+    chunk_cells: int = 8_000_000,
+) -> ModelResult:
+    """Run the model on one exchange's bars; see the module docstring for the method.
+
+    ``price_edges`` (B+1,) increasing; None builds :func:`default_grid`. ``keep_last`` keeps
+    only the last N bars in the result (all of timestamp, close, heat and predictions; the
+    earlier bars still shape the state). ``by_leverage=False`` leaves the per-leverage
+    arrays empty, shape (0, T, B), to save memory. Memory: the result holds
+    ``2 * (L + 1) * T * B`` float32 (``2 * T * B`` without per-leverage arrays) plus
+    ``chunk_cells * 12`` bytes of working space.
+    """
+    sol = solve(inp, params)
+    edges = default_grid(inp, params) if price_edges is None else np.asarray(price_edges, np.float64)
+    if edges.ndim != 1 or edges.shape[0] < 2 or np.any(np.diff(edges) <= 0):
+        raise ValueError("price_edges must be an increasing 1-D array of at least 2 edges")
+    t = sol.log_f.shape[0]
+    n_bins = edges.shape[0] - 1
+    n_lev = sol.leverages.shape[0]
+    start = 0 if keep_last is None else max(t - int(keep_last), 0)
+    kept = t - start
+    heat_l = np.zeros((kept, n_bins), np.float32)
+    heat_s = np.zeros((kept, n_bins), np.float32)
+    ll = n_lev if by_leverage else 0
+    lev_l = np.zeros((ll, kept, n_bins), np.float32)
+    lev_s = np.zeros((ll, kept, n_bins), np.float32)
+    for a, block in heat_chunks(
+        sol.longs, sol.shorts, sol.log_f, edges, n_lev,
+        by_leverage=by_leverage, start_row=start, chunk_cells=chunk_cells,
+    ):
+        r0, r1 = a - start, a - start + block.shape[2]
+        heat_l[r0:r1] = block[0].sum(axis=0)
+        heat_s[r0:r1] = block[1].sum(axis=0)
+        if by_leverage:
+            lev_l[:, r0:r1] = block[0]
+            lev_s[:, r0:r1] = block[1]
+    volume_model = bool(np.mean(sol.volume_bars[start:]) > 0.5) if kept else False
+    return ModelResult(
+        timestamp=np.asarray(inp.timestamp, np.int64)[start:].copy(),
+        close=np.asarray(inp.close, np.float64)[start:].copy(),
+        price_edges=edges,
+        heat_long=heat_l,
+        heat_short=heat_s,
+        heat_long_by_leverage=lev_l,
+        heat_short_by_leverage=lev_s,
+        predicted_long=sol.predicted_long[start:].copy(),
+        predicted_short=sol.predicted_short[start:].copy(),
+        leverages=tuple(float(x) for x in sol.leverages),
+        params=params,
+        volume_model=volume_model,
+        exchanges=(inp.exchange,) if inp.exchange else (),
+    )
