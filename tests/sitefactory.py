@@ -33,7 +33,10 @@ def symbol_json(symbol: str, slug: str, ranges: list[str], *, stale: bool = Fals
         "parameters": {"leverages": [5, 10]},
         "last_price": 100.0,
         "clusters": [{"side": "long", "price": 95.0, "usd": 1e6, "distance_pct": -5.0}],
-        "liquidation_map": {"price": [95.0, 105.0], "long_usd": [1e6, 0.0], "short_usd": [0.0, 2e6]},
+        "liquidation_map": {
+            "price_low": [94.9, 104.9], "price_high": [95.1, 105.1],
+            "long_usd": [1e6, 0.0], "short_usd": [0.0, 2e6],
+        },
     }
 
 

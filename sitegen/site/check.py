@@ -20,7 +20,7 @@ import json
 import math
 import posixpath
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from html.parser import HTMLParser
 from pathlib import Path
@@ -129,8 +129,9 @@ SNAPSHOT_SCHEMA = Obj(
         "hour": Str(r"^\d{4}-\d{2}-\d{2}T\d{2}$"),
         "as_of": Str(ISO_UTC),
         "stale": bool,
-        "last_price": Num(min=0),
-        "price": ListOf(Num(min=0)),
+        "last_price": Nullable(Num(min=0)),
+        "price_low": ListOf(Num(min=0)),
+        "price_high": ListOf(Num(min=0)),
         "long_usd": ListOf(Num(min=0)),
         "short_usd": ListOf(Num(min=0)),
         "clusters": ListOf(CLUSTER),
@@ -322,10 +323,10 @@ def _walk(root: Path) -> Iterator[str]:
             yield rel
 
 
-def _base_url_from(root: Path) -> str | None:
-    robots = root / "robots.txt"
-    if robots.is_file():
-        m = re.search(r"^Sitemap:\s*(\S+)sitemap\.xml\s*$", robots.read_text("utf-8", "replace"), re.M)
+def _base_url_from(files: Mapping[str, bytes]) -> str | None:
+    robots = files.get("robots.txt")
+    if robots:
+        m = re.search(r"^Sitemap:\s*(\S+)sitemap\.xml\s*$", robots.decode("utf-8", "replace"), re.M)
         if m:
             return m.group(1)
     return None
@@ -340,23 +341,28 @@ def check_site(root: Path, *, base_url: str | None = None) -> list[str]:
     root = Path(root)
     if not root.is_dir():
         return [f"{root}: not a folder (build the site first: liqmap build --out {root})"]
-    files = set(_walk(root))
-    dirs = {posixpath.dirname(f) for f in files}
+    return check_files({rel: (root / rel).read_bytes() for rel in _walk(root)}, base_url=base_url)
+
+
+def check_files(files: Mapping[str, bytes], *, base_url: str | None = None) -> list[str]:
+    """:func:`check_site` for a tree held in memory as ``{posix path: bytes}``."""
+    names = set(files)
+    dirs = {posixpath.dirname(f) for f in names}
     for d in list(dirs):
         while d:
             d = posixpath.dirname(d)
             dirs.add(d)
-    base_url = base_url or _base_url_from(root)
+    base_url = base_url or _base_url_from(files)
     problems: list[str] = []
 
     # 1. expected pages
     expected: dict[str, str] = {p: "every site has it" for p in GLOBAL_PAGES}
-    data_files = sorted(f for f in files if re.fullmatch(r"data/[^/]+\.json", f))
+    data_files = sorted(f for f in names if re.fullmatch(r"data/[^/]+\.json", f))
     if not data_files:
         problems.append("data/: no data/<slug>.json files: the site has no symbols (did every symbol fail?)")
     for df in data_files:
         slug = df[len("data/"):-len(".json")]
-        payload = _load_json(root / df, df, problems)
+        payload = _load_json(files[df], df, problems)
         if payload is None:
             continue
         errs = validate(payload, SYMBOL_SCHEMA)
@@ -370,30 +376,56 @@ def check_site(root: Path, *, base_url: str | None = None) -> list[str]:
             if isinstance(r, str) and r in RANGES:
                 expected[RANGE_PAGE.format(slug=slug, range=r)] = f"{df} lists range {r}"
     for path, why in expected.items():
-        if path not in files:
+        if path not in names:
             problems.append(f"{path}: missing ({why}; the renderer must write it)")
 
     # 2. every file: not empty, JSON parses, links resolve
-    for rel in sorted(files):
-        full = root / rel
-        if full.stat().st_size == 0:
+    for rel in sorted(names):
+        content = files[rel]
+        if len(content) == 0:
             problems.append(f"{rel}: empty file")
             continue
         if rel.endswith(".json") and rel not in data_files:
-            payload = _load_json(full, rel, problems)
+            payload = _load_json(content, rel, problems)
             schema = _schema_for(rel)
             if payload is not None and schema is not None:
-                problems.extend(f"{rel}: schema: {e}" for e in validate(payload, schema))
+                errs = validate(payload, schema)
+                problems.extend(f"{rel}: schema: {e}" for e in errs)
+                if rel == "snapshots/index.json" and not errs:
+                    for entry in payload["snapshots"]:
+                        for listed in entry["files"].values():
+                            if listed not in names:
+                                problems.append(f"{rel}: lists {listed!r}, which is not in the site")
         elif rel.endswith((".html", ".htm")):
-            _check_html(root, rel, files, dirs, base_url, problems)
+            _check_html(content, rel, names, dirs, base_url, problems)
         elif rel.endswith(".css"):
-            text = full.read_text("utf-8", "replace")
+            text = content.decode("utf-8", "replace")
             links = [m.group(2) for m in _CSS_URL_RE.finditer(text)]
             links += [m.group(2) for m in _CSS_IMPORT_RE.finditer(text)]
-            _check_links(rel, links, files, dirs, base_url, problems)
+            _check_links(rel, links, names, dirs, base_url, problems)
         elif rel.endswith(".xml"):
-            _check_xml(root, rel, files, dirs, base_url, problems)
+            _check_xml(content, rel, names, dirs, base_url, problems)
     return problems
+
+
+def internal_links(rel: str, content: bytes, base_url: str | None = None) -> list[str]:
+    """Site paths an HTML or CSS file links to (what must exist for it to work)."""
+    if rel.endswith((".html", ".htm")):
+        parser = _PageParser()
+        parser.feed(content.decode("utf-8", "replace"))
+        links = parser.links
+    elif rel.endswith(".css"):
+        text = content.decode("utf-8", "replace")
+        links = [m.group(2) for m in _CSS_URL_RE.finditer(text)]
+    else:
+        return []
+    out = []
+    for url in links:
+        target = _resolve(rel, url, base_url)
+        if target is None or target.startswith(("//", "..")):
+            continue
+        out.append(target + "index.html" if target.endswith("/") or not target else target)
+    return out
 
 
 def _schema_for(rel: str) -> object | None:
@@ -404,9 +436,9 @@ def _schema_for(rel: str) -> object | None:
     return None
 
 
-def _load_json(path: Path, rel: str, problems: list[str]) -> Any:
+def _load_json(content: bytes, rel: str, problems: list[str]) -> Any:
     try:
-        return json.loads(path.read_bytes(), parse_constant=_reject_constant)
+        return json.loads(content, parse_constant=_reject_constant)
     except (ValueError, UnicodeDecodeError) as e:
         problems.append(f"{rel}: not valid JSON: {e}")
         return None
@@ -443,10 +475,10 @@ def _check_links(
 
 
 def _check_html(
-    root: Path, rel: str, files: set[str], dirs: set[str], base_url: str | None,
+    content: bytes, rel: str, files: set[str], dirs: set[str], base_url: str | None,
     problems: list[str],
 ) -> None:
-    text = (root / rel).read_text("utf-8", "replace")
+    text = content.decode("utf-8", "replace")
     parser = _PageParser()
     try:
         parser.feed(text)
@@ -462,11 +494,11 @@ def _check_html(
 
 
 def _check_xml(
-    root: Path, rel: str, files: set[str], dirs: set[str], base_url: str | None,
+    content: bytes, rel: str, files: set[str], dirs: set[str], base_url: str | None,
     problems: list[str],
 ) -> None:
     try:
-        tree = ElementTree.fromstring((root / rel).read_bytes())
+        tree = ElementTree.fromstring(content)
     except ElementTree.ParseError as e:
         problems.append(f"{rel}: not well-formed XML: {e}")
         return
