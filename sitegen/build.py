@@ -182,6 +182,8 @@ def build_site(
 ) -> BuildResult:
     """Build the whole site into ``config.out_dir``; see the module docstring for the policy."""
     from sitegen.render import render_site
+    from sitegen.site.lastgood import carry_over
+    from sitegen.site.snapshots import add_snapshots
     from sitegen.site.writer import write_site
 
     started = time.perf_counter()
@@ -218,11 +220,22 @@ def build_site(
     if progress:
         progress("rendering pages")
     files = render_site(site, standalone=standalone)
-    stale: tuple[str, ...] = ()
-    failed = tuple(failures)
+    # keep last good: failed symbols keep their previous pages (marked stale), then the
+    # hourly snapshot history is carried forward; both read the previous tree at out_dir
+    files, carried, not_kept = carry_over(
+        config.out_dir, failures, files, now=site.generated_at, base_url=config.base_url
+    )
+    files = add_snapshots(files, config.out_dir, now=site.generated_at)
+    stale = tuple(c.symbol for c in carried)
+    failed = tuple(s for s in failures if s not in stale)
     write_site(files, config.out_dir)
     for symbol, why in failures.items():
-        notes.append(f"{symbol}: {why}")
+        kept = next((c for c in carried if c.symbol == symbol), None)
+        outcome = (
+            f"kept the last good pages of {kept.stale_since:%Y-%m-%d %H:%M} UTC, marked stale"
+            if kept else f"not shown: {not_kept.get(symbol, 'nothing to keep')}"
+        )
+        notes.append(f"{symbol}: {why} ({outcome})")
     return BuildResult(
         out_dir=config.out_dir,
         fresh=fresh,

@@ -223,6 +223,7 @@ def _describe(value: Any) -> str:
 # --------------------------------------------------------------------------------------
 
 _LINK_ATTRS = {"href", "src", "poster", "data", "action"}
+_IMAGE_METAS = {"og:image", "og:image:url", "og:image:secure_url", "twitter:image"}
 
 
 class _PageParser(HTMLParser):
@@ -245,6 +246,9 @@ class _PageParser(HTMLParser):
                 self.links.append(value)
             elif name in ("srcset", "imagesrcset"):
                 self.links.extend(part.strip().split(" ")[0] for part in value.split(",") if part.strip())
+        meta_name = (a.get("property") or a.get("name") or "").lower()
+        if tag == "meta" and meta_name in _IMAGE_METAS and a.get("content"):
+            self.links.append(a["content"] or "")
         if tag == "title":
             self._in_title = True
         if tag in ("img", "svg", "canvas", "iframe", "video", "picture", "object", "embed"):

@@ -30,6 +30,7 @@ from pathlib import Path
 
 from sitegen.config import slugify
 from sitegen.site.check import SYMBOL_SCHEMA, internal_links, validate
+from sitegen.site.writer import MARKER
 
 log = logging.getLogger(__name__)
 
@@ -114,7 +115,7 @@ def carry_over(
     not_kept: dict[str, str] = {}
     if not failed:
         return merged, [], not_kept
-    if prev_dir is None or not Path(prev_dir).is_dir():
+    if prev_dir is None or not (Path(prev_dir) / MARKER).is_file():
         return merged, [], {s: "no previous site to keep pages from" for s in failed}
     prev_dir = Path(prev_dir)
     prev_names = {

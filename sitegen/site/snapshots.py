@@ -19,6 +19,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from sitegen.site.check import SNAPSHOT_SCHEMA, validate
+from sitegen.site.writer import MARKER
 
 log = logging.getLogger(__name__)
 
@@ -86,7 +87,7 @@ def add_snapshots(
     oldest = _hour_start(hour) - timedelta(hours=retention_hours - 1)
     snaps: dict[str, bytes] = {}
 
-    if prev_dir is not None and (Path(prev_dir) / SNAPSHOT_DIR).is_dir():
+    if prev_dir is not None and (Path(prev_dir) / MARKER).is_file() and (Path(prev_dir) / SNAPSHOT_DIR).is_dir():
         for path in sorted((Path(prev_dir) / SNAPSHOT_DIR).glob("*/*.json")):
             key = path.parent.name
             if not _HOUR_RE.match(key) or _hour_start(key) < oldest or _hour_start(key) > _hour_start(hour):
