@@ -94,25 +94,29 @@ def _check_input(inp: ModelInput) -> int:
 
 
 def typical_price(inp: ModelInput) -> np.ndarray:
-    return (np.asarray(inp.high, float) + np.asarray(inp.low, float) + np.asarray(inp.close, float)) / 3.0
+    """Geometric typical price (high x low x close) ** (1/3), USD (T,)."""
+    h, lo, c = (np.asarray(x, dtype=np.float64) for x in (inp.high, inp.low, inp.close))
+    return np.exp((np.log(h) + np.log(lo) + np.log(c)) / 3.0)
 
 
 def entry_prices(low: np.ndarray, high: np.ndarray, mode: np.ndarray, points: int) -> np.ndarray:
     """``points`` equal-weight entry prices per bar, shape (T, J).
 
-    They are the quantiles ``(j + 0.5) / J`` of a triangular distribution on [low, high] with
-    its mode at ``mode`` (the typical price): more entries near where the bar traded most.
+    They are the quantiles ``(j + 0.5) / J`` of a triangular distribution of log price on
+    [log low, log high] with its mode at log ``mode`` (the typical price): more entries near
+    where the bar traded most. Working in log price makes a mirrored price path (p -> K/p)
+    give exactly mirrored entries.
     """
-    a = np.asarray(low, float)[:, None]
-    b = np.asarray(high, float)[:, None]
-    c = np.clip(np.asarray(mode, float), low, high)[:, None]
+    a = np.log(np.asarray(low, float))[:, None]
+    b = np.log(np.asarray(high, float))[:, None]
+    c = np.clip(np.log(np.asarray(mode, float))[:, None], a, b)
     p = (np.arange(points, dtype=np.float64) + 0.5) / points
     width = b - a
     safe = np.where(width > 0, width, 1.0)
     fc = np.where(width > 0, (c - a) / safe, 0.5)
     left = a + np.sqrt(np.maximum(p * width * (c - a), 0.0))
     right = b - np.sqrt(np.maximum((1.0 - p) * width * (b - c), 0.0))
-    return np.where(p < fc, left, right)
+    return np.exp(np.where(p < fc, left, right))
 
 
 @dataclass(frozen=True)
@@ -254,37 +258,52 @@ def first_reach(x: np.ndarray, start: np.ndarray, level: np.ndarray) -> np.ndarr
     return np.minimum(pos, t)
 
 
+def multipliers(
+    params: ModelParams, tiers: np.ndarray | None, form: str = "binance"
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Liquidation price / entry price per side and leverage, shape (2, L); and L, weights.
+
+    With a typical position of ``N = position_notional_usd``, ``Q = N / E``, every exchange
+    formula is proportional to the entry price (``cum / Q = cum * E / N``), so one multiplier
+    per side and leverage describes all levels.
+    """
+    lev, w, mmr, cum = leverage_set(params, tiers)
+    n = params.position_notional_usd
+    k_long = liq_price_long(1.0, lev, mmr, cum, n, form=form)
+    k_short = liq_price_short(1.0, lev, mmr, cum, n, form=form)
+    return np.stack([k_long, k_short]), lev, w
+
+
 def cohorts(
-    inp: ModelInput, params: ModelParams, fl: Flows
+    inp: ModelInput, params: ModelParams, fl: Flows, mult: np.ndarray | None = None
 ) -> tuple[Cohorts, Cohorts, np.ndarray]:
     """Long and short cohorts with their liquidation prices and liquidation bars.
 
-    Returns (longs, shorts, effective leverages).
+    ``mult`` (2, L) overrides the exchange's liquidation multipliers (tests, what-if
+    studies). Returns (longs, shorts, effective leverages).
     """
     t = int(np.asarray(inp.timestamp).shape[0])
-    lev, w, mmr, cum = leverage_set(params, inp.tiers)
+    k, lev, w = multipliers(params, inp.tiers, inp.margin_form)
+    if mult is not None:
+        k = np.asarray(mult, dtype=np.float64)
+        if k.shape != (2, lev.shape[0]):
+            raise ValueError(f"multipliers must have shape (2, {lev.shape[0]}), got {k.shape}")
     low = np.asarray(inp.low, dtype=np.float64)
     high = np.asarray(inp.high, dtype=np.float64)
     j = max(int(params.entry_points), 1)
     entries = entry_prices(low, high, typical_price(inp), j)  # (T, J)
-    qty = params.position_notional_usd / entries  # base units of the typical position
     n_lev = lev.shape[0]
-    bars = np.broadcast_to(np.arange(t, dtype=np.int64)[None, :, None], (n_lev, t, j)).ravel()
-    levi = np.broadcast_to(np.arange(n_lev, dtype=np.int64)[:, None, None], (n_lev, t, j)).ravel()
-    start = bars + 1  # no same-bar look-ahead
+    shape = (n_lev, t, j)
+    bars = np.broadcast_to(np.arange(t, dtype=np.int64)[None, :, None], shape).ravel()
+    levi = np.broadcast_to(np.arange(n_lev, dtype=np.int64)[:, None, None], shape).ravel()
     out = []
-    for side, new, fn in (
-        ("long", fl.new_long, liq_price_long),
-        ("short", fl.new_short, liq_price_short),
-    ):
-        price = fn(
-            entries[None, :, :], lev[:, None, None], mmr, cum, qty[None, :, :], form=inp.margin_form
-        ).ravel()
-        notional = (w[:, None, None] * new[None, :, None] / j) * np.ones((1, 1, j))
-        notional = notional.ravel()
+    for side, new in enumerate((fl.new_long, fl.new_short)):
+        price = (entries[None, :, :] * k[side][:, None, None]).ravel()
+        notional = np.broadcast_to(w[:, None, None] * new[None, :, None] / j, shape).ravel()
         keep = notional > 0
-        b, li, p, nn, st = bars[keep], levi[keep], price[keep], notional[keep], start[keep]
-        liq = first_reach(low, st, p) if side == "long" else first_reach(-high, st, -p)
+        b, li, p, nn = bars[keep], levi[keep], price[keep], notional[keep]
+        start = b + 1  # no same-bar look-ahead
+        liq = first_reach(low, start, p) if side == 0 else first_reach(-high, start, -p)
         out.append(Cohorts(b, li, p, nn, liq))
     return out[0], out[1], lev
 
@@ -303,7 +322,7 @@ def predicted(c: Cohorts, log_f: np.ndarray, t: int) -> np.ndarray:
     hit = c.liq_bar < t
     s = c.liq_bar[hit]
     amount = c.notional[hit] * np.exp(_shifted(log_f, s) - log_f[c.bar[hit]])
-    return np.bincount(s, weights=amount, minlength=t)
+    return np.bincount(s, weights=amount, minlength=t).astype(np.float64, copy=False)
 
 
 def survival(
@@ -364,10 +383,11 @@ def heat_chunks(
     by_leverage: bool = True,
     start_row: int = 0,
     chunk_cells: int = 8_000_000,
+    dtype: type = np.float32,
 ) -> Iterator[tuple[int, np.ndarray]]:
     """Yield ``(row0, heat)`` for consecutive blocks of bars from ``start_row`` on.
 
-    ``heat`` is float32 of shape (2, L, n, B) (side 0 = long, 1 = short), or (2, 1, n, B)
+    ``heat`` is ``dtype`` (float32) of shape (2, L, n, B) (side 0 = long, 1 = short), or (2, 1, n, B)
     with ``by_leverage=False`` (summed over leverage). Bars before ``start_row`` are folded
     into the running state without building their rows. Peak memory is about
     ``chunk_cells * 12`` bytes.
@@ -409,7 +429,7 @@ def heat_chunks(
         k = int(np.searchsorted(row, start_row, side="left"))
         base = log_prev[start_row]
         v = amount[:k] * np.exp(base - log_open[:k])
-        carry = np.bincount(key[:k], weights=v, minlength=n_keys)
+        carry = np.bincount(key[:k], weights=v, minlength=n_keys).astype(np.float64, copy=False)
 
     for a, e in _chunks(log_f[start_row:], rows):
         a += start_row
@@ -422,7 +442,8 @@ def heat_chunks(
         # flat index: (side*L + lev, row - a, bin) in a (2L, n, B) block
         kk = key[i0:i1]
         flat = (kk // n_bins) * (n * n_bins) + (row[i0:i1] - a) * n_bins + kk % n_bins
-        diff = np.bincount(flat, weights=v, minlength=2 * ll * n * n_bins).reshape(2 * ll, n, n_bins)
+        diff = np.bincount(flat, weights=v, minlength=2 * ll * n * n_bins).astype(np.float64, copy=False)
+        diff = diff.reshape(2 * ll, n, n_bins)
         diff[:, 0, :] += carry.reshape(2 * ll, n_bins)
         np.cumsum(diff, axis=1, out=diff)
         scale = np.exp(log_f[a:e] - base)
@@ -430,7 +451,7 @@ def heat_chunks(
         # rounding can leave -1e-9 where a level was fully removed; survivors are >= 0
         np.maximum(diff, 0.0, out=diff)
         carry = diff[:, -1, :].reshape(-1).copy()
-        yield a, diff.astype(np.float32).reshape(2, ll, n, n_bins)
+        yield a, diff.astype(dtype, copy=False).reshape(2, ll, n, n_bins)
 
 
 # ---------------------------------------------------------------------------- run
@@ -438,24 +459,51 @@ def heat_chunks(
 
 @dataclass(frozen=True)
 class Solved:
-    """Everything the engine computes before building heat rows."""
+    """Everything the engine computes before building heat rows. Per-bar arrays are (T,) USD."""
 
     longs: Cohorts
     shorts: Cohorts
     leverages: np.ndarray
-    log_f: np.ndarray
-    predicted_long: np.ndarray
+    log_f: np.ndarray  # log of the cumulative survival factor after each bar
+    predicted_long: np.ndarray  # liquidated by the model in each bar
     predicted_short: np.ndarray
-    volume_bars: np.ndarray
+    new_long: np.ndarray  # opened in each bar
+    new_short: np.ndarray
+    closed_long: np.ndarray  # closed by falling open interest or decay in each bar
+    closed_short: np.ndarray
+    open_long: np.ndarray  # surviving after each bar (all prices, also off the grid)
+    open_short: np.ndarray
+    volume_bars: np.ndarray  # bool, bars driven by the volume fallback
 
 
-def solve(inp: ModelInput, params: ModelParams) -> Solved:
-    """Cohorts, liquidation bars, closing factors and predicted liquidations (no heat rows)."""
+def totals(longs: Cohorts, shorts: Cohorts, log_f: np.ndarray) -> np.ndarray:
+    """Surviving notional after each bar, per side, all prices: float64 (2, T)."""
+    t = log_f.shape[0]
+    out = np.zeros((2, t))
+    edges = np.array([0.0, np.inf])
+    for a, block in heat_chunks(longs, shorts, log_f, edges, 1, by_leverage=False, dtype=np.float64):
+        out[:, a : a + block.shape[2]] = block[:, 0, :, 0]
+    return out
+
+
+def solve(inp: ModelInput, params: ModelParams, mult: np.ndarray | None = None) -> Solved:
+    """Cohorts, liquidation bars, closing factors and per-bar flows (no heat rows).
+
+    ``mult`` optionally overrides the liquidation multipliers (see :func:`cohorts`).
+    """
     t = _check_input(inp)
     fl = flows(inp, params)
-    longs, shorts, lev = cohorts(inp, params, fl)
+    longs, shorts, lev = cohorts(inp, params, fl, mult)
     log_f, pl, ps = survival(longs, shorts, fl, t)
-    return Solved(longs, shorts, lev, log_f, pl, ps, fl.volume_bars)
+    open_ = totals(longs, shorts, log_f)
+    # bar t closes the share 1 - keep_t of what was open before it and not liquidated in it
+    keep = np.exp(np.diff(np.concatenate([[0.0], log_f])))
+    before = np.concatenate([np.zeros((2, 1)), open_[:, :-1]], axis=1) - np.stack([pl, ps])
+    closed = np.maximum(before, 0.0) * (1.0 - keep)
+    return Solved(
+        longs, shorts, lev, log_f, pl, ps, fl.new_long, fl.new_short, closed[0], closed[1],
+        open_[0], open_[1], fl.volume_bars,
+    )
 
 
 def run_model(
@@ -466,6 +514,7 @@ def run_model(
     keep_last: int | None = None,
     by_leverage: bool = True,
     chunk_cells: int = 8_000_000,
+    multipliers: np.ndarray | None = None,
 ) -> ModelResult:
     """Run the model on one exchange's bars; see the module docstring for the method.
 
@@ -474,9 +523,10 @@ def run_model(
     earlier bars still shape the state). ``by_leverage=False`` leaves the per-leverage
     arrays empty, shape (0, T, B), to save memory. Memory: the result holds
     ``2 * (L + 1) * T * B`` float32 (``2 * T * B`` without per-leverage arrays) plus
-    ``chunk_cells * 12`` bytes of working space.
+    ``chunk_cells * 12`` bytes of working space. ``multipliers`` (2, L) overrides the
+    exchange's liquidation price / entry price ratios (tests and what-if studies).
     """
-    sol = solve(inp, params)
+    sol = solve(inp, params, multipliers)
     edges = default_grid(inp, params) if price_edges is None else np.asarray(price_edges, np.float64)
     if edges.ndim != 1 or edges.shape[0] < 2 or np.any(np.diff(edges) <= 0):
         raise ValueError("price_edges must be an increasing 1-D array of at least 2 edges")

@@ -134,7 +134,7 @@ def _side_clusters(
         nearest = np.where(np.abs(rows - lo) <= np.abs(hi - rows), pos - 1, pos)
     dist = np.abs(rows - peaks[nearest])
     member = (dist <= half) & (values > 0)
-    usd = np.bincount(nearest[member], weights=values[member], minlength=peaks.size)
+    usd = np.bincount(nearest[member], weights=values[member], minlength=peaks.size).astype(float)
     centers = np.sqrt(edges[:-1] * edges[1:])
     wsum = np.bincount(nearest[member], weights=values[member] * centers[member], minlength=peaks.size)
     price = np.where(usd > 0, wsum / np.where(usd > 0, usd, 1.0), centers[peaks])
