@@ -1,0 +1,312 @@
+"""Bokeh figures: the heatmap (image glyph + candles + price line) and the liquidation map.
+
+No CustomJS anywhere (it needs ``unsafe-eval`` under a CSP): the leverage filter and the
+intensity control are plain JavaScript in ``static/js/liqmap.js`` that finds these models by
+name through ``Bokeh.documents``. The names below are that script's contract.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from bokeh.models import (
+    BasicTicker,
+    ColorBar,
+    ColumnDataSource,
+    CrosshairTool,
+    DatetimeTickFormatter,
+    HoverTool,
+    Label,
+    LinearAxis,
+    LinearColorMapper,
+    NumeralTickFormatter,
+    Range1d,
+    Span,
+)
+from bokeh.palettes import Inferno256
+from bokeh.plotting import figure
+
+from sitegen.render.levels import RangeView, colour_high, fmt_price, numeral_price_format
+
+# Names the page script relies on (static/js/liqmap.js).
+HEAT_SOURCE = "heat_src"
+HEAT_MAPPER = "heat_mapper"
+MAP_SOURCE = "map_src"
+MAP_CUM_RANGE = "map_cum"
+MAP_BAR_RANGE = "map_bars"
+
+PALETTE = Inferno256
+LONG_COLOUR = "#3b9cff"  # blue: longs (liquidated on a fall)
+SHORT_COLOUR = "#ff9f1c"  # orange: shorts (liquidated on a rise); blue/orange is CVD-safe
+CANDLE_UP = "#35e0b0"
+CANDLE_DOWN = "#f25c9c"
+PRICE_LINE = "#ffffff"
+AXIS_TEXT = "#9aa4b2"  # readable on the dark and on the light page
+GRID = "#3a3f4b"
+PLOT_BG = PALETTE[0]
+
+
+def _style(p: figure) -> None:
+    p.background_fill_color = PLOT_BG
+    p.border_fill_color = None
+    p.outline_line_color = None
+    p.min_border_left = 8
+    p.min_border_right = 8
+    p.min_border_top = 6
+    for ax in (*p.xaxis, *p.yaxis):
+        ax.axis_label_text_color = AXIS_TEXT
+        ax.major_label_text_color = AXIS_TEXT
+        ax.axis_line_color = GRID
+        ax.major_tick_line_color = GRID
+        ax.minor_tick_line_color = None
+        ax.major_label_text_font_size = "11px"
+    p.grid.grid_line_color = GRID
+    p.grid.grid_line_alpha = 0.35
+    p.toolbar.logo = None
+    p.toolbar.autohide = True
+
+
+def _time_formatter() -> DatetimeTickFormatter:
+    return DatetimeTickFormatter(
+        minutes="%H:%M", hourmin="%H:%M", hours="%H:%M", days="%b %d", months="%b %Y"
+    )
+
+
+@dataclass(frozen=True)
+class HeatmapParts:
+    figure: figure
+    mapper: LinearColorMapper
+    high: float
+
+
+def heatmap_figure(
+    view: RangeView, *, height: int = 560, embed: bool = False, colorbar_title: str = ""
+) -> HeatmapParts:
+    """Price x time heatmap of estimated liquidation USD with candles and the last price."""
+    lo, hi = view.view_low, view.view_high
+    t0 = int(view.timestamp[0])
+    t1 = view.end_ms
+    edges = view.price_edges
+    p = figure(
+        name="heatmap",
+        x_axis_type="datetime",
+        y_axis_type="log",
+        x_range=Range1d(t0, t1 + (t1 - t0) * 0.02, bounds=(t0, t1 + (t1 - t0) * 0.1)),
+        y_range=Range1d(lo, hi, bounds=(float(edges[0]), float(edges[-1]))),
+        sizing_mode="stretch_both" if embed else "stretch_width",
+        height=height,
+        min_height=260,
+        tools="pan,box_zoom,wheel_zoom,reset",
+        active_drag=None if embed else "pan",
+        active_scroll=None,
+        toolbar_location="above",
+    )
+    _style(p)
+    p.xaxis.formatter = _time_formatter()
+    p.yaxis.ticker = BasicTicker(desired_num_ticks=9)
+    p.yaxis.formatter = NumeralTickFormatter(format=numeral_price_format(view.last_close))
+    p.yaxis.axis_label = None
+    p.ygrid.grid_line_alpha = 0.12
+    p.xgrid.grid_line_alpha = 0.12
+
+    high = colour_high(view)
+    mapper = LinearColorMapper(
+        name=HEAT_MAPPER, palette=PALETTE, low=0.0, high=high, high_color=PALETTE[-1]
+    )
+    # Bokeh images are row-major with row 0 at the bottom: (B rows of price, T columns of time).
+    long_img = np.ascontiguousarray(view.long.T)
+    short_img = np.ascontiguousarray(view.short.T)
+    grouped = len(view.groups) > 1
+    data: dict[str, list[object]] = {
+        "image": [long_img + short_img],
+        # With a leverage filter the page script fills the hover columns from the group
+        # columns (their sum) at load; zeros compress to almost nothing.
+        "long": [np.zeros_like(long_img) if grouped else long_img],
+        "short": [np.zeros_like(short_img) if grouped else short_img],
+        "x": [t0],
+        "y": [float(edges[0])],
+        "dw": [t1 - t0],
+        "dh": [float(edges[-1] - edges[0])],
+    }
+    if grouped:
+        # Per leverage group arrays for the filter: extra columns the glyph does not draw,
+        # read by the page script.
+        for g, lg, sg in zip(view.groups, view.long_by_group, view.short_by_group, strict=True):
+            data[f"long_{g.key}"] = [np.ascontiguousarray(lg.T)]
+            data[f"short_{g.key}"] = [np.ascontiguousarray(sg.T)]
+    src = ColumnDataSource(name=HEAT_SOURCE, data=data)
+    img = p.image(
+        image="image", x="x", y="y", dw="dw", dh="dh", source=src, color_mapper=mapper,
+        name="heat_image",
+    )
+
+    # Candles over the heat.
+    mid = view.timestamp + view.bar_ms // 2
+    up = view.close >= view.open
+    csrc = ColumnDataSource(
+        data={
+            "t": mid,
+            "o": view.open,
+            "h": view.high,
+            "l": view.low,
+            "c": view.close,
+            "top": np.maximum(view.open, view.close),
+            "bottom": np.minimum(view.open, view.close),
+            "colour": np.where(up, CANDLE_UP, CANDLE_DOWN),
+        }
+    )
+    p.segment(x0="t", y0="l", x1="t", y1="h", source=csrc, color="colour", line_width=1)
+    p.vbar(
+        x="t", width=view.bar_ms * 0.62, top="top", bottom="bottom", source=csrc,
+        fill_color="colour", line_color="colour",
+    )
+    last = view.last_close
+    p.add_layout(
+        Span(location=last, dimension="width", line_color=PRICE_LINE, line_dash="dashed",
+             line_width=1, line_alpha=0.85)
+    )
+    p.add_layout(
+        Label(
+            x=t1, y=last, text=f" {fmt_price(last)}", text_color="#000000",
+            text_font_size="11px", background_fill_color=PRICE_LINE, background_fill_alpha=0.9,
+            x_offset=-4, y_offset=-8, text_align="right",
+        )
+    )
+    fmt = numeral_price_format(last)
+    p.add_tools(
+        HoverTool(
+            renderers=[img],
+            tooltips=[
+                ("time", "$x{%F %H:%M} UTC"),
+                ("price", f"$y{{{fmt}}}"),
+                ("longs", "@long{$0.00a}"),
+                ("shorts", "@short{$0.00a}"),
+            ],
+            formatters={"$x": "datetime"},
+            mode="mouse",
+        ),
+        CrosshairTool(line_color="#ffffff", line_alpha=0.3),
+    )
+    bar = ColorBar(
+        color_mapper=mapper,
+        formatter=NumeralTickFormatter(format="$0.0a"),
+        ticker=BasicTicker(desired_num_ticks=5),
+        orientation="horizontal",
+        location=(0, 0),
+        height=8,
+        padding=4,
+        title=colorbar_title or None,
+        title_text_color=AXIS_TEXT,
+        title_text_font_size="11px",
+        title_text_font_style="normal",
+        major_label_text_color=AXIS_TEXT,
+        major_label_text_font_size="11px",
+        background_fill_color=None,
+        bar_line_color=None,
+        major_tick_line_color=None,
+    )
+    p.add_layout(bar, "below")
+    return HeatmapParts(p, mapper, high)
+
+
+def map_figure(
+    view: RangeView,
+    cum_long: dict[str, np.ndarray],
+    cum_short: dict[str, np.ndarray],
+    *,
+    height: int = 360,
+) -> figure:
+    """Liquidation levels by price at the last bar, long and short, with cumulative curves.
+
+    ``cum_long``/``cum_short`` map a group key ("all" or a leverage group) to (B,) curves.
+    """
+    edges = view.price_edges
+    centers = view.price_centers
+    data: dict[str, np.ndarray] = {
+        "left": edges[:-1],
+        "right": edges[1:],
+        "price": centers,
+        "long": view.long[-1].astype(np.float64),
+        "short": view.short[-1].astype(np.float64),
+        "cum_long": cum_long["all"],
+        "cum_short": cum_short["all"],
+    }
+    for g, lg, sg in zip(view.groups, view.long_by_group, view.short_by_group, strict=True):
+        if len(view.groups) > 1:
+            data[f"long_{g.key}"] = lg[-1].astype(np.float64)
+            data[f"short_{g.key}"] = sg[-1].astype(np.float64)
+            data[f"cum_long_{g.key}"] = cum_long[g.key]
+            data[f"cum_short_{g.key}"] = cum_short[g.key]
+    src = ColumnDataSource(name=MAP_SOURCE, data=data)
+    lo, hi = view.view_low, view.view_high
+    rows = (centers >= lo) & (centers <= hi)
+    bar_top = float(np.max(np.maximum(data["long"], data["short"])[rows], initial=0.0)) or 1.0
+    cum_top = float(max(np.max(data["cum_long"][rows], initial=0.0),
+                        np.max(data["cum_short"][rows], initial=0.0))) or 1.0
+    p = figure(
+        name="liqmap",
+        x_range=Range1d(lo, hi, bounds=(float(edges[0]), float(edges[-1]))),
+        y_range=Range1d(0, bar_top * 1.08, name=MAP_BAR_RANGE),
+        sizing_mode="stretch_width",
+        height=height,
+        min_height=220,
+        tools="xpan,xwheel_zoom,reset",
+        active_drag="xpan",
+        active_scroll=None,
+        toolbar_location="above",
+    )
+    _style(p)
+    p.background_fill_color = "#0d1017"
+    p.extra_y_ranges = {"cum": Range1d(0, cum_top * 1.05, name=MAP_CUM_RANGE)}
+    p.add_layout(
+        LinearAxis(y_range_name="cum", formatter=NumeralTickFormatter(format="$0.0a"),
+                   axis_label="cumulative", axis_label_text_color=AXIS_TEXT,
+                   major_label_text_color=AXIS_TEXT, axis_line_color=GRID,
+                   major_tick_line_color=GRID, minor_tick_line_color=None,
+                   axis_label_text_font_size="11px", major_label_text_font_size="11px",
+                   axis_label_text_font_style="normal"),
+        "right",
+    )
+    p.yaxis[0].formatter = NumeralTickFormatter(format="$0.0a")
+    p.yaxis[0].axis_label = "per price row"
+    p.yaxis[0].axis_label_text_font_style = "normal"
+    p.yaxis[0].axis_label_text_font_size = "11px"
+    p.xaxis.formatter = NumeralTickFormatter(format=numeral_price_format(view.last_close))
+    p.xaxis.ticker = BasicTicker(desired_num_ticks=8)
+    bl = p.quad(left="left", right="right", bottom=0, top="long", source=src,
+                fill_color=LONG_COLOUR, line_color=None, legend_label="long levels")
+    bs = p.quad(left="left", right="right", bottom=0, top="short", source=src,
+                fill_color=SHORT_COLOUR, line_color=None, legend_label="short levels")
+    last = view.last_close
+    p.line(x="price", y="cum_long", source=src, y_range_name="cum", line_color=LONG_COLOUR,
+                line_width=2, legend_label="cumulative longs")
+    p.line(x="price", y="cum_short", source=src, y_range_name="cum", line_color=SHORT_COLOUR,
+                line_width=2, line_dash="dashed", legend_label="cumulative shorts")
+    p.add_layout(Span(location=last, dimension="height", line_color="#ffffff", line_dash="dotted",
+                      line_width=1))
+    fmt = numeral_price_format(last)
+    p.add_tools(
+        HoverTool(
+            renderers=[bl, bs],
+            tooltips=[
+                ("price", f"@price{{{fmt}}}"),
+                ("longs here", "@long{$0.00a}"),
+                ("shorts here", "@short{$0.00a}"),
+                ("cum. longs from price", "@cum_long{$0.00a}"),
+                ("cum. shorts from price", "@cum_short{$0.00a}"),
+            ],
+            mode="vline",
+        )
+    )
+    p.legend.location = "top_center"
+    p.legend.orientation = "horizontal"
+    p.legend.click_policy = "hide"
+    p.legend.background_fill_alpha = 0.0
+    p.legend.border_line_color = None
+    p.legend.label_text_color = AXIS_TEXT
+    p.legend.label_text_font_size = "11px"
+    p.legend.spacing = 6
+    p.legend.padding = 2
+    p.legend.margin = 2
+    return p

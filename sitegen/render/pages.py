@@ -1,0 +1,376 @@
+"""Every page of the site: Bokeh documents rendered through our Jinja templates.
+
+``render_site(site)`` gathers the whole tree in memory as {relative posix path: bytes};
+the build writes it atomically. Each page carries a Content-Security-Policy whose script
+hashes are computed here, after rendering, from the exact inline scripts of that page.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import logging
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from bokeh.embed import file_html
+from bokeh.embed.bundle import bundle_for_objs_and_resources
+from bokeh.models import Model
+from bokeh.resources import CDN, INLINE
+from bokeh.settings import settings
+
+from sitegen.config import RANGES
+from sitegen.render import assets
+from sitegen.render.figures import (
+    AXIS_TEXT,
+    CANDLE_DOWN,
+    CANDLE_UP,
+    LONG_COLOUR,
+    SHORT_COLOUR,
+    heatmap_figure,
+    map_figure,
+)
+from sitegen.render.levels import (
+    RangeView,
+    default_range,
+    fmt_price,
+    fmt_usd,
+    range_view,
+)
+from sitegen.render.summary import (
+    BAND_PCT,
+    Summary,
+    iso,
+    side_cumulative,
+    summarise,
+    symbol_csv,
+    symbol_json,
+)
+from sitegen.report import SiteData, SymbolReport
+
+log = logging.getLogger(__name__)
+
+CSP_PLACEHOLDER = "__LIQMAP_CSP__"
+STALE_AFTER_HOURS = 2.0
+COMPRESSION_LEVEL = 9
+RANGE_TITLES = {"12h": "12 hours", "24h": "24 hours", "3d": "3 days", "1w": "1 week",
+                "1m": "1 month", "3m": "3 months"}
+_INLINE_SCRIPT_RE = re.compile(r"<script(?![^>]*\bsrc=)([^>]*)>(.*?)</script>", re.S | re.I)
+
+
+def csp_for(html: str) -> str:
+    """The policy for ``html``: own files only, plus the sha256 of each inline script."""
+    hashes = []
+    for attrs, body in _INLINE_SCRIPT_RE.findall(html):
+        if "application/json" in attrs:
+            continue  # data blocks are never executed
+        digest = base64.b64encode(hashlib.sha256(body.encode("utf-8")).digest()).decode()
+        hashes.append(f"'sha256-{digest}'")
+    script_src = " ".join(["'self'", *dict.fromkeys(hashes)])
+    return (
+        "default-src 'self'; "
+        f"script-src {script_src}; "
+        # Bokeh sets inline styles on its elements and in its shadow roots.
+        "style-src 'self' 'unsafe-inline'; "
+        "img-src 'self' data: blob:; "
+        "font-src 'self'; connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'none'"
+    )
+
+
+def with_csp(html: str) -> str:
+    if CSP_PLACEHOLDER not in html:
+        raise AssertionError("page template lacks the CSP meta tag")
+    return html.replace(CSP_PLACEHOLDER, csp_for(html), 1)
+
+
+@contextmanager
+def _compression(level: int) -> Iterator[None]:
+    """Bokeh's gzip level for arrays; 9 for offline builds (default 2)."""
+    settings.compression_level.set_value(level)
+    try:
+        yield
+    finally:
+        settings.compression_level.unset_value()
+
+
+@dataclass
+class _Ctx:
+    site: SiteData
+    standalone: bool
+    bokeh_files: set[str]
+
+    def common(self, rel: str, path: str) -> dict[str, Any]:
+        """Variables every template sees; ``rel`` leads from the page back to the site root."""
+        static = assets.static_files()
+        url = self.site.base_url + (path[: -len("index.html")] if path.endswith("index.html") else path)
+        return {
+            "site": self.site,
+            "rel": rel,
+            "path": path,
+            "canonical": url,
+            "standalone": self.standalone,
+            "inline_css": static["css/site.css"].decode("utf-8") if self.standalone else "",
+            "inline_js": static["js/liqmap.js"].decode("utf-8") if self.standalone else "",
+            "csp": CSP_PLACEHOLDER,
+            "generated_iso": iso(self.site.generated_at),
+            "generated_text": _utc_text(self.site.generated_at),
+            "stale_after_hours": STALE_AFTER_HOURS,
+            "symbols": [(r.slug, r.symbol.split("/")[0]) for r in self.site.symbols],
+            "fmt_usd": fmt_usd,
+            "fmt_price": fmt_price,
+            "long_colour": LONG_COLOUR,
+            "short_colour": SHORT_COLOUR,
+        }
+
+
+def _utc_text(dt: datetime) -> str:
+    return dt.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def _bokeh_page(
+    ctx: _Ctx, template: str, models: list[Model], title: str, variables: dict[str, Any]
+) -> bytes:
+    rel = variables["rel"]
+    if ctx.standalone:
+        resources = INLINE
+        scripts: list[str] = []
+    else:
+        resources = CDN
+        names = [assets.bokeh_js_name(str(u)) for u in bundle_for_objs_and_resources(models, CDN).js_files]
+        ctx.bokeh_files.update(names)
+        scripts = [f"{rel}{assets.BOKEH_STATIC_DIR}/{n}" for n in names]
+    html = file_html(
+        models,
+        resources=resources,
+        title=title,
+        template=assets.jinja_env().get_template(template),
+        template_variables={**variables, "bokeh_scripts": scripts},
+    )
+    return with_csp(html).encode("utf-8")
+
+
+def _plain_page(ctx: _Ctx, template: str, variables: dict[str, Any]) -> bytes:
+    html = assets.jinja_env().get_template(template).render(
+        **variables, bokeh_scripts=[], bokeh_js="", plot_script="", roots=None
+    )
+    return with_csp(html).encode("utf-8")
+
+
+def _parameters(report: SymbolReport, s: Summary) -> list[tuple[str, str]]:
+    p = report.results[s.timeframe].params
+    lev = ", ".join(f"{lev:g}x {w:.0%}" for lev, w in zip(p.leverages, p.leverage_weights, strict=True))
+    rows = [
+        ("leverage mix", lev),
+        ("side attribution", p.side_attribution),
+        ("entry prices per bar", str(p.entry_points)),
+        ("decay half-life", "none" if p.decay_half_life_hours == 0 else f"{p.decay_half_life_hours:g} h"),
+        ("price row height", f"{p.bin_pct:g} %"),
+        ("typical position (for the margin tier)", fmt_usd(p.position_notional_usd)),
+        ("position source", "volume model (no open-interest history)" if report.volume_model
+         else "open-interest changes"),
+        ("bar size", s.timeframe),
+        ("exchanges", ", ".join(report.exchanges)),
+        ("data source", report.source),
+    ]
+    if report.volume_model:
+        rows.append(("volume model", f"{p.volume_oi_ratio:g} new notional per unit of excess taker "
+                                     f"volume, {p.volume_ma_bars}-bar average"))
+    return rows
+
+
+def _embed_snippet(site: SiteData, report: SymbolReport) -> str:
+    base = report.symbol.split("/")[0]
+    return (
+        f'<iframe src="{site.base_url}embed/{report.slug}/" title="{base} liquidation heatmap '
+        f'(liqmap)" loading="lazy" width="100%" height="480" style="border:0" '
+        f'sandbox="allow-scripts allow-popups"></iframe>'
+    )
+
+
+def _cumulatives(view: RangeView) -> tuple[dict[str, Any], dict[str, Any]]:
+    edges = view.price_edges
+    last = view.last_close
+    cl, cs = side_cumulative(edges, view.long[-1].astype(float), view.short[-1].astype(float), last)
+    cum_long: dict[str, Any] = {"all": cl}
+    cum_short: dict[str, Any] = {"all": cs}
+    for g, lg, sg in zip(view.groups, view.long_by_group, view.short_by_group, strict=True):
+        gl, gs = side_cumulative(edges, lg[-1].astype(float), sg[-1].astype(float), last)
+        cum_long[g.key] = gl
+        cum_short[g.key] = gs
+    return cum_long, cum_short
+
+
+def _symbol_vars(ctx: _Ctx, s: Summary, rng: str, rel: str, path: str, canonical_path: str) -> dict[str, Any]:
+    report = s.report
+    v = ctx.common(rel, path)
+    v["canonical"] = ctx.site.base_url + canonical_path
+    v.update(
+        report=report,
+        s=s,
+        rng=rng,
+        range_title=RANGE_TITLES[rng],
+        ranges=[(r, RANGE_TITLES[r], r == rng) for r in report.ranges],
+        default_range=default_range(report),
+        as_of_iso=iso(report.as_of),
+        as_of_text=_utc_text(report.as_of),
+        stale_since_text=_utc_text(report.stale_since) if report.stale_since else "",
+        parameters=_parameters(report, s),
+        band_pct=BAND_PCT,
+        og_image=f"{ctx.site.base_url}og/{report.slug}.png",
+        description=s.describe(),
+        embed_snippet=_embed_snippet(ctx.site, report),
+        candle_up=CANDLE_UP,
+        candle_down=CANDLE_DOWN,
+        axis_text=AXIS_TEXT,
+    )
+    return v
+
+
+def _symbol_pages(ctx: _Ctx, s: Summary) -> dict[str, bytes]:
+    report = s.report
+    out: dict[str, bytes] = {}
+    default = default_range(report)
+    for rng in report.ranges:
+        view = range_view(report, rng)
+        cum_long, cum_short = _cumulatives(view)
+        row_pct = report.results[RANGES[rng][0]].params.bin_pct
+        pages = [(f"{report.slug}/{rng}/index.html", "../../")]
+        if rng == default:
+            pages.append((f"{report.slug}/index.html", "../"))
+        for path, rel in pages:
+            # Fresh Bokeh models per page: a model belongs to one document.
+            heat = heatmap_figure(view, colorbar_title=f"estimated liquidations per {row_pct:g} % price row")
+            liq = map_figure(view, cum_long, cum_short)
+            canonical = f"{report.slug}/" if rng == default else f"{report.slug}/{rng}/"
+            v = _symbol_vars(ctx, s, rng, rel, path, canonical)
+            v.update(
+                groups=view.groups,
+                colour_high=heat.high,
+                view=view,
+            )
+            title = f"{s.pair} liquidation heatmap, {RANGE_TITLES[rng]} · liqmap"
+            out[path] = _bokeh_page(ctx, "symbol.html", [heat.figure, liq], title, v)
+    # Embed: chart only, default range.
+    view = range_view(report, default)
+    heat = heatmap_figure(view, embed=True, height=420)
+    path = f"embed/{report.slug}/index.html"
+    v = _symbol_vars(ctx, s, default, "../../", path, f"{report.slug}/")
+    v.update(groups=view.groups, colour_high=heat.high, view=view)
+    out[path] = _bokeh_page(ctx, "embed.html", [heat.figure], f"{s.pair} liquidation heatmap · liqmap", v)
+    return out
+
+
+def render_pages(site: SiteData, summaries: list[Summary], *, standalone: bool) -> tuple[dict[str, bytes], set[str]]:
+    """All HTML pages; returns the pages and the BokehJS bundles they reference."""
+    ctx = _Ctx(site, standalone, set())
+    out: dict[str, bytes] = {}
+    with _compression(COMPRESSION_LEVEL):
+        for s in summaries:
+            out.update(_symbol_pages(ctx, s))
+    index_vars = ctx.common("", "index.html")
+    index_vars.update(summaries=summaries, description=_site_description(site, summaries),
+                      og_image=f"{site.base_url}og/{summaries[0].report.slug}.png" if summaries else "",
+                      thumbs=_thumb_urls(summaries, standalone))
+    out["index.html"] = _plain_page(ctx, "index.html", index_vars)
+    meth = ctx.common("../", "methodology/index.html")
+    meth.update(evaluation=_evaluation_rows(site.evaluation), params=site.params,
+                leverage_mix=", ".join(f"{lev:g}x {w:.0%}" for lev, w in
+                                       zip(site.params.leverages, site.params.leverage_weights, strict=True)),
+                evaluation_extra=[(k, v) for k, v in (site.evaluation or {}).items()
+                                  if k not in ("long", "short") and not isinstance(v, dict | list)],
+                evaluation_raw=site.evaluation, summaries=summaries,
+                description="How liqmap estimates liquidation levels, every parameter, and how well "
+                            "the model matched real liquidations.", og_image="")
+    out["methodology/index.html"] = _plain_page(ctx, "methodology.html", meth)
+    nf = ctx.common("/", "404.html")
+    # GitHub Pages serves 404.html for any missing path, so its links must be absolute.
+    nf["rel"] = site.base_url
+    nf.update(description="Page not found.", og_image="")
+    out["404.html"] = _plain_page(ctx, "404.html", nf)
+    return out, ctx.bokeh_files
+
+
+def _thumb_urls(summaries: list[Summary], standalone: bool) -> dict[str, str]:
+    from sitegen.site.og import thumbnail_png
+
+    out = {}
+    for s in summaries:
+        if standalone:
+            png = thumbnail_png(s)
+            out[s.report.slug] = "data:image/png;base64," + base64.b64encode(png).decode()
+        else:
+            out[s.report.slug] = f"og/{s.report.slug}-thumb.png"
+    return out
+
+
+def _site_description(site: SiteData, summaries: list[Summary]) -> str:
+    names = ", ".join(s.base for s in summaries)
+    return (
+        f"Free, open liquidation heatmaps for {names} perpetual futures: where leveraged "
+        "longs and shorts would be liquidated, with the method, parameters and data published."
+    )
+
+
+def _evaluation_rows(ev: dict[str, object] | None) -> list[dict[str, Any]]:
+    """Rows of the accuracy table from the calibration report, or [] when there is none."""
+    if not ev:
+        return []
+    rows = []
+    for side in ("long", "short"):
+        part = ev.get(side)
+        if not isinstance(part, dict):
+            continue
+        rows.append({
+            "side": side,
+            "model_logcorr": part.get("model_logcorr"),
+            "baseline_logcorr": part.get("baseline_logcorr"),
+            "model_top10": part.get("model_top10"),
+            "baseline_top10": part.get("baseline_top10"),
+        })
+    return rows
+
+
+def render_data(summaries: list[Summary], site: SiteData) -> dict[str, bytes]:
+    out: dict[str, bytes] = {}
+    for s in summaries:
+        out[f"data/{s.report.slug}.json"] = symbol_json(site, s)
+        out[f"data/{s.report.slug}.csv"] = symbol_csv(s)
+    return out
+
+
+def render_static(bokeh_files: set[str], standalone: bool) -> dict[str, bytes]:
+    out = {f"static/{rel}": data for rel, data in assets.static_files().items()}
+    if not standalone:
+        for name in sorted(bokeh_files):
+            out[f"{assets.BOKEH_STATIC_DIR}/{name}"] = assets.bokeh_js_file(name)
+    return out
+
+
+def render_site(site: SiteData, *, standalone: bool = False) -> dict[str, bytes]:
+    """Every file of the site as {relative posix path: bytes}. No file I/O besides reading
+    the packaged templates and static files.
+
+    ``standalone=True`` inlines BokehJS, the CSS and the page script into every page, so each
+    HTML file works on its own (e.g. opened from disk).
+    """
+    from sitegen.site.feeds import feed_xml, robots_txt, sitemap_xml
+    from sitegen.site.og import og_png, thumbnail_png
+
+    summaries = [summarise(r) for r in site.symbols]
+    files: dict[str, bytes] = {}
+    pages, bokeh_files = render_pages(site, summaries, standalone=standalone)
+    files.update(pages)
+    files.update(render_data(summaries, site))
+    for s in summaries:
+        files[f"og/{s.report.slug}.png"] = og_png(s, site)
+        files[f"og/{s.report.slug}-thumb.png"] = thumbnail_png(s)
+    files.update(render_static(bokeh_files, standalone))
+    files["sitemap.xml"] = sitemap_xml(site, summaries, list(files))
+    files["robots.txt"] = robots_txt(site)
+    files["feed.xml"] = feed_xml(site, summaries)
+    log.info("rendered %d files (%d pages)", len(files), sum(p.endswith(".html") for p in files))
+    return files

@@ -1,0 +1,260 @@
+"""Per-symbol facts for the pages and the data files: clusters, headlines, per exchange.
+
+Pure (numpy + the model's own cluster finder), no bokeh/jinja: the same numbers feed the
+HTML, ``data/<slug>.json`` / ``.csv``, the Open Graph image and the feed.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import numpy as np
+
+from sitegen.config import RANGES
+from sitegen.model.types import Cluster, ModelResult
+from sitegen.render.levels import (
+    Level,
+    change_pct,
+    default_range,
+    fmt_usd,
+    headline,
+    levels,
+    nearest_large,
+)
+from sitegen.report import SiteData, SymbolReport
+
+TOP_CLUSTERS = 10
+BAND_PCT = 10.0  # "within 10 % of price" totals
+SCHEMA_VERSION = 1
+
+
+def side_cumulative(
+    edges: np.ndarray, long_map: np.ndarray, short_map: np.ndarray, last: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """Cumulative USD liquidated if price travels from ``last`` to each row (B,), per side.
+
+    Same convention as :func:`sitegen.model.outputs.cumulative` (which only takes a whole
+    ModelResult): longs summed from the last price's row downward, shorts upward. Used for
+    the per-leverage-group curves of the page's filter.
+    """
+    k = int(np.clip(np.searchsorted(edges, last, side="right") - 1, 0, edges.shape[0] - 2))
+    cum_long = np.zeros(long_map.shape[0], dtype=np.float64)
+    cum_short = np.zeros(short_map.shape[0], dtype=np.float64)
+    cum_long[: k + 1] = np.cumsum(np.asarray(long_map, dtype=np.float64)[: k + 1][::-1])[::-1]
+    cum_short[k:] = np.cumsum(np.asarray(short_map, dtype=np.float64)[k:])
+    return cum_long, cum_short
+
+
+def model_clusters(result: ModelResult, top: int) -> list[Cluster]:
+    """The model's largest clusters at the last bar (``sitegen.model.clusters``)."""
+    from sitegen.model.outputs import clusters
+
+    return list(clusters(result, top))
+
+
+def main_timeframe(report: SymbolReport) -> str:
+    return RANGES[default_range(report)][0]
+
+
+def iso(dt: datetime) -> str:
+    return dt.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+@dataclass(frozen=True)
+class ExchangeRow:
+    exchange: str
+    long_usd: float  # longs within BAND_PCT below price
+    short_usd: float
+    top_long: Level | None
+    top_short: Level | None
+    volume_model: bool
+
+
+@dataclass(frozen=True)
+class Summary:
+    report: SymbolReport
+    timeframe: str
+    last_price: float
+    change_24h: float | None
+    levels: list[Level]  # largest first, both sides
+    nearest_long: Level | None
+    nearest_short: Level | None
+    long_band_usd: float
+    short_band_usd: float
+    per_exchange: list[ExchangeRow]
+    data_hash: str  # changes only when the data does (sitemap lastmod, feed entries)
+
+    @property
+    def headlines(self) -> list[str]:
+        out = [headline(self.nearest_long, self.last_price), headline(self.nearest_short, self.last_price)]
+        return [h for h in out if h]
+
+    @property
+    def base(self) -> str:
+        return self.report.symbol.split("/")[0]
+
+    @property
+    def pair(self) -> str:
+        base, _, rest = self.report.symbol.partition("/")
+        return f"{base}/{rest.split(':')[0]}"
+
+    def describe(self) -> str:
+        """A plain-text description (meta description, og, feed, screen readers)."""
+        parts = [
+            f"{self.pair} perpetual at ${self.last_price:,.{2 if self.last_price < 1000 else 0}f}.",
+            f"Estimated {fmt_usd(self.long_band_usd)} of long and {fmt_usd(self.short_band_usd)} "
+            f"of short liquidations within {BAND_PCT:.0f} % of price.",
+            *self.headlines,
+        ]
+        return " ".join(parts)
+
+
+def _band(result: ModelResult, last: float) -> tuple[float, float]:
+    c = result.price_centers
+    lo, hi = last * (1 - BAND_PCT / 100), last * (1 + BAND_PCT / 100)
+    long_usd = float(result.map_long[(c >= lo) & (c <= last)].sum())
+    short_usd = float(result.map_short[(c > last) & (c <= hi)].sum())
+    return long_usd, short_usd
+
+
+def _levels_for(result: ModelResult) -> list[Level]:
+    from sitegen.model.outputs import cumulative
+
+    cl, cs = cumulative(result)
+    return levels(model_clusters(result, TOP_CLUSTERS), result.price_centers, cl, cs)
+
+
+def data_hash(report: SymbolReport, tf: str) -> str:
+    """Hash of what the pages show; Bokeh HTML is not byte-stable, so never hash that."""
+    res = report.results[tf]
+    h = hashlib.sha256()
+    h.update(report.symbol.encode())
+    h.update(np.ascontiguousarray(res.timestamp[-1:]).tobytes())
+    h.update(np.ascontiguousarray(res.close[-1:]).tobytes())
+    h.update(np.ascontiguousarray(res.heat_long[-1]).tobytes())
+    h.update(np.ascontiguousarray(res.heat_short[-1]).tobytes())
+    h.update(json.dumps(res.params.as_dict(), sort_keys=True).encode())
+    h.update(str(report.stale).encode())
+    return h.hexdigest()[:16]
+
+
+def summarise(report: SymbolReport) -> Summary:
+    tf = main_timeframe(report)
+    result = report.results[tf]
+    last = float(result.close[-1])
+    lv = _levels_for(result)
+    long_band, short_band = _band(result, last)
+    rows = []
+    for ex, res in sorted(report.per_exchange.get(tf, {}).items()):
+        ex_levels = _levels_for(res)
+        lb, sb = _band(res, last)
+        rows.append(
+            ExchangeRow(
+                exchange=ex,
+                long_usd=lb,
+                short_usd=sb,
+                top_long=max((x for x in ex_levels if x.side == "long"), key=lambda x: x.usd, default=None),
+                top_short=max((x for x in ex_levels if x.side == "short"), key=lambda x: x.usd, default=None),
+                volume_model=res.volume_model,
+            )
+        )
+    return Summary(
+        report=report,
+        timeframe=tf,
+        last_price=last,
+        change_24h=change_pct(report.candles[tf]),
+        levels=sorted(lv, key=lambda x: -x.usd),
+        nearest_long=nearest_large(lv, "long"),
+        nearest_short=nearest_large(lv, "short"),
+        long_band_usd=long_band,
+        short_band_usd=short_band,
+        per_exchange=rows,
+        data_hash=data_hash(report, tf),
+    )
+
+
+def _level_dict(lv: Level) -> dict[str, object]:
+    return {
+        "side": lv.side,
+        "price": round(lv.price, 8),
+        "usd": round(lv.usd, 2),
+        "distance_pct": round(lv.distance_pct, 3),
+        "cumulative_usd": round(lv.cumulative_usd, 2),
+    }
+
+
+def _map_rows(report: SymbolReport, tf: str) -> tuple[ModelResult, np.ndarray, np.ndarray, np.ndarray]:
+    from sitegen.model.outputs import cumulative
+
+    res = report.results[tf]
+    cl, cs = cumulative(res)
+    return res, np.asarray(res.price_edges), cl, cs
+
+
+def symbol_json(site: SiteData, s: Summary) -> bytes:
+    """``data/<slug>.json``: everything behind the page, with times, staleness and parameters."""
+    r = s.report
+    res, edges, cl, cs = _map_rows(r, s.timeframe)
+    keep = (res.map_long > 0) | (res.map_short > 0)
+    payload: dict[str, object] = {
+        "schema_version": SCHEMA_VERSION,
+        "symbol": r.symbol,
+        "slug": r.slug,
+        "generated_at": iso(site.generated_at),
+        "as_of": iso(r.as_of),
+        "stale": r.stale,
+        "stale_since": iso(r.stale_since) if r.stale_since else None,
+        "source": r.source,
+        "volume_model": r.volume_model,
+        "exchanges": list(r.exchanges),
+        "ranges": list(r.ranges),
+        "timeframe": s.timeframe,
+        "last_price": s.last_price,
+        "change_24h_pct": None if s.change_24h is None else round(s.change_24h, 3),
+        "parameters": r.results[s.timeframe].params.as_dict(),
+        "summary": s.headlines,
+        "within_pct": BAND_PCT,
+        "long_usd_within": round(s.long_band_usd, 2),
+        "short_usd_within": round(s.short_band_usd, 2),
+        "clusters": [_level_dict(lv) for lv in s.levels],
+        "per_exchange": [
+            {
+                "exchange": row.exchange,
+                "long_usd_within": round(row.long_usd, 2),
+                "short_usd_within": round(row.short_usd, 2),
+                "volume_model": row.volume_model,
+            }
+            for row in s.per_exchange
+        ],
+        "notes": list(r.notes),
+        "liquidation_map": {
+            "units": "USD of estimated liquidations per price row at the last bar",
+            "price_low": [round(float(x), 8) for x in edges[:-1][keep]],
+            "price_high": [round(float(x), 8) for x in edges[1:][keep]],
+            "long_usd": [round(float(x), 2) for x in res.map_long[keep]],
+            "short_usd": [round(float(x), 2) for x in res.map_short[keep]],
+            "cum_long_usd": [round(float(x), 2) for x in cl[keep]],
+            "cum_short_usd": [round(float(x), 2) for x in cs[keep]],
+        },
+        "data_hash": s.data_hash,
+    }
+    return json.dumps(payload, indent=1, allow_nan=False).encode("utf-8")
+
+
+def symbol_csv(s: Summary) -> bytes:
+    """``data/<slug>.csv``: the liquidation map, one row per non-empty price row."""
+    res, edges, cl, cs = _map_rows(s.report, s.timeframe)
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(["price_low", "price_high", "long_usd", "short_usd", "cum_long_usd", "cum_short_usd"])
+    for i in np.flatnonzero((res.map_long > 0) | (res.map_short > 0)):
+        w.writerow([
+            f"{edges[i]:.8g}", f"{edges[i + 1]:.8g}", f"{res.map_long[i]:.2f}",
+            f"{res.map_short[i]:.2f}", f"{cl[i]:.2f}", f"{cs[i]:.2f}",
+        ])
+    return buf.getvalue().encode("utf-8")
