@@ -83,3 +83,7 @@ class MarketSeries:
     funding: Funding | None = None
     tiers: tuple[LeverageTier, ...] = field(default_factory=tuple)
     source: str = "live"  # "live", "store" or "sample": shown on the page
+    # The exchange's own name for the market where it differs from ``symbol`` (Hyperliquid
+    # lists BTC/USDC:USDC for the configured BTC/USDT:USDT); None when they are the same.
+    market_symbol: str | None = None
+    fetched_at_ms: int | None = None  # when the store last fetched it successfully

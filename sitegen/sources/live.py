@@ -1,0 +1,774 @@
+"""Live market data from the exchanges with async ccxt, written incrementally into the store.
+
+``fetch_all(config, store)`` runs one ccxt client per exchange, all exchanges at once, and
+the symbols of one exchange concurrently within that exchange's rate limit. For each
+(exchange, symbol) it fetches 5m and 1h candles, open interest (history at 1h, or a snapshot
+where the exchange has no history: Hyperliquid), funding history and public leverage tiers,
+from the last stored row (with a small overlap) up to now, and writes them in ONE store
+transaction. One failing exchange or symbol never stops the others; the report says what
+happened to each.
+
+Pagination is explicit (ccxt's own ``paginate`` stops silently after 10 calls): a series
+is walked in windows ``[cursor, cursor + limit * step)`` that each hold at most ``limit``
+rows, so every exchange answers the same way whether it anchors a page at its start or its
+end; the cursor moves to just after the last row received (a truncated page is asked for
+again from there) or to the end of an empty window (a gap or a time before listing).
+
+Errors are translated here, never passed on as ccxt exceptions: a geo-block (HTTP 451, or
+403 from Bybit's CDN) is recognised at the first answer and stops that exchange at once
+with one message; rate limits (429/418) back off (``Retry-After`` when given) and retry a
+bounded number of times; timeouts, 5xx and malformed answers retry with exponential
+backoff; an unknown symbol is reported with the nearest listed one.
+
+Symbol resolution rule: the configured symbol (``BTC/USDT:USDT``) is looked up as is.
+Hyperliquid settles every perpetual in USDC, so there a symbol ``BASE/USDT:USDT`` that is
+not listed resolves to ``BASE/USDC:USDC``. Rows are stored, and the aggregate keyed, under
+the configured symbol; the store remembers the exchange's own name.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import contextvars
+import difflib
+import logging
+import math
+import os
+import random
+import re
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import ccxt
+import ccxt.async_support as ccxt_async
+
+from sitegen.config import Config
+from sitegen.errors import SourceError
+from sitegen.series import TIMEFRAME_MS, LeverageTier
+from sitegen.sources.validate import (
+    CandleRow,
+    clean_candles,
+    clean_points,
+    find_gaps,
+    tiers_binance_form,
+)
+from sitegen.store import Store
+
+log = logging.getLogger(__name__)
+
+HOUR_MS = 3_600_000
+DAY_MS = 86_400_000
+TIMEFRAMES = ("5m", "1h")
+OI_TIMEFRAME = "1h"
+# Hyperliquid lists USDC-settled perpetuals only (see the module docstring).
+SETTLE_ALIASES: dict[str, str] = {"hyperliquid": "USDC"}
+
+
+@dataclass(frozen=True)
+class Profile:
+    """What one exchange offers and how hard we may ask.
+
+    ``window_ms``/``rate_limit_ms`` configure ccxt's rolling-window limiter: at most
+    ``window_ms / rate_limit_ms`` ccxt cost units per window. Each is at or below the
+    exchange's documented public limit: Binance USDⓈ-M 2400 weight/min (we use 1200),
+    Bybit 600 requests/5 s per IP (we use 100), OKX 20 requests/2 s per endpoint (we use 16
+    ccxt units across all endpoints), Hyperliquid 1200 weight/min (see below).
+    """
+
+    ohlcv_limit: int  # rows per candle page
+    oi: str | None  # "history", "snapshot" or None
+    oi_limit: int
+    oi_history_days: float | None  # how far back the OI history endpoint answers
+    funding_limit: int
+    tiers: bool  # public leverage tiers through fetch_market_leverage_tiers
+    markets_types: tuple[str, ...]
+    window_ms: int
+    rate_limit_ms: float
+    geo_status: tuple[int, ...] = (451,)
+
+
+PROFILES: dict[str, Profile] = {
+    # Binance klines weigh 2 up to 499 rows and 5 from 500: 499 rows is the cheapest per bar.
+    # Open-interest statistics only go back 30 days; leverage brackets need an API key.
+    "binanceusdm": Profile(499, "history", 500, 30, 1000, False, ("linear",), 60_000, 50),
+    # CloudFront answers 403 to US addresses.
+    "bybit": Profile(1000, "history", 200, None, 200, True, ("linear",), 5_000, 10, (451, 403)),
+    # history-candles returns at most 100 rows (candles 300, but only for recent bars).
+    "okx": Profile(100, "history", 100, None, 100, False, ("swap",), 2_000, 125),
+    # ccxt counts a candle call 4 and other info calls 10; Hyperliquid weighs each 20 or more.
+    # 250 ms -> 240 units/min: 60 candle calls (1200 weight) or 24 other calls a minute.
+    "hyperliquid": Profile(5000, "snapshot", 0, None, 500, False, ("swap",), 60_000, 250),
+}
+
+
+@dataclass(frozen=True)
+class FetchOptions:
+    """Knobs for tests, benchmarks and unusual deployments; the defaults are production."""
+
+    api_urls: Mapping[str, str] = field(default_factory=dict)  # exchange -> base URL (mirror)
+    page_limits: Mapping[str, int] = field(default_factory=dict)  # exchange -> rows per page
+    max_retries: int = 4
+    backoff_s: float = 1.0  # first retry delay; doubles each time, with jitter
+    max_backoff_s: float = 30.0
+    timeout_ms: int = 20_000
+    overlap_bars: int = 3
+    now_ms: int | None = None  # fixed "now" (tests); default: the clock
+    symbol_concurrency: int = 8  # symbols in flight per exchange
+    max_in_flight: int | None = None  # requests in flight over all exchanges (1 = sequential)
+    gap_refetches: int = 4  # how many gaps per series to ask for again
+    rate_limits: Mapping[str, tuple[int, float]] = field(default_factory=dict)  # overrides
+
+
+@dataclass(frozen=True)
+class SymbolResult:
+    exchange: str
+    symbol: str  # as configured
+    market_symbol: str | None  # as listed on the exchange
+    ok: bool
+    message: str
+    rows: Mapping[str, int] = field(default_factory=dict)  # rows written per kind
+
+
+@dataclass(frozen=True)
+class ExchangeResult:
+    exchange: str
+    ok: bool
+    blocked: bool  # geo-blocked (HTTP 451 / 403 from the region)
+    message: str
+    requests: int
+
+
+@dataclass(frozen=True)
+class FetchReport:
+    symbols: tuple[SymbolResult, ...]
+    exchanges: tuple[ExchangeResult, ...]
+    seconds: float
+
+    @property
+    def ok(self) -> tuple[SymbolResult, ...]:
+        return tuple(s for s in self.symbols if s.ok)
+
+    @property
+    def failed(self) -> tuple[SymbolResult, ...]:
+        return tuple(s for s in self.symbols if not s.ok)
+
+    @property
+    def requests(self) -> int:
+        return sum(e.requests for e in self.exchanges)
+
+    @property
+    def messages(self) -> tuple[str, ...]:
+        """One line per blocked/failed exchange and per failed symbol of a working exchange."""
+        out = [f"{e.exchange}: {e.message}" for e in self.exchanges if not e.ok]
+        down = {e.exchange for e in self.exchanges if not e.ok}
+        out += [
+            f"{s.exchange} {s.symbol}: {s.message}"
+            for s in self.symbols
+            if not s.ok and s.exchange not in down
+        ]
+        return tuple(out)
+
+    def status(self, exchange: str, symbol: str) -> SymbolResult | None:
+        for s in self.symbols:
+            if s.exchange == exchange and s.symbol == symbol:
+                return s
+        return None
+
+
+class GeoBlocked(SourceError):
+    """The exchange refuses this network location (451 / regional 403). Not retried."""
+
+
+class UnknownSymbol(SourceError):
+    """The symbol is not listed on the exchange."""
+
+
+def mask_proxy(url: str) -> str:
+    """``http://user:secret@proxy.example:8080`` -> ``http://***@proxy.example:8080``."""
+    m = re.match(r"^(?P<scheme>[a-zA-Z][\w+.-]*://)?(?:(?P<auth>[^@/]*)@)?(?P<rest>.*)$", url)
+    if not m:
+        return "***"
+    host = m.group("rest").split("/")[0]
+    return f"{m.group('scheme') or ''}{'***@' if m.group('auth') else ''}{host}"
+
+
+def resolve_symbol(exchange: str, symbol: str, listed: Mapping[str, Any]) -> str:
+    """The exchange's name for the configured ``symbol`` (see the module docstring)."""
+    if symbol in listed:
+        return symbol
+    settle = SETTLE_ALIASES.get(exchange)
+    if settle:
+        base = symbol.split("/")[0]
+        alias = f"{base}/{settle}:{settle}"
+        if alias in listed:
+            return alias
+    swaps = [s for s, m in listed.items() if isinstance(m, dict) and m.get("swap")]
+    near = difflib.get_close_matches(symbol, swaps or list(listed), n=1, cutoff=0.5)
+    hint = f" (nearest listed: '{near[0]}')" if near else ""
+    raise UnknownSymbol(
+        f"{exchange}: symbol '{symbol}' is not listed{hint}; fix [data] symbols in the config"
+    )
+
+
+# -- the client ---------------------------------------------------------------------------
+
+# (status, headers) of the last HTTP answer seen in this task: ccxt raises without them.
+_LAST_HTTP: contextvars.ContextVar[tuple[int, Mapping[str, str]] | None] = contextvars.ContextVar(
+    "liqmap_last_http", default=None
+)
+
+
+def _rebase(urls: Any, base: str) -> Any:
+    if isinstance(urls, str):
+        return re.sub(r"^https?://[^/]+", base.rstrip("/"), urls)
+    if isinstance(urls, dict):
+        return {k: _rebase(v, base) for k, v in urls.items()}
+    return urls
+
+
+def make_client(exchange: str, options: FetchOptions, proxy: str | None = None) -> Any:
+    """An async ccxt client for ``exchange`` with our rate limiter, timeouts and URLs."""
+    profile = PROFILES[exchange]
+    window, rate = options.rate_limits.get(exchange, (profile.window_ms, profile.rate_limit_ms))
+    cls = getattr(ccxt_async, exchange)
+    ex = cls(
+        {
+            "enableRateLimit": True,
+            "timeout": options.timeout_ms,
+            "rateLimit": rate,
+            "rateLimiterAlgorithm": "rollingWindow",
+            "rollingWindowSize": window,
+            "options": {"fetchMarkets": {"types": list(profile.markets_types)}},
+        }
+    )
+    base = options.api_urls.get(exchange)
+    if base:
+        ex.urls["api"] = _rebase(ex.urls["api"], base)
+    if proxy:
+        ex.httpsProxy = proxy
+    original = ex.on_rest_response
+
+    def on_rest_response(code: Any, reason: Any, url: Any, method: Any, headers: Any, *rest: Any) -> Any:
+        _LAST_HTTP.set((int(code), dict(headers or {})))
+        return original(code, reason, url, method, headers, *rest)
+
+    ex.on_rest_response = on_rest_response
+    return ex
+
+
+def _classify(e: BaseException, exchange: str, status: int | None) -> str:
+    """'geo', 'rate', 'retry', 'symbol' or 'fatal' for an exception from a ccxt call."""
+    text = str(e).lower()
+    if (
+        status in PROFILES[exchange].geo_status
+        or isinstance(e, ccxt.RestrictedLocation)
+        or "restricted location" in text
+    ):
+        return "geo"
+    if isinstance(e, ccxt.RateLimitExceeded | ccxt.DDoSProtection) or status in (418, 429):
+        return "rate"
+    if isinstance(e, ccxt.BadSymbol):
+        return "symbol"
+    if isinstance(e, ccxt.AuthenticationError | ccxt.NotSupported | ccxt.ArgumentsRequired):
+        return "fatal"
+    if status is not None and status >= 500:
+        return "retry"
+    if isinstance(e, ccxt.RequestTimeout | ccxt.BadResponse | ccxt.InvalidNonce):
+        return "retry"
+    if isinstance(e, ccxt.NetworkError):
+        # ccxt maps 400/404 to ExchangeNotAvailable too: a 4xx answer will not improve.
+        return "fatal" if status is not None and 400 <= status < 500 and status != 408 else "retry"
+    if isinstance(e, ccxt.BaseError):
+        return "fatal"
+    if isinstance(e, ValueError | TypeError | KeyError | IndexError | AttributeError):
+        return "retry"  # a malformed or truncated body that ccxt could not parse
+    return "fatal"
+
+
+def _short(e: BaseException) -> str:
+    text = re.sub(r"\s+", " ", str(e)).strip()
+    return f"{type(e).__name__}: {text[:200]}" if text else type(e).__name__
+
+
+class _Exchange:
+    """One exchange's client, request counter, retry policy and geo-block flag."""
+
+    def __init__(
+        self, exchange: str, client: Any, options: FetchOptions, gate: asyncio.Semaphore | None
+    ) -> None:
+        self.id = exchange
+        self.client = client
+        self.options = options
+        self.profile = PROFILES[exchange]
+        self.gate = gate
+        self.requests = 0
+        self.blocked: str | None = None
+
+    async def call(self, what: str, fn: Callable[..., Awaitable[Any]], *args: Any, **kw: Any) -> Any:
+        """``await fn(*args, **kw)`` with the retry policy; raises SourceError subclasses."""
+        opts = self.options
+        for attempt in range(opts.max_retries + 1):
+            if self.blocked:
+                raise GeoBlocked(self.blocked)
+            _LAST_HTTP.set(None)
+            try:
+                self.requests += 1
+                if self.gate is not None:
+                    async with self.gate:
+                        return await fn(*args, **kw)
+                return await fn(*args, **kw)
+            except SourceError:
+                raise
+            except Exception as e:
+                last = _LAST_HTTP.get()
+                status = last[0] if last else None
+                kind = _classify(e, self.id, status)
+                if kind == "geo":
+                    self.blocked = (
+                        f"geo-blocked (HTTP {status or 'refusal'}) from this network; skipped. "
+                        f"Set a proxy in the environment variable named by [data] proxy_env, "
+                        f"or run from another region"
+                    )
+                    raise GeoBlocked(self.blocked) from None
+                if kind == "symbol":
+                    raise UnknownSymbol(f"{self.id} {what}: {_short(e)}") from None
+                if kind == "fatal" or attempt >= opts.max_retries:
+                    tries = f" after {attempt + 1} tries" if attempt else ""
+                    raise SourceError(f"{self.id} {what}: {_short(e)}{tries}") from None
+                delay = min(opts.backoff_s * 2**attempt, opts.max_backoff_s)
+                if kind == "rate" and last:
+                    retry_after = _retry_after_s(last[1])
+                    if retry_after is not None:
+                        delay = min(retry_after, opts.max_backoff_s)
+                delay *= 1 + 0.25 * random.random()  # de-synchronise concurrent retries
+                log.info(
+                    "%s %s: %s (%s); retry %d/%d in %.2fs", self.id, what, kind, _short(e),
+                    attempt + 1, opts.max_retries, delay,
+                )
+                await asyncio.sleep(delay)
+        raise AssertionError("unreachable")
+
+
+def _retry_after_s(headers: Mapping[str, str]) -> float | None:
+    for k, v in headers.items():
+        if k.lower() == "retry-after":
+            try:
+                return max(float(v), 0.0)
+            except ValueError:
+                return None
+    return None
+
+
+# -- pagination ---------------------------------------------------------------------------
+
+Page = Callable[[int, int, int], Awaitable[list[Any]]]  # (since, until, limit) -> rows
+
+
+async def _walk(
+    page: Page, ts_of: Callable[[Any], int], since: int, until: int, step_ms: int, limit: int,
+    *, advance_ms: int | None = None,
+) -> tuple[list[Any], SourceError | None]:
+    """Every row in ``[since, until]``, page by page; returns (rows so far, error or None).
+
+    ``step_ms`` is the smallest spacing of rows (a window of ``limit`` steps never holds more
+    than a page); after a non-empty page the cursor moves to the last row + ``advance_ms``
+    (default: one step, the next grid point), after an empty one to the window's end.
+    """
+    advance = step_ms if advance_ms is None else advance_ms
+    rows: list[Any] = []
+    cursor = since
+    # A bound on the walk: each call moves the cursor by >= one advance, usually a window.
+    max_calls = 2 * math.ceil((until - since + 1) / (step_ms * max(limit, 1))) + 2 * limit + 8
+    calls = 0
+    while cursor <= until:
+        window_end = min(cursor + limit * step_ms - 1, until)
+        calls += 1
+        if calls > max_calls:
+            return rows, SourceError(f"pagination did not finish after {max_calls} pages")
+        try:
+            got = await page(cursor, window_end, limit)
+        except SourceError as e:
+            return rows, e
+        inside = [r for r in got if cursor <= ts_of(r) <= window_end]
+        if inside:
+            # A short page is a gap or a truncated answer: going on from just after its
+            # last row settles both (the next window then starts there).
+            rows.extend(inside)
+            cursor = max(ts_of(r) for r in inside) + advance
+        else:
+            cursor = window_end + 1
+    return rows, None
+
+
+def _floor(ts: int, step: int) -> int:
+    return ts - ts % step
+
+
+# -- one symbol ---------------------------------------------------------------------------
+
+
+@dataclass
+class _Fetched:
+    candles: dict[str, list[CandleRow]] = field(default_factory=dict)
+    oi: list[tuple[int, float | None, float]] = field(default_factory=list)
+    funding: list[tuple[int, float]] = field(default_factory=list)
+    tiers: list[LeverageTier] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+
+
+class _SymbolJob:
+    def __init__(
+        self, ex: _Exchange, store: Store, config: Config, symbol: str, market: str, now: int
+    ) -> None:
+        self.ex = ex
+        self.store = store
+        self.config = config
+        self.symbol = symbol
+        self.market = market
+        self.now = now
+        self.start = now - config.retention_days * DAY_MS
+        self.where = f"{ex.id} {symbol}"
+
+    def _since(self, kind: str, step: int, timeframe: str | None) -> int:
+        last = self.store.last_ts(self.ex.id, self.symbol, kind, timeframe)
+        if last is None:
+            return _floor(self.start, step) + (step if self.start % step else 0)
+        return max(last - self.ex.options.overlap_bars * step, _floor(self.start, step))
+
+    def _limit(self, default: int) -> int:
+        return self.ex.options.page_limits.get(self.ex.id, default)
+
+    async def candles(self, tf: str) -> tuple[list[CandleRow], str | None]:
+        step = TIMEFRAME_MS[tf]
+        limit = self._limit(self.ex.profile.ohlcv_limit)
+        client = self.ex.client
+
+        async def page(since: int, until: int, lim: int) -> list[Any]:
+            return await self.ex.call(
+                f"{self.symbol} {tf} candles", client.fetch_ohlcv, self.market, tf, since, lim,
+                {"until": until},
+            )
+
+        since = self._since("candles", step, tf)
+        until = self.now - 1
+        raw, err = await _walk(page, lambda r: int(r[0]), since, until, step, limit)
+        rows, notes = clean_candles(raw, step, closed_before_ms=self.now)
+        # Ask again for the holes: a dropped bar in one answer is usually there the next time.
+        gaps = find_gaps([r[0] for r in rows], step)
+        if gaps and err is None:
+            extra: list[Any] = []
+            for g0, g1 in gaps[: self.ex.options.gap_refetches]:
+                more, e2 = await _walk(page, lambda r: int(r[0]), g0, g1, step, limit)
+                extra.extend(more)
+                if e2 is not None:
+                    break
+            if extra:
+                rows, more_notes = clean_candles([*rows, *extra], step, closed_before_ms=self.now)
+                notes += [n for n in more_notes if not n.startswith("merged")]
+            left = find_gaps([r[0] for r in rows], step)
+            if left:
+                missing = sum((b - a) // step + 1 for a, b in left)
+                notes.append(
+                    f"{missing} bar(s) missing in {len(left)} gap(s), first at "
+                    f"{time.strftime('%Y-%m-%d %H:%M', time.gmtime(left[0][0] / 1000))} UTC; "
+                    "the exchange has no bars there (left as gaps)"
+                )
+            elif gaps:
+                notes.append(f"repaired {len(gaps)} gap(s) by asking again")
+        for n in notes:
+            log.warning("%s %s candles: %s", self.where, tf, n)
+        return rows, (f"{tf} candles: {err}" if err else None)
+
+    async def funding(self) -> tuple[list[tuple[int, float]], str | None]:
+        limit = self._limit(self.ex.profile.funding_limit)
+        client = self.ex.client
+        okx = self.ex.id == "okx"
+
+        async def page(since: int, until: int, lim: int) -> list[Any]:
+            params: dict[str, Any] = {"until": until}
+            if okx:  # okx pages by exclusive bounds: after = older than, before = newer than
+                params = {"after": until + 1}
+            return await self.ex.call(
+                f"{self.symbol} funding", client.fetch_funding_rate_history, self.market, since,
+                lim, params,
+            )
+
+        last = self.store.last_ts(self.ex.id, self.symbol, "funding")
+        since = self.start if last is None else max(last - 8 * HOUR_MS, self.start)
+        # Window width assumes the shortest funding interval (1h) so a window never holds
+        # more than a page.
+        raw, err = await _walk(
+            page, lambda r: int(r["timestamp"] or 0), since, self.now, HOUR_MS, limit,
+            advance_ms=1,  # funding times are not on a grid (Hyperliquid's carry milliseconds)
+        )
+        points, notes = clean_points(
+            ((r.get("timestamp"), r.get("fundingRate")) for r in raw), allow_negative=True,
+            what="funding",
+        )
+        for n in notes:
+            log.warning("%s funding: %s", self.where, n)
+        return points, (f"funding: {err}" if err else None)
+
+    async def oi_history(
+        self, closes: Mapping[int, float]
+    ) -> tuple[list[tuple[int, float | None, float]], str | None]:
+        step = TIMEFRAME_MS[OI_TIMEFRAME]
+        limit = self._limit(self.ex.profile.oi_limit)
+        client = self.ex.client
+
+        async def page(since: int, until: int, lim: int) -> list[Any]:
+            return await self.ex.call(
+                f"{self.symbol} open interest", client.fetch_open_interest_history, self.market,
+                OI_TIMEFRAME, since, lim, {"until": until},
+            )
+
+        since = self._since("open_interest", step, OI_TIMEFRAME)
+        if self.ex.profile.oi_history_days:
+            oldest = _floor(self.now - int(self.ex.profile.oi_history_days * DAY_MS), step) + step
+            since = max(since, oldest)
+        raw, err = await _walk(page, lambda r: int(r["timestamp"] or 0), since, self.now - 1, step, limit)
+        rows = self._oi_rows(raw, closes)
+        return rows, (f"open interest: {err}" if err else None)
+
+    def _oi_rows(
+        self, raw: list[dict[str, Any]], closes: Mapping[int, float]
+    ) -> list[tuple[int, float | None, float]]:
+        """Open interest in USD at the price of its own bar (base amount x that bar's close)."""
+        out: dict[int, tuple[int, float | None, float]] = {}
+        dropped = 0
+        for r in raw:
+            ts = r.get("timestamp")
+            # okx: openInterestAmount counts contracts; baseVolume is the base amount.
+            amount = r.get("baseVolume") if self.ex.id == "okx" else r.get("openInterestAmount")
+            value = r.get("openInterestValue")
+            price = closes.get(int(ts)) if isinstance(ts, int | float) else None
+            if isinstance(amount, int | float) and math.isfinite(amount) and amount >= 0 and price:
+                usd = float(amount) * price
+            elif isinstance(value, int | float) and math.isfinite(value) and value >= 0:
+                usd = float(value)  # no bar to price it: the exchange's own USD figure
+            else:
+                dropped += 1
+                continue
+            if not isinstance(ts, int | float) or int(ts) % TIMEFRAME_MS[OI_TIMEFRAME]:
+                dropped += 1
+                continue
+            amt = float(amount) if isinstance(amount, int | float) and math.isfinite(amount) else None
+            out[int(ts)] = (int(ts), amt, usd)
+        if dropped:
+            log.warning("%s open interest: dropped %d unusable value(s)", self.where, dropped)
+        return [out[t] for t in sorted(out)]
+
+    async def tiers(self) -> tuple[list[LeverageTier], str | None]:
+        if not self.ex.profile.tiers:
+            return [], None
+        try:
+            raw = await self.ex.call(
+                f"{self.symbol} leverage tiers", self.ex.client.fetch_market_leverage_tiers,
+                self.market,
+            )
+        except GeoBlocked:
+            raise
+        except SourceError as e:
+            return [], f"leverage tiers: {e}"
+        brackets = []
+        for t in raw or []:
+            lo, hi = t.get("minNotional"), t.get("maxNotional")
+            mmr, lev = t.get("maintenanceMarginRate"), t.get("maxLeverage")
+            if all(isinstance(x, int | float) and math.isfinite(x) for x in (lo, hi, mmr, lev)):
+                brackets.append((float(lo), float(hi), float(mmr), float(lev)))
+        return [LeverageTier(*row) for row in tiers_binance_form(brackets)], None
+
+    def closes(self, rows: list[CandleRow], lo: int, hi: int) -> dict[int, float]:
+        """1h closes by bar time from this fetch, filled in from the store."""
+        out = {
+            r[0]: r[4]
+            for r in self.store.candle_rows(self.ex.id, self.symbol, OI_TIMEFRAME)
+            if lo <= r[0] <= hi
+        }
+        out.update({r[0]: r[4] for r in rows})
+        return out
+
+
+async def _fetch_symbol(
+    ex: _Exchange, store: Store, config: Config, symbol: str, now: int,
+    snapshot: Mapping[str, Any] | None, progress: Callable[[str], None] | None,
+) -> SymbolResult:
+    where = f"{ex.id} {symbol}"
+    try:
+        market = resolve_symbol(ex.id, symbol, ex.client.markets or {})
+    except UnknownSymbol as e:
+        store.note_error(ex.id, symbol, str(e))
+        return SymbolResult(ex.id, symbol, None, False, str(e))
+    job = _SymbolJob(ex, store, config, symbol, market, now)
+    got = _Fetched()
+    try:
+        c5, c1, fund, tiers = await asyncio.gather(
+            job.candles("5m"), job.candles("1h"), job.funding(), job.tiers()
+        )
+        for tf, (rows, err) in zip(TIMEFRAMES, (c5, c1), strict=True):
+            got.candles[tf] = rows
+            if err:
+                got.errors.append(err)
+        got.funding, err = fund
+        if err:
+            got.errors.append(err)
+        got.tiers, err = tiers
+        if err:
+            got.errors.append(err)
+        if ex.profile.oi == "history":
+            oi_since = store.last_ts(ex.id, symbol, "open_interest", OI_TIMEFRAME) or job.start
+            got.oi, err = await job.oi_history(job.closes(got.candles["1h"], oi_since - DAY_MS, now))
+            if err:
+                got.errors.append(err)
+        elif ex.profile.oi == "snapshot" and snapshot is not None:
+            got.oi = _snapshot_row(snapshot.get(market), now)
+    except GeoBlocked as e:
+        return SymbolResult(ex.id, symbol, market, False, str(e))
+    counts = {
+        "5m": len(got.candles.get("5m", [])),
+        "1h": len(got.candles.get("1h", [])),
+        "open_interest": len(got.oi),
+        "funding": len(got.funding),
+        "tiers": len(got.tiers),
+    }
+    # A symbol is fresh when nothing failed and the store has candles for it (an update
+    # that found no new closed bar is still a success).
+    has_candles = counts["5m"] + counts["1h"] > 0 or store.last_ts(ex.id, symbol, "candles") is not None
+    ok = not got.errors and has_candles
+    # Whatever arrived intact is kept, even when a later page failed: it is correct data,
+    # and the next fetch goes on from there.
+    store.write(
+        ex.id, symbol,
+        market_symbol=market,
+        candles={tf: rows for tf, rows in got.candles.items() if rows},
+        open_interest={OI_TIMEFRAME: got.oi} if got.oi else None,
+        funding=got.funding,
+        tiers=got.tiers or None,
+        prune_before_ms=job.start,
+        ok_ms=now if ok else None,
+    )
+    if ok:
+        msg = "ok (" + ", ".join(f"{k} {v}" for k, v in counts.items() if v) + ")"
+    elif got.errors:
+        msg = "; ".join(got.errors)
+        store.note_error(ex.id, symbol, msg)
+    else:
+        msg = "the exchange returned no candles for the configured range"
+        store.note_error(ex.id, symbol, msg)
+    (log.info if ok else log.warning)("%s: %s", where, msg)
+    if progress:
+        progress(f"fetch {where}: {msg}")
+    return SymbolResult(ex.id, symbol, market, ok, msg, counts)
+
+
+def _snapshot_row(oi: Any, now: int) -> list[tuple[int, float | None, float]]:
+    """One open-interest snapshot (Hyperliquid) as the row of the current hour, in USD."""
+    if not isinstance(oi, dict):
+        return []
+    amount = oi.get("openInterestAmount")
+    info = oi.get("info") or {}
+    try:
+        price = float(info.get("markPx"))
+    except (TypeError, ValueError):
+        return []
+    if not isinstance(amount, int | float) or not math.isfinite(amount) or amount < 0:
+        return []
+    if not math.isfinite(price) or price <= 0:
+        return []
+    return [(_floor(now, HOUR_MS), float(amount), float(amount) * price)]
+
+
+async def _fetch_exchange(
+    exchange: str, config: Config, store: Store, options: FetchOptions, proxy: str | None,
+    gate: asyncio.Semaphore | None, now: int, progress: Callable[[str], None] | None,
+) -> tuple[ExchangeResult, list[SymbolResult]]:
+    client = make_client(exchange, options, proxy)
+    ex = _Exchange(exchange, client, options, gate)
+    try:
+        try:
+            await ex.call("markets", client.load_markets)
+        except SourceError as e:
+            blocked = isinstance(e, GeoBlocked)
+            msg = str(e) if blocked else f"cannot load markets: {e}"
+            log.warning("%s: %s", exchange, msg)
+            if progress:
+                progress(f"fetch {exchange}: {msg}")
+            return (
+                ExchangeResult(exchange, False, blocked, msg, ex.requests),
+                [SymbolResult(exchange, s, None, False, f"skipped: {msg}") for s in config.symbols],
+            )
+        snapshot = None
+        if ex.profile.oi == "snapshot":
+            wanted = []
+            for s in config.symbols:
+                with contextlib.suppress(UnknownSymbol):
+                    wanted.append(resolve_symbol(exchange, s, client.markets or {}))
+            try:
+                snapshot = await ex.call("open interest", client.fetch_open_interests, wanted)
+            except GeoBlocked:
+                raise
+            except SourceError as e:
+                log.warning("%s: open-interest snapshot failed: %s", exchange, e)
+        sem = asyncio.Semaphore(max(1, options.symbol_concurrency))
+
+        async def one(symbol: str) -> SymbolResult:
+            async with sem:
+                return await _fetch_symbol(ex, store, config, symbol, now, snapshot, progress)
+
+        results = list(await asyncio.gather(*(one(s) for s in config.symbols)))
+    except GeoBlocked as e:
+        results = [SymbolResult(exchange, s, None, False, f"skipped: {e}") for s in config.symbols]
+    finally:
+        await client.close()
+    if ex.blocked:
+        log.warning("%s: %s", exchange, ex.blocked)
+        return ExchangeResult(exchange, False, True, ex.blocked, ex.requests), [
+            r if r.ok else SymbolResult(r.exchange, r.symbol, r.market_symbol, False, f"skipped: {ex.blocked}")
+            for r in results
+        ]
+    n_ok = sum(r.ok for r in results)
+    return (
+        ExchangeResult(
+            exchange, n_ok > 0, False, f"{n_ok}/{len(results)} symbols fetched", ex.requests
+        ),
+        results,
+    )
+
+
+async def fetch_all_async(
+    config: Config, store: Store, *, progress: Callable[[str], None] | None = None,
+    options: FetchOptions | None = None,
+) -> FetchReport:
+    options = options or FetchOptions()
+    started = time.perf_counter()
+    now = options.now_ms if options.now_ms is not None else int(time.time() * 1000)
+    proxy = os.environ.get(config.proxy_env) or None
+    if proxy:
+        log.info("using the HTTPS proxy %s (from $%s)", mask_proxy(proxy), config.proxy_env)
+    gate = asyncio.Semaphore(options.max_in_flight) if options.max_in_flight else None
+    outcomes = await asyncio.gather(
+        *(
+            _fetch_exchange(e, config, store, options, proxy, gate, now, progress)
+            for e in config.exchanges
+        )
+    )
+    symbols: list[SymbolResult] = []
+    exchanges: list[ExchangeResult] = []
+    for ex_result, sym_results in outcomes:
+        exchanges.append(ex_result)
+        symbols.extend(sym_results)
+    return FetchReport(tuple(symbols), tuple(exchanges), time.perf_counter() - started)
+
+
+def fetch_all(
+    config: Config, store: Store, *, progress: Callable[[str], None] | None = None,
+    options: FetchOptions | None = None,
+) -> FetchReport:
+    """Fetch every configured (exchange, symbol) into ``store``; never raises for one failure.
+
+    Returns a :class:`FetchReport` saying, per exchange and per symbol, what happened.
+    """
+    return asyncio.run(fetch_all_async(config, store, progress=progress, options=options))

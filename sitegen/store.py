@@ -1,0 +1,342 @@
+"""The local time-series store: SQLite (standard library) in WAL mode.
+
+One row per (exchange, symbol, timeframe, timestamp). Every write is an upsert inside one
+transaction, so running a fetch twice changes nothing and a process killed at any moment
+leaves the database at the last committed transaction (SQLite's journal guarantees it).
+Rows are keyed by the *configured* symbol (``BTC/USDT:USDT``) even where the exchange lists
+the market under another name (Hyperliquid's ``BTC/USDC:USDC``); the ``markets`` table
+remembers the exchange's own name.
+
+The schema is versioned with ``PRAGMA user_version`` and migrated forward on open.
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+import time
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from types import TracebackType
+
+import numpy as np
+
+from sitegen.errors import SourceError
+from sitegen.series import Candles, Funding, LeverageTier, MarketSeries, OpenInterest
+
+log = logging.getLogger(__name__)
+
+# Each entry migrates the schema from version i to i + 1; append, never edit.
+MIGRATIONS: tuple[str, ...] = (
+    # 0 -> 1: market data tables
+    """
+    CREATE TABLE candles (
+        exchange TEXT NOT NULL, symbol TEXT NOT NULL, timeframe TEXT NOT NULL, ts INTEGER NOT NULL,
+        open REAL NOT NULL, high REAL NOT NULL, low REAL NOT NULL, close REAL NOT NULL,
+        volume REAL NOT NULL, taker_buy_volume REAL,
+        PRIMARY KEY (exchange, symbol, timeframe, ts)
+    ) WITHOUT ROWID;
+    CREATE TABLE open_interest (
+        exchange TEXT NOT NULL, symbol TEXT NOT NULL, timeframe TEXT NOT NULL, ts INTEGER NOT NULL,
+        amount REAL, value_usd REAL NOT NULL,
+        PRIMARY KEY (exchange, symbol, timeframe, ts)
+    ) WITHOUT ROWID;
+    CREATE TABLE funding (
+        exchange TEXT NOT NULL, symbol TEXT NOT NULL, ts INTEGER NOT NULL, rate REAL NOT NULL,
+        PRIMARY KEY (exchange, symbol, ts)
+    ) WITHOUT ROWID;
+    CREATE TABLE tiers (
+        exchange TEXT NOT NULL, symbol TEXT NOT NULL, tier INTEGER NOT NULL,
+        min_notional REAL NOT NULL, max_notional REAL NOT NULL, mmr REAL NOT NULL,
+        cum REAL NOT NULL, max_leverage REAL NOT NULL,
+        PRIMARY KEY (exchange, symbol, tier)
+    ) WITHOUT ROWID;
+    """,
+    # 1 -> 2: which market each configured symbol resolved to, and when it was last fetched
+    """
+    CREATE TABLE markets (
+        exchange TEXT NOT NULL, symbol TEXT NOT NULL, market_symbol TEXT NOT NULL,
+        last_ok_ms INTEGER, last_error TEXT,
+        PRIMARY KEY (exchange, symbol)
+    ) WITHOUT ROWID;
+    """,
+)
+SCHEMA_VERSION = len(MIGRATIONS)
+
+CandleRow = tuple[int, float, float, float, float, float, float | None]  # ts, o, h, l, c, v, tbv
+OIRow = tuple[int, float | None, float]  # ts, amount (base units), value in USD
+FundingRow = tuple[int, float]  # ts, rate
+
+
+class Store:
+    """The SQLite store at ``path`` (created with its folder if missing). Use as a context manager."""
+
+    def __init__(self, path: Path | str, *, timeout_s: float = 30.0) -> None:
+        self.path = Path(path)
+        self._timeout_s = timeout_s
+        self._db: sqlite3.Connection | None = None
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    def open(self) -> Store:
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            # isolation_level=None: we issue BEGIN/COMMIT ourselves, so a transaction is
+            # exactly what we say it is.
+            db = sqlite3.connect(self.path, timeout=self._timeout_s, isolation_level=None)
+        except (OSError, sqlite3.Error) as e:
+            raise SourceError(f"{self.path}: cannot open the store: {e} (check --state)") from None
+        try:
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=NORMAL")
+            db.execute("PRAGMA foreign_keys=ON")
+            self._db = db
+            self._migrate()
+        except sqlite3.DatabaseError as e:
+            db.close()
+            self._db = None
+            raise SourceError(
+                f"{self.path}: not a usable liqmap store ({e}); move it away and run `liqmap fetch`"
+            ) from None
+        return self
+
+    def close(self) -> None:
+        if self._db is not None:
+            self._db.close()
+            self._db = None
+
+    def __enter__(self) -> Store:
+        return self.open()
+
+    def __exit__(
+        self, et: type[BaseException] | None, ev: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+    @property
+    def db(self) -> sqlite3.Connection:
+        if self._db is None:
+            raise RuntimeError("Store is not open: use `with Store(path) as store:`")
+        return self._db
+
+    def _migrate(self) -> None:
+        version = int(self.db.execute("PRAGMA user_version").fetchone()[0])
+        if version > SCHEMA_VERSION:
+            raise SourceError(
+                f"{self.path}: store schema version {version} is newer than this liqmap knows "
+                f"({SCHEMA_VERSION}); upgrade liqmap or use another --state folder"
+            )
+        for target in range(version + 1, SCHEMA_VERSION + 1):
+            self.db.execute("BEGIN IMMEDIATE")
+            try:
+                for statement in _statements(MIGRATIONS[target - 1]):
+                    self.db.execute(statement)
+                # PRAGMA user_version is transactional: it commits with the tables.
+                self.db.execute(f"PRAGMA user_version={target}")
+                self.db.execute("COMMIT")
+            except BaseException:
+                self.db.execute("ROLLBACK")
+                raise
+            log.info("%s: store schema migrated to version %d", self.path, target)
+
+    @property
+    def schema_version(self) -> int:
+        return int(self.db.execute("PRAGMA user_version").fetchone()[0])
+
+    # -- writes ------------------------------------------------------------------------------
+
+    def write(
+        self,
+        exchange: str,
+        symbol: str,
+        *,
+        market_symbol: str | None = None,
+        candles: dict[str, Sequence[CandleRow]] | None = None,
+        open_interest: dict[str, Sequence[OIRow]] | None = None,
+        funding: Sequence[FundingRow] | None = None,
+        tiers: Sequence[LeverageTier] | None = None,
+        prune_before_ms: int | None = None,
+        ok_ms: int | None = None,
+    ) -> None:
+        """Upsert everything fetched for one (exchange, symbol) in ONE transaction.
+
+        ``tiers`` replaces the stored tier table when given. ``prune_before_ms`` deletes rows
+        older than it (retention). Either all of it lands or none of it does.
+        """
+        db = self.db
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            for tf, rows in (candles or {}).items():
+                db.executemany(
+                    "INSERT INTO candles VALUES (?,?,?,?,?,?,?,?,?,?) "
+                    "ON CONFLICT (exchange, symbol, timeframe, ts) DO UPDATE SET "
+                    "open=excluded.open, high=excluded.high, low=excluded.low, close=excluded.close, "
+                    "volume=excluded.volume, taker_buy_volume=excluded.taker_buy_volume",
+                    ((exchange, symbol, tf, *r) for r in rows),
+                )
+            for tf, oi_rows in (open_interest or {}).items():
+                db.executemany(
+                    "INSERT INTO open_interest VALUES (?,?,?,?,?,?) "
+                    "ON CONFLICT (exchange, symbol, timeframe, ts) DO UPDATE SET "
+                    "amount=excluded.amount, value_usd=excluded.value_usd",
+                    ((exchange, symbol, tf, *r) for r in oi_rows),
+                )
+            if funding:
+                db.executemany(
+                    "INSERT INTO funding VALUES (?,?,?,?) "
+                    "ON CONFLICT (exchange, symbol, ts) DO UPDATE SET rate=excluded.rate",
+                    ((exchange, symbol, *r) for r in funding),
+                )
+            if tiers:
+                db.execute("DELETE FROM tiers WHERE exchange=? AND symbol=?", (exchange, symbol))
+                db.executemany(
+                    "INSERT INTO tiers VALUES (?,?,?,?,?,?,?,?)",
+                    (
+                        (exchange, symbol, i, t.min_notional, t.max_notional, t.mmr, t.cum,
+                         t.max_leverage)
+                        for i, t in enumerate(tiers, start=1)
+                    ),
+                )
+            if prune_before_ms is not None:
+                for table in ("candles", "open_interest", "funding"):
+                    db.execute(
+                        f"DELETE FROM {table} WHERE exchange=? AND symbol=? AND ts < ?",
+                        (exchange, symbol, prune_before_ms),
+                    )
+            if market_symbol is not None or ok_ms is not None:
+                db.execute(
+                    "INSERT INTO markets (exchange, symbol, market_symbol, last_ok_ms, last_error) "
+                    "VALUES (?,?,?,?,NULL) ON CONFLICT (exchange, symbol) DO UPDATE SET "
+                    "market_symbol=coalesce(excluded.market_symbol, markets.market_symbol), "
+                    "last_ok_ms=coalesce(excluded.last_ok_ms, markets.last_ok_ms), last_error=NULL",
+                    (exchange, symbol, market_symbol or symbol, ok_ms),
+                )
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+
+    def note_error(self, exchange: str, symbol: str, message: str) -> None:
+        """Remember the last failure of (exchange, symbol); the data rows stay as they are."""
+        self.db.execute(
+            "INSERT INTO markets (exchange, symbol, market_symbol, last_error) VALUES (?,?,?,?) "
+            "ON CONFLICT (exchange, symbol) DO UPDATE SET last_error=excluded.last_error",
+            (exchange, symbol, symbol, message[:500]),
+        )
+
+    # -- reads -------------------------------------------------------------------------------
+
+    def last_ts(self, exchange: str, symbol: str, kind: str, timeframe: str | None = None) -> int | None:
+        """Timestamp of the newest stored row of ``kind`` (candles, open_interest, funding)."""
+        if kind not in ("candles", "open_interest", "funding"):
+            raise ValueError(f"unknown kind {kind!r}")
+        sql = f"SELECT max(ts) FROM {kind} WHERE exchange=? AND symbol=?"
+        args: tuple[object, ...] = (exchange, symbol)
+        if timeframe is not None:
+            sql += " AND timeframe=?"
+            args += (timeframe,)
+        row = self.db.execute(sql, args).fetchone()
+        return None if row[0] is None else int(row[0])
+
+    def count(self, kind: str, exchange: str | None = None, symbol: str | None = None) -> int:
+        if kind not in ("candles", "open_interest", "funding", "tiers"):
+            raise ValueError(f"unknown kind {kind!r}")
+        sql, args = f"SELECT count(*) FROM {kind} WHERE 1=1", []
+        if exchange is not None:
+            sql += " AND exchange=?"
+            args.append(exchange)
+        if symbol is not None:
+            sql += " AND symbol=?"
+            args.append(symbol)
+        return int(self.db.execute(sql, args).fetchone()[0])
+
+    def candle_rows(self, exchange: str, symbol: str, timeframe: str) -> list[CandleRow]:
+        return self.db.execute(
+            "SELECT ts, open, high, low, close, volume, taker_buy_volume FROM candles "
+            "WHERE exchange=? AND symbol=? AND timeframe=? ORDER BY ts",
+            (exchange, symbol, timeframe),
+        ).fetchall()
+
+    def market_symbol(self, exchange: str, symbol: str) -> str | None:
+        row = self.db.execute(
+            "SELECT market_symbol FROM markets WHERE exchange=? AND symbol=?", (exchange, symbol)
+        ).fetchone()
+        return None if row is None else str(row[0])
+
+    def last_ok_ms(self, exchange: str, symbol: str) -> int | None:
+        row = self.db.execute(
+            "SELECT last_ok_ms FROM markets WHERE exchange=? AND symbol=?", (exchange, symbol)
+        ).fetchone()
+        return None if row is None or row[0] is None else int(row[0])
+
+    def load_series(self, exchange: str, symbol: str) -> MarketSeries | None:
+        """Everything stored for ``symbol`` (the configured name) on ``exchange``, or None.
+
+        None when the store holds no candles for it. ``source`` is "store"; ``symbol`` is the
+        configured name and ``market_symbol`` the exchange's own (they differ on Hyperliquid).
+        """
+        candles: dict[str, Candles] = {}
+        for tf in ("5m", "1h"):
+            rows = self.candle_rows(exchange, symbol, tf)
+            if not rows:
+                continue
+            arr = np.array([r[:6] for r in rows], dtype=np.float64)
+            tbv = [r[6] for r in rows]
+            taker = None if any(v is None for v in tbv) else np.array(tbv, dtype=np.float64)
+            candles[tf] = Candles(
+                tf, arr[:, 0].astype(np.int64), arr[:, 1], arr[:, 2], arr[:, 3], arr[:, 4],
+                arr[:, 5], taker,
+            )
+        if not candles:
+            return None
+        oi = None
+        oi_rows = self.db.execute(
+            "SELECT timeframe, ts, value_usd FROM open_interest WHERE exchange=? AND symbol=? "
+            "ORDER BY timeframe, ts",
+            (exchange, symbol),
+        ).fetchall()
+        if oi_rows:
+            # Prefer 1h (the history every exchange has); else whatever was stored.
+            tfs = {r[0] for r in oi_rows}
+            tf = "1h" if "1h" in tfs else sorted(tfs)[0]
+            sel = [r for r in oi_rows if r[0] == tf]
+            oi = OpenInterest(
+                tf,
+                np.array([r[1] for r in sel], dtype=np.int64),
+                np.array([r[2] for r in sel], dtype=np.float64),
+            )
+        f_rows = self.db.execute(
+            "SELECT ts, rate FROM funding WHERE exchange=? AND symbol=? ORDER BY ts",
+            (exchange, symbol),
+        ).fetchall()
+        funding = (
+            Funding(
+                np.array([r[0] for r in f_rows], dtype=np.int64),
+                np.array([r[1] for r in f_rows], dtype=np.float64),
+            )
+            if f_rows
+            else None
+        )
+        t_rows = self.db.execute(
+            "SELECT min_notional, max_notional, mmr, cum, max_leverage FROM tiers "
+            "WHERE exchange=? AND symbol=? ORDER BY tier",
+            (exchange, symbol),
+        ).fetchall()
+        tiers = tuple(LeverageTier(*map(float, r)) for r in t_rows)
+        return MarketSeries(
+            exchange, symbol, candles, oi, funding, tiers, source="store",
+            market_symbol=self.market_symbol(exchange, symbol),
+            fetched_at_ms=self.last_ok_ms(exchange, symbol),
+        )
+
+    def integrity_ok(self) -> bool:
+        return self.db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+
+
+def _statements(script: str) -> Iterable[str]:
+    """Split a migration script into statements (no semicolons inside our DDL)."""
+    return (s.strip() for s in script.split(";") if s.strip())
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
