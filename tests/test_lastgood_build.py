@@ -1,0 +1,163 @@
+"""Keep last good through the real build: one symbol failing, one exchange failing, all failing.
+
+Uses ``build_site(config, source=...)`` with the embedded sample behind a source that fails
+on purpose; the first, good build is shared by the tests (copied per test).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import shutil
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from sitegen.build import build_site
+from sitegen.config import load_config
+from sitegen.errors import BuildError, SourceError
+from sitegen.series import MarketSeries
+from sitegen.site.check import check_site
+from sitegen.sources.sample import SampleSource
+
+T0 = datetime(2026, 1, 29, 18, 5, tzinfo=UTC)
+T1 = T0 + timedelta(hours=1)
+RANGES = "12h,24h"  # fewer pages: these tests are about the tree, not the charts
+
+
+class FlakySource:
+    """The sample, served as two exchanges; fails for the given (exchange, symbol) pairs."""
+
+    name = "flaky"
+    exchanges = ("binanceusdm", "okx")
+
+    def __init__(self, fail_symbols: tuple[str, ...] = (), fail_exchanges: tuple[str, ...] = ()) -> None:
+        self.sample = SampleSource()
+        self.fail_symbols = fail_symbols
+        self.fail_exchanges = fail_exchanges
+
+    def load(self, exchange: str, symbol: str) -> MarketSeries:
+        if symbol in self.fail_symbols or exchange in self.fail_exchanges:
+            raise SourceError(f"{exchange} {symbol}: HTTP 451 restricted location (test)")
+        series = self.sample.load("binanceusdm", symbol)
+        return dataclasses.replace(series, exchange=exchange)
+
+
+def config(out: Path, **kw):
+    return load_config(None, out_dir=out, ranges=RANGES, base_url="https://example.test/liqmap/", **kw)
+
+
+def build(out: Path, source: FlakySource, now: datetime, **kw):
+    return build_site(config(out, **kw), source=source, exchanges=source.exchanges, now=now)
+
+
+@pytest.fixture(scope="module")
+def good_site(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("good") / "site"
+    result = build(out, FlakySource(), T0)
+    assert result.stale == () and result.failed == ()
+    return out
+
+
+@pytest.fixture
+def site(good_site: Path, tmp_path: Path) -> Path:
+    out = tmp_path / "site"
+    shutil.copytree(good_site, out)
+    return out
+
+
+def snapshot(root: Path) -> dict[str, bytes]:
+    return {p.relative_to(root).as_posix(): p.read_bytes() for p in root.rglob("*") if p.is_file()}
+
+
+def data(root: Path, slug: str) -> dict:
+    return json.loads((root / "data" / f"{slug}.json").read_bytes())
+
+
+def test_one_symbol_failing_keeps_its_last_good_pages(site: Path) -> None:
+    before = snapshot(site)
+    result = build(site, FlakySource(fail_symbols=("ETH/USDT:USDT",)), T1)
+    assert result.fresh == ("BTC/USDT:USDT", "SOL/USDT:USDT")
+    assert result.stale == ("ETH/USDT:USDT",) and result.failed == ()
+    assert any(n.startswith("ETH/USDT:USDT: ") and "marked stale" in n for n in result.notes)
+    eth = data(site, "eth-usdt")
+    assert eth["stale"] is True
+    assert eth["stale_since"] == data_before(before, "eth-usdt")["as_of"]
+    assert eth["generated_at"] == "2026-01-29T18:05:00Z"  # the build that made it
+    assert data(site, "btc-usdt")["generated_at"] == "2026-01-29T19:05:00Z"
+    assert data(site, "btc-usdt")["stale"] is False
+    page = (site / "eth-usdt/index.html").read_bytes()
+    assert b'data-stale="true"' in page
+    assert (site / "og/eth-usdt.png").read_bytes() == before["og/eth-usdt.png"]
+    assert check_site(site) == []
+    # the stale symbol gets no new snapshot; the fresh ones do, and the old hour is kept
+    index = json.loads((site / "snapshots/index.json").read_bytes())
+    hours = {e["hour"]: set(e["files"]) for e in index["snapshots"]}
+    assert hours["2026-01-29T19"] == {"btc-usdt", "sol-usdt"}
+    assert hours["2026-01-29T18"] == {"btc-usdt", "eth-usdt", "sol-usdt"}
+
+
+def data_before(files: dict[str, bytes], slug: str) -> dict:
+    return json.loads(files[f"data/{slug}.json"])
+
+
+def test_one_exchange_failing_still_builds_every_symbol_fresh(site: Path) -> None:
+    assert data(site, "btc-usdt")["exchanges"] == ["binanceusdm", "okx"]
+    result = build(site, FlakySource(fail_exchanges=("okx",)), T1)
+    assert len(result.fresh) == 3 and result.stale == () and result.failed == ()
+    btc = data(site, "btc-usdt")
+    assert btc["exchanges"] == ["binanceusdm"]
+    assert btc["stale"] is False
+    assert any("okx" in n and "451" in n for n in btc["notes"])
+    assert check_site(site) == []
+
+
+def test_all_failing_writes_nothing_and_raises(site: Path) -> None:
+    before = snapshot(site)
+    with pytest.raises(BuildError, match=r"only 0 of 3 symbols have fresh data .*nothing was written"):
+        build(site, FlakySource(fail_exchanges=("binanceusdm", "okx")), T1)
+    assert snapshot(site) == before
+    assert [p.name for p in site.parent.iterdir()] == ["site"]  # no temp dir left behind
+
+
+def test_below_min_fresh_share_writes_nothing(site: Path) -> None:
+    before = snapshot(site)
+    with pytest.raises(BuildError, match="only 1 of 3"):
+        build(site, FlakySource(fail_symbols=("ETH/USDT:USDT", "SOL/USDT:USDT")), T1, min_fresh_share=0.5)
+    assert snapshot(site) == before
+
+
+def test_failing_symbol_without_previous_site_is_reported_failed(tmp_path: Path) -> None:
+    out = tmp_path / "site"
+    result = build(out, FlakySource(fail_symbols=("SOL/USDT:USDT",)), T1)
+    assert result.failed == ("SOL/USDT:USDT",) and result.stale == ()
+    assert any("SOL/USDT:USDT" in n and "not shown" in n for n in result.notes)
+    assert not (out / "data/sol-usdt.json").exists()
+    assert check_site(out) == []
+
+
+def test_cli_exit_codes(site: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`liqmap build` exits 0 with stale symbols, non-zero when too few are fresh."""
+    from click.testing import CliRunner
+
+    import sitegen.build
+    from sitegen.cli import main
+
+    real = sitegen.build.build_site
+
+    def with_source(fail: tuple[str, ...]):
+        def run(cfg, **kw):
+            src = FlakySource(fail_exchanges=fail)
+            return real(cfg, source=src, exchanges=src.exchanges, now=T1)
+        return run
+
+    args = ["build", "--out", str(site), "--base-url", "https://example.test/liqmap/", "--symbols",
+            "BTC/USDT:USDT,ETH/USDT:USDT,SOL/USDT:USDT"]
+    monkeypatch.setattr(sitegen.build, "build_site", with_source(("okx",)))
+    ok = CliRunner().invoke(main, args)
+    assert ok.exit_code == 0, ok.output
+    monkeypatch.setattr(sitegen.build, "build_site", with_source(("okx", "binanceusdm")))
+    bad = CliRunner().invoke(main, args)
+    assert bad.exit_code != 0
+    assert "nothing was written" in bad.output
