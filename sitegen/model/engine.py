@@ -420,6 +420,7 @@ def heat_chunks(
     opened = np.concatenate(ev_open)[order]
     log_open = log_f[opened]
 
+    dust = 1e-9 * float(np.max(np.abs(amount))) if amount.size else 0.0
     n_keys = 2 * ll * n_bins
     carry = np.zeros(n_keys)  # survivors at the end of the previous chunk, real USD
     log_prev = np.concatenate([[0.0], log_f])  # log F[a - 1] at index a
@@ -448,8 +449,9 @@ def heat_chunks(
         np.cumsum(diff, axis=1, out=diff)
         scale = np.exp(log_f[a:e] - base)
         diff *= scale[None, :, None]
-        # rounding can leave -1e-9 where a level was fully removed; survivors are >= 0
-        np.maximum(diff, 0.0, out=diff)
+        # Cancellation in the running sums leaves ~1e-16 x notional where a level was fully
+        # removed; clear such dust so a crossed row is exactly empty.
+        diff[diff < dust] = 0.0
         carry = diff[:, -1, :].reshape(-1).copy()
         yield a, diff.astype(dtype, copy=False).reshape(2, ll, n, n_bins)
 
