@@ -141,5 +141,34 @@ def check(site_dir: Path, base_url: str | None) -> None:
     click.echo(f"{site_dir}: OK")
 
 
+@main.command()
+@click.argument("csv_file", type=click.Path(dir_okay=False, path_type=Path))
+@config_option
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of a table.")
+@click.option("--halves", is_flag=True, help="Also score the first and second half separately.")
+def evaluate(csv_file: Path, config_file: Path | None, as_json: bool, halves: bool) -> None:
+    """Score the model against realised liquidations in CSV_FILE, beside a naive baseline.
+
+    CSV_FILE has the columns timestamp,open,high,low,close,open_interest_usd,liq_long_usd,
+    liq_short_usd (timestamp = bar open in ms UTC, one row per bar; .gz is fine). Prints, per
+    side, the correlation of log(1+predicted) with log(1+realised) and the share of realised
+    liquidations in the model's top 10 % of bars; the baseline is OI x the bar's move.
+
+    \b
+    Example:
+      liqmap evaluate liquidations.csv --json
+    """
+    import json
+
+    from sitegen.model.evaluate import evaluate_csv, format_table
+
+    try:
+        config = load_config(config_file)
+        result = evaluate_csv(csv_file, config.model, halves=halves)
+    except LiqmapError as e:
+        raise _fail(e) from None
+    click.echo(json.dumps(result) if as_json else format_table(result))
+
+
 if __name__ == "__main__":
     main()

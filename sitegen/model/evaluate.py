@@ -289,3 +289,28 @@ def calibration_report(params: ModelParams) -> dict[str, object]:
         params=params.as_dict(),
     )
     return report
+
+
+def _fmt(v: object) -> str:
+    return "   n/a" if v is None else f"{float(v):6.3f}"  # type: ignore[arg-type]
+
+
+def format_table(result: dict[str, object]) -> str:
+    """Plain-text table of an evaluation result (model beside baseline, per side)."""
+    lines = [
+        f"{'side':<6} {'log-corr model':>14} {'baseline':>9} {'top-10% model':>14} {'baseline':>9}"
+    ]
+    sections: list[tuple[str, dict[str, object]]] = [("all", result)]
+    halves = result.get("halves")
+    if isinstance(halves, dict):
+        sections += [("first half", halves["first"]), ("second half", halves["second"])]
+    for label, res in sections:
+        lines.append(f"{label}, {res['bars']} bars:")
+        for side in ("long", "short"):
+            s = res[side]
+            assert isinstance(s, dict)
+            lines.append(
+                f"{side:<6} {_fmt(s['model_logcorr']):>14} {_fmt(s['baseline_logcorr']):>9} "
+                f"{_fmt(s['model_top10']):>14} {_fmt(s['baseline_top10']):>9}"
+            )
+    return "\n".join(lines)
