@@ -1,0 +1,115 @@
+"""Time the liquidation engine against the memory-bound floor.
+
+One year of 5-minute bars (105,120) x 500 price rows x 5 leverage tiers:
+
+* ``engine``: ``solve`` (cohorts, first-crossing search, closing factors, predictions) plus
+  the full heat pass (every bar x row x leverage x side, built in bounded chunks and
+  dropped, as ``run_model`` builds them);
+* ``floor``: one ``np.cumsum`` over the time axis of a float32 array of shape
+  (5, 105120, 500), in place: the least any difference-array engine must do;
+* for reference, ``run_model(keep_last=2016)`` (what a page needs) and, on a small size,
+  the plain-Python bar-by-bar oracle against the engine.
+
+The price path is a seeded random walk (a benchmark needs a year of bars; the sample data
+holds a month). Prints the times and, as the last line, one JSON object.
+
+    python benchmarks/bench_model.py [--bars 105120] [--rows 500]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+
+import numpy as np
+
+from sitegen.model import ModelInput, ModelParams, price_grid, run_model
+from sitegen.model.engine import heat_chunks, solve
+from sitegen.model.reference import run_model_loop
+
+BAR_MS = 300_000
+
+
+def synthetic(bars: int, seed: int = 42) -> ModelInput:
+    rng = np.random.default_rng(seed)
+    close = 60_000 * np.exp(np.cumsum(rng.normal(0, 0.0015, bars)))
+    open_ = np.concatenate([[60_000.0], close[:-1]])
+    high = np.maximum(open_, close) * np.exp(np.abs(rng.normal(0, 0.001, bars)))
+    low = np.minimum(open_, close) * np.exp(-np.abs(rng.normal(0, 0.001, bars)))
+    oi = 8e9 * np.exp(np.cumsum(rng.normal(0, 0.002, bars)))
+    volume = rng.lognormal(4, 1, bars)
+    return ModelInput(
+        np.arange(bars, dtype=np.int64) * BAR_MS, open_, high, low, close, volume,
+        oi_usd=oi, bar_ms=BAR_MS,
+    )
+
+
+def grid_for(inp: ModelInput, rows: int) -> np.ndarray:
+    lo, hi = float(inp.low.min()) * 0.7, float(inp.high.max()) * 1.3
+    bin_pct = (np.exp(np.log(hi / lo) / rows) - 1) * 100
+    return price_grid(lo, hi, bin_pct)[: rows + 1]
+
+
+def time_engine(inp: ModelInput, params: ModelParams, edges: np.ndarray) -> tuple[float, float]:
+    t0 = time.perf_counter()
+    sol = solve(inp, params)
+    t1 = time.perf_counter()
+    checksum = 0.0
+    for _, block in heat_chunks(sol.longs, sol.shorts, sol.log_f, edges, sol.leverages.shape[0]):
+        checksum += float(block[:, :, -1, :].sum())  # touch the result, keep nothing
+    t2 = time.perf_counter()
+    assert checksum > 0
+    return t1 - t0, t2 - t0
+
+
+def time_floor(shape: tuple[int, int, int]) -> float:
+    a = np.random.default_rng(0).random(shape, dtype=np.float32)
+    t0 = time.perf_counter()
+    np.cumsum(a, axis=1, out=a)
+    return time.perf_counter() - t0
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--bars", type=int, default=105_120)
+    ap.add_argument("--rows", type=int, default=500)
+    ap.add_argument("--loop-bars", type=int, default=1_000)
+    args = ap.parse_args()
+    params = ModelParams()
+    n_lev = len(params.leverages)
+
+    inp = synthetic(args.bars)
+    edges = grid_for(inp, args.rows)
+    solve_s, engine_s = time_engine(inp, params, edges)
+    print(f"engine: {engine_s:.2f} s ({solve_s:.2f} s solve + {engine_s - solve_s:.2f} s heat) for "
+          f"{args.bars} bars x {edges.shape[0] - 1} rows x {n_lev} leverages x 2 sides")
+    floor_s = time_floor((n_lev, args.bars, edges.shape[0] - 1))
+    print(f"floor:  {floor_s:.2f} s (np.cumsum over time, float32 {n_lev}x{args.bars}x{edges.shape[0] - 1})")
+
+    t0 = time.perf_counter()
+    page = run_model(inp, params, edges, keep_last=2016)
+    page_s = time.perf_counter() - t0
+    print(f"run_model(keep_last=2016): {page_s:.2f} s, result {page.heat_long_by_leverage.nbytes * 2 / 1e6:.0f} MB")
+
+    small = synthetic(args.loop_bars, seed=7)
+    small_edges = grid_for(small, 200)
+    t0 = time.perf_counter()
+    run_model(small, params, small_edges)
+    small_engine_s = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    run_model_loop(small, params, small_edges)
+    loop_s = time.perf_counter() - t0
+    print(f"small ({args.loop_bars} bars x 200 rows): engine {small_engine_s:.3f} s, "
+          f"Python loop {loop_s:.2f} s ({loop_s / small_engine_s:.0f}x slower)")
+
+    print(json.dumps({
+        "bars": args.bars, "rows": int(edges.shape[0] - 1), "leverages": n_lev,
+        "engine_s": round(engine_s, 3), "solve_s": round(solve_s, 3), "floor_s": round(floor_s, 3),
+        "ratio": round(engine_s / floor_s, 2), "run_model_keep_last_2016_s": round(page_s, 3),
+        "loop_small_s": round(loop_s, 3), "engine_small_s": round(small_engine_s, 4),
+    }))
+
+
+if __name__ == "__main__":
+    main()
