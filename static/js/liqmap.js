@@ -130,7 +130,8 @@
         var gl = d["long_" + g][0], gs = d["short_" + g][0];
         for (var i = 0; i < allL.length; i++) { allL[i] += gl[i]; allS[i] += gs[i]; }
       });
-      for (var j = 0; j < L.length; j++) { L[j] = allL[j]; S[j] = allS[j]; }
+      for (var j = 0; j < L.length; j++) { L[j] = allL[j]; S[j] = allS[j]; I[j] = allL[j] + allS[j]; }
+      src.change.emit();
     }
     var mapSrc = doc.get_model_by_name("map_src");
     var mapAll = null;
@@ -160,13 +161,15 @@
       var gs = key === "all" ? allS : d["short_" + key][0];
       if (!gl || !gs) { return; }
       for (var i = 0; i < I.length; i++) { L[i] = gl[i]; S[i] = gs[i]; I[i] = gl[i] + gs[i]; }
-      src.data = Object.assign({}, src.data);
+      // In-place edits: BokehJS re-maps the image on the source's change signal.
+      src.change.emit();
       if (mapSrc) {
         var md = Object.assign({}, mapSrc.data);
         ["long", "short", "cum_long", "cum_short"].forEach(function (c) {
           md[c] = key === "all" ? mapAll[c].slice() : Array.from(mapSrc.data[c + "_" + key]);
         });
         mapSrc.data = md;
+        mapSrc.change.emit();
         rescaleMap();
       }
       root.setAttribute("data-lev", key);
