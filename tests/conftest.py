@@ -34,7 +34,8 @@ CHROMIUM_ARGS = [
 # Extra pages the test server answers from memory (the built site stays read-only).
 EXTRA_PAGES: dict[str, bytes] = {
     "/__sandbox.html": (
-        b'<!DOCTYPE html><html><head><meta charset="utf-8"><title>host</title><link rel="icon" href="data:,"></head><body>'
+        b'<!DOCTYPE html><html><head><meta charset="utf-8"><title>host</title>'
+        b'<link rel="icon" href="data:,"></head><body>'
         b'<iframe id="f" src="/embed/btc-usdt/index.html" sandbox="allow-scripts" '
         b'width="360" height="420" style="border:0"></iframe></body></html>'
     ),

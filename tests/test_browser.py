@@ -9,6 +9,7 @@ from __future__ import annotations
 import io
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pytest
@@ -44,13 +45,17 @@ TOOLTIP_TEXT_JS = """() => {
 
 @dataclass
 class Loaded:
-    page: object
+    page: Any
     problems: list[str] = field(default_factory=list)
 
 
-def _watch(page: object, problems: list[str]) -> None:
-    page.on("console", lambda m: problems.append(f"console {m.type}: {m.text}") if m.type in ("error", "warning") else None)  # type: ignore[attr-defined]
-    page.on("pageerror", lambda e: problems.append(f"pageerror: {e}"))  # type: ignore[attr-defined]
+def _watch(page: Any, problems: list[str]) -> None:
+    def on_console(m: Any) -> None:
+        if m.type in ("error", "warning"):
+            problems.append(f"console {m.type}: {m.text}")
+
+    page.on("console", on_console)
+    page.on("pageerror", lambda e: problems.append(f"pageerror: {e}"))
 
 
 @pytest.fixture
