@@ -30,8 +30,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import contextvars
 import difflib
+import json
 import logging
 import math
 import os
@@ -215,10 +215,11 @@ def resolve_symbol(exchange: str, symbol: str, listed: Mapping[str, Any]) -> str
 
 # -- the client ---------------------------------------------------------------------------
 
-# (status, headers) of the last HTTP answer seen in this task: ccxt raises without them.
-_LAST_HTTP: contextvars.ContextVar[tuple[int, Mapping[str, str]] | None] = contextvars.ContextVar(
-    "liqmap_last_http", default=None
-)
+def _tag(e: BaseException, code: Any, headers: Any) -> BaseException:
+    """Attach the HTTP status and headers of the answer to the exception ccxt raised for it."""
+    with contextlib.suppress(TypeError, ValueError):
+        e.liqmap_http = (int(code), dict(headers or {}))  # type: ignore[attr-defined]
+    return e
 
 
 def _rebase(urls: Any, base: str) -> Any:
@@ -252,10 +253,32 @@ def make_client(exchange: str, options: FetchOptions, proxy: str | None = None) 
     original = ex.on_rest_response
 
     def on_rest_response(code: Any, reason: Any, url: Any, method: Any, headers: Any, *rest: Any) -> Any:
-        _LAST_HTTP.set((int(code), dict(headers or {})))
-        return original(code, reason, url, method, headers, *rest)
+        body = original(code, reason, url, method, headers, *rest)
+        if 200 <= int(code) < 300 and isinstance(body, str):
+            # ccxt turns an unparsable body into a string and some parsers then read it as
+            # "no rows": a truncated or garbled answer must fail loudly so it is retried.
+            try:
+                json.loads(body)
+            except ValueError:
+                raise _tag(ccxt.BadResponse(
+                    f"{exchange} {method} {url}: malformed JSON ({len(body)} bytes): {body[:60]!r}"
+                ), code, headers) from None
+        return body
+
+    def tagging(fn: Callable[..., Any]) -> Callable[..., Any]:
+        # ccxt raises from these without the status and headers; keep them on the exception
+        # (a contextvar would not do: ccxt gathers some requests in tasks of its own).
+        def wrapper(code: Any, reason: Any, url: Any, method: Any, headers: Any, *rest: Any) -> Any:
+            try:
+                return fn(code, reason, url, method, headers, *rest)
+            except Exception as e:
+                raise _tag(e, code, headers) from None
+
+        return wrapper
 
     ex.on_rest_response = on_rest_response
+    ex.handle_errors = tagging(ex.handle_errors)
+    ex.handle_http_status_code = tagging(ex.handle_http_status_code)
     return ex
 
 
@@ -313,7 +336,6 @@ class _Exchange:
         for attempt in range(opts.max_retries + 1):
             if self.blocked:
                 raise GeoBlocked(self.blocked)
-            _LAST_HTTP.set(None)
             try:
                 self.requests += 1
                 if self.gate is not None:
@@ -323,8 +345,8 @@ class _Exchange:
             except SourceError:
                 raise
             except Exception as e:
-                last = _LAST_HTTP.get()
-                status = last[0] if last else None
+                last: tuple[int, Mapping[str, str]] | None = getattr(e, "liqmap_http", None)
+                status = last[0] if last else _status_in(e)
                 kind = _classify(e, self.id, status)
                 if kind == "geo":
                     self.blocked = (
@@ -350,6 +372,13 @@ class _Exchange:
                 )
                 await asyncio.sleep(delay)
         raise AssertionError("unreachable")
+
+
+def _status_in(e: BaseException) -> int | None:
+    """The HTTP status ccxt wrote into its message ("<id> GET <url> 451 ...") when the answer
+    came back in a task of ccxt's own (load_markets gathers), out of our context's sight."""
+    m = re.search(r"\b(?:GET|POST|PUT|DELETE) \S+ (\d{3})\b", str(e))
+    return int(m.group(1)) if m else None
 
 
 def _retry_after_s(headers: Mapping[str, str]) -> float | None:
@@ -456,8 +485,11 @@ class _SymbolJob:
         until = self.now - 1
         raw, err = await _walk(page, lambda r: int(r[0]), since, until, step, limit)
         rows, notes = clean_candles(raw, step, closed_before_ms=self.now)
-        # Ask again for the holes: a dropped bar in one answer is usually there the next time.
-        gaps = find_gaps([r[0] for r in rows], step)
+        # Ask again for the holes, at the edges too: a bar dropped from one answer (or
+        # rejected above) is usually there the next time.
+        first, last = since + (-since) % step, _floor(self.now, step) - step
+        edges = [first - step, *(r[0] for r in rows), last + step]
+        gaps = find_gaps(edges, step) if first <= last else []
         if gaps and err is None:
             extra: list[Any] = []
             for g0, g1 in gaps[: self.ex.options.gap_refetches]:
@@ -467,8 +499,8 @@ class _SymbolJob:
                     break
             if extra:
                 rows, more_notes = clean_candles([*rows, *extra], step, closed_before_ms=self.now)
-                notes += [n for n in more_notes if not n.startswith("merged")]
-            left = find_gaps([r[0] for r in rows], step)
+                notes += [n for n in more_notes if not n.startswith(("merged", "bars arrived"))]
+            left = find_gaps([first - step, *(r[0] for r in rows), last + step], step)
             if left:
                 missing = sum((b - a) // step + 1 for a, b in left)
                 notes.append(

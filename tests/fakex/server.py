@@ -63,6 +63,7 @@ class Fault:
     headers: dict[str, str] = field(default_factory=dict)
     delay_s: float = 0.0
     hits: int = 0
+    dropped: set[int] = field(default_factory=set)  # "drop": the bar times it removes
 
 
 def exchange_of(path: str) -> str | None:
@@ -89,6 +90,7 @@ class FakeExchanges:
         self.requests: list[tuple[str, str, dict[str, Any]]] = []  # (exchange, path, params)
         self.rejected: dict[str, int] = defaultdict(int)  # rate-limit rejections
         self.enforce_limits = True
+        self.proxied: list[str] = []  # Proxy-Authorization of requests that came as a proxy
         self.in_flight = 0
         self.max_in_flight = 0
         self._lock = threading.Lock()
@@ -108,6 +110,9 @@ class FakeExchanges:
                 return
 
             def do_GET(self) -> None:
+                if self.path.startswith("http"):  # absolute form: we are used as a proxy
+                    with server._lock:
+                        server.proxied.append(self.headers.get("Proxy-Authorization", ""))
                 parts = urlsplit(self.path)
                 server._handle(self, parts.path, dict(parse_qsl(parts.query)))
 
@@ -211,7 +216,7 @@ class FakeExchanges:
                 time.sleep(fault.delay_s)
             if fault and fault.kind == "malformed":
                 return _send(h, 200, fault.body or '{"code": 0, "data": [[1768', fault.headers)
-            edit = _editor(fault.kind if fault else "")
+            edit = _editor(fault)
             if exchange == "binanceusdm":
                 status, body, weight = self.formats.binance(path, params, edit)
             elif exchange == "bybit":
@@ -249,8 +254,19 @@ def _send(h: BaseHTTPRequestHandler, status: int, body: str, headers: dict[str, 
     h.wfile.write(data)
 
 
-def _editor(kind: str):  # type: ignore[no-untyped-def]
+def _row_ts(row: Any) -> int | None:
+    if isinstance(row, list) and row:
+        return int(row[0])
+    if isinstance(row, dict):
+        for k in ("t", "timestamp", "fundingTime", "fundingRateTimestamp", "time"):
+            if k in row:
+                return int(row[k])
+    return None
+
+
+def _editor(fault: Fault | None):  # type: ignore[no-untyped-def]
     """How a fault changes the rows of a page (rows are in the exchange's own order)."""
+    kind = fault.kind if fault else ""
 
     def edit(rows: list[Any]) -> list[Any]:
         n = len(rows)
@@ -258,8 +274,12 @@ def _editor(kind: str):  # type: ignore[no-untyped-def]
             return rows[: n // 2]
         if kind == "duplicate" and n:
             return rows[::-1] + rows
-        if kind == "drop" and n > 6:
-            return rows[:2] + rows[5:]  # three consecutive rows missing
+        if kind == "drop" and fault is not None:
+            # Three consecutive bars of the first page go missing, and stay missing in every
+            # later answer (a hole the exchange really has).
+            if not fault.dropped and n > 6:
+                fault.dropped.update(t for t in map(_row_ts, rows[2:5]) if t is not None)
+            return [r for r in rows if _row_ts(r) not in fault.dropped]
         if kind == "bad_price" and n > 3:
             out = [list(r) if isinstance(r, list) else dict(r) for r in rows]
             for i, bad in zip((0, 1, 2), ("NaN", "0", "-5"), strict=True):

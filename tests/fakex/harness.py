@@ -1,0 +1,77 @@
+"""Helpers shared by the fetch tests and the benchmark: run a fetch against the fake server."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from sitegen.config import load_config
+from sitegen.sources.live import FetchOptions, FetchReport, fetch_all
+from sitegen.store import Store
+from tests.fakex.server import FakeExchanges
+
+# 2026-01-19 00:00 UTC: inside the fixture window (5m bars from 01-16, 1h from 01-06).
+NOW = 1_768_780_800_000
+HOUR = 3_600_000
+DAY = 86_400_000
+ALL = ("binanceusdm", "bybit", "okx", "hyperliquid")
+SYMBOLS = ("BTC/USDT:USDT", "ETH/USDT:USDT", "SOL/USDT:USDT")
+
+
+def options(server: FakeExchanges, **kw: Any) -> FetchOptions:
+    base: dict[str, Any] = {
+        "api_urls": server.api_urls(),
+        "now_ms": server.now_ms,
+        "backoff_s": 0.001,
+        "max_backoff_s": 0.05,
+        "timeout_ms": 2_000,
+        # Tests check correctness, not pacing: loosen the client's limiter so they run fast
+        # (the benchmark keeps the production limits and the server's enforcement).
+        "rate_limits": {e: (1_000, 1.0) for e in ALL} if not server.enforce_limits else {},
+    }
+    base.update(kw)
+    return FetchOptions(**base)
+
+
+def run_fetch(
+    server: FakeExchanges,
+    db: Path,
+    *,
+    exchanges: Sequence[str] = ALL,
+    symbols: Sequence[str] = SYMBOLS,
+    retention_days: int = 2,
+    **kw: Any,
+) -> FetchReport:
+    config = load_config(
+        None, exchanges=list(exchanges), symbols=list(symbols), retention_days=retention_days
+    )
+    with Store(db) as store:
+        return fetch_all(config, store, options=options(server, **kw))
+
+
+def dump(db: Path) -> dict[str, list[tuple[Any, ...]]]:
+    """Every data row of the store, sorted: for 'nothing changed' and 'nothing lost' checks."""
+    con = sqlite3.connect(db)
+    try:
+        return {
+            t: sorted(con.execute(f"SELECT * FROM {t}").fetchall())
+            for t in ("candles", "open_interest", "funding", "tiers")
+        }
+    finally:
+        con.close()
+
+
+def candle_ts(db: Path, exchange: str, symbol: str, tf: str) -> list[int]:
+    con = sqlite3.connect(db)
+    try:
+        return [
+            r[0]
+            for r in con.execute(
+                "SELECT ts FROM candles WHERE exchange=? AND symbol=? AND timeframe=? ORDER BY ts",
+                (exchange, symbol, tf),
+            )
+        ]
+    finally:
+        con.close()

@@ -1,0 +1,296 @@
+"""The live path end to end: real ccxt exchange classes against the loopback exchange server.
+
+Every test starts its own server on 127.0.0.1 (a free port) serving real recorded market data
+(tests/data/exchange) in each exchange's JSON shape, runs ``fetch_all`` into a fresh SQLite
+store, and checks the store row by row against the served data.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from sitegen.series import TIMEFRAME_MS
+from sitegen.sources.live import FetchOptions, make_client, mask_proxy
+from sitegen.store import Store
+from tests.fakex.data import load_universe
+from tests.fakex.harness import ALL, DAY, HOUR, NOW, SYMBOLS, candle_ts, dump, run_fetch
+from tests.fakex.server import FakeExchanges
+
+UNIVERSE = load_universe()
+BTC = "BTC/USDT:USDT"
+
+
+@pytest.fixture
+def server() -> Iterator[FakeExchanges]:
+    with FakeExchanges(UNIVERSE, NOW) as srv:
+        srv.enforce_limits = False  # pacing is the benchmark's business
+        yield srv
+
+
+@pytest.fixture
+def db(tmp_path: Path) -> Path:
+    return tmp_path / "state" / "liqmap.sqlite"
+
+
+def expected_bars(coin: str, tf: str, now: int, days: int = 2) -> list[tuple[float, ...]]:
+    """The closed bars the server holds inside the retention window, as stored rows."""
+    step = TIMEFRAME_MS[tf]
+    lo = now - days * DAY
+    return [b for b in UNIVERSE[coin].candles[tf] if lo <= b[0] and b[0] + step <= now]
+
+
+def stored_bars(db: Path, exchange: str, symbol: str, tf: str) -> list[tuple[float, ...]]:
+    with Store(db) as st:
+        return [tuple(r[:6]) for r in st.candle_rows(exchange, symbol, tf)]
+
+
+def assert_complete(db: Path, exchange: str, symbol: str = BTC, now: int = NOW) -> None:
+    """The store holds exactly the served bars: none lost, none invented, values equal."""
+    coin = symbol.split("/")[0]
+    for tf in ("5m", "1h"):
+        assert stored_bars(db, exchange, symbol, tf) == expected_bars(coin, tf, now), (exchange, tf)
+
+
+# -- the normal path -----------------------------------------------------------------------
+
+
+def test_first_fetch_fills_the_store_from_all_four_exchanges(server: FakeExchanges, db: Path) -> None:
+    report = run_fetch(server, db)
+    assert [s.ok for s in report.symbols] == [True] * 12, report.messages
+    assert report.messages == ()
+    for ex in ALL:
+        for sym in SYMBOLS:
+            assert_complete(db, ex, sym)
+    with Store(db) as st:
+        # Hyperliquid lists USDC perps: stored under the configured symbol, its own name kept.
+        hl = st.load_series("hyperliquid", BTC)
+        assert hl is not None and hl.market_symbol == "BTC/USDC:USDC" and hl.source == "store"
+        bn = st.load_series("binanceusdm", BTC)
+        assert bn is not None and bn.market_symbol == BTC
+        # Open interest in USD at the price of its own bar: the server derived the base amount
+        # from the real USD series and that bar's close, so the round trip gives it back.
+        assert bn.open_interest is not None and bn.open_interest.timeframe == "1h"
+        real = dict(UNIVERSE["BTC"].oi_usd)
+        for t, usd in zip(bn.open_interest.timestamp, bn.open_interest.value_usd, strict=True):
+            assert usd == pytest.approx(real[int(t)], rel=1e-9)
+        assert len(bn.open_interest.timestamp) >= 40  # two days minus the real one-hour gaps
+        # OKX reports contracts and base amounts: the base amount is the one used.
+        okx = st.load_series("okx", BTC)
+        assert okx is not None and okx.open_interest is not None
+        assert okx.open_interest.value_usd[-1] == pytest.approx(real[int(okx.open_interest.timestamp[-1])])
+        # Funding: the real 8-hourly Binance rates.
+        assert bn.funding is not None
+        want = [r for t, r in UNIVERSE["BTC"].funding if NOW - 2 * DAY <= t <= NOW]
+        assert list(bn.funding.rate) == want
+        # Bybit's public risk limits, converted to Binance form: cum equals Bybit's own
+        # published maintenance deduction for every tier.
+        by = st.load_series("bybit", BTC)
+        assert by is not None and len(by.tiers) == 20
+        for tier, row in zip(by.tiers, UNIVERSE["BTC"].tiers, strict=True):
+            assert tier.cum == pytest.approx(float(row["mm_deduction_usdt"]), abs=1e-6)
+            assert tier.max_leverage == float(row["max_leverage"])
+        # Hyperliquid has no open-interest history: one snapshot per fetch, at the hour.
+        assert hl.open_interest is not None and list(hl.open_interest.timestamp) == [NOW]
+        assert st.integrity_ok()
+
+
+def test_running_twice_changes_nothing_and_asks_for_little(server: FakeExchanges, db: Path) -> None:
+    small = {"binanceusdm": 50, "bybit": 50, "okx": 50, "hyperliquid": 50}
+    run_fetch(server, db, page_limits=small)
+    before = dump(db)
+    n_first = server.count()
+    report = run_fetch(server, db, page_limits=small)
+    assert all(s.ok for s in report.symbols)
+    assert dump(db) == before
+    # Incremental: one page per series (5m, 1h, funding, open interest or tiers) plus the
+    # markets, not the whole history again.
+    n_second = server.count() - n_first
+    assert n_second <= 12 * 4 + 8 < n_first / 2
+
+
+def test_incremental_fetch_appends_new_bars_from_the_last_stored_one(
+    server: FakeExchanges, db: Path
+) -> None:
+    run_fetch(server, db, exchanges=("binanceusdm",))
+    last = candle_ts(db, "binanceusdm", BTC, "5m")[-1]
+    server.now_ms = NOW + 6 * HOUR
+    server.requests.clear()
+    report = run_fetch(server, db, exchanges=("binanceusdm",))
+    assert all(s.ok for s in report.symbols)
+    assert_complete(db, "binanceusdm", BTC, now=NOW + 6 * HOUR)
+    starts = [
+        int(p["startTime"]) for _, path, p in server.requests
+        if path.endswith("klines") and p["symbol"] == "BTCUSDT" and p["interval"] == "5m"
+    ]
+    # From the last stored bar with a three-bar overlap, never from the start of history.
+    assert min(starts) == last - 3 * 300_000
+    # Retention: nothing older than two days before the new "now".
+    assert candle_ts(db, "binanceusdm", BTC, "5m")[0] >= NOW + 6 * HOUR - 2 * DAY
+
+
+def test_pagination_walks_many_pages_without_losing_or_repeating_a_bar(
+    server: FakeExchanges, db: Path
+) -> None:
+    report = run_fetch(
+        server, db, exchanges=("binanceusdm", "bybit", "okx"), symbols=(BTC,),
+        page_limits={"binanceusdm": 50, "bybit": 64, "okx": 37},
+    )
+    assert all(s.ok for s in report.symbols)
+    for ex in ("binanceusdm", "bybit", "okx"):
+        assert_complete(db, ex)
+    # 576 five-minute bars in pages of 50 are at least 12 pages (ccxt's paginate stops at 10).
+    assert server.count("binanceusdm", "klines") >= 12 + 1
+    assert server.count("okx", "history-candles") >= 576 // 37
+
+
+# -- faults ------------------------------------------------------------------------------------
+
+
+def test_rate_limit_429_is_retried_after_the_time_the_server_asks(
+    server: FakeExchanges, db: Path
+) -> None:
+    fault = server.add_fault(
+        "binanceusdm", "status", "klines", times=2, status=429,
+        body='{"code":-1003,"msg":"Too many requests"}', headers={"Retry-After": "0.2"},
+    )
+    report = run_fetch(server, db, exchanges=("binanceusdm",), symbols=(BTC,), max_backoff_s=1.0)
+    assert fault.hits == 2
+    assert report.symbols[0].ok, report.messages
+    assert report.seconds >= 0.2  # waited as told (the backoff base is 1 ms here)
+    assert_complete(db, "binanceusdm")
+
+
+def test_rate_limit_retries_are_bounded(server: FakeExchanges, db: Path) -> None:
+    server.add_fault("bybit", "status", "funding", times=None, status=429, body="{}")
+    report = run_fetch(server, db, exchanges=("bybit",), symbols=(BTC,), max_retries=3)
+    res = report.symbols[0]
+    assert not res.ok and "funding" in res.message and "after 4 tries" in res.message
+    assert server.count("bybit", "funding") == 4
+    # What did arrive is kept: the candles are complete.
+    assert_complete(db, "bybit")
+
+
+@pytest.mark.parametrize(
+    ("exchange", "match", "kind", "kw"),
+    [
+        ("okx", "history-candles", "status", {"status": 500, "times": 2}),
+        ("binanceusdm", "klines", "status", {"status": 502, "times": 1}),
+        ("bybit", "kline", "delay", {"delay_s": 0.6, "times": 1}),
+        ("hyperliquid", "candleSnapshot", "malformed", {"times": 2}),
+        ("binanceusdm", "klines", "malformed", {"body": "<html>oops</html>", "times": 1}),
+        ("binanceusdm", "klines", "truncate", {"times": 3}),
+        ("okx", "history-candles", "duplicate", {"times": 3}),
+        ("bybit", "kline", "drop", {"times": 1}),
+        ("binanceusdm", "klines", "bad_price", {"times": 1}),
+        ("hyperliquid", "candleSnapshot", "bad_price", {"times": 1}),
+    ],
+)
+def test_transient_faults_end_with_exactly_the_good_data(
+    server: FakeExchanges, db: Path, exchange: str, match: str, kind: str, kw: dict[str, object]
+) -> None:
+    fault = server.add_fault(exchange, kind, match, **kw)
+    report = run_fetch(
+        server, db, exchanges=(exchange,), symbols=(BTC,), timeout_ms=300,
+        page_limits={"binanceusdm": 200, "okx": 100, "bybit": 200},
+    )
+    assert fault.hits >= 1
+    assert report.symbols[0].ok, report.messages
+    assert_complete(db, exchange)
+
+
+def test_a_gap_the_exchange_really_has_is_left_as_a_gap_and_logged(
+    server: FakeExchanges, db: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    fault = server.add_fault("binanceusdm", "drop", "klines", times=None)
+    with caplog.at_level(logging.WARNING, logger="sitegen.sources.live"):
+        run_fetch(server, db, exchanges=("binanceusdm",), symbols=(BTC,), page_limits={"binanceusdm": 200})
+    got = stored_bars(db, "binanceusdm", BTC, "5m")
+    want = expected_bars("BTC", "5m", NOW)
+    assert set(got) <= set(want)  # nothing invented
+    missing = {b[0] for b in want} - {b[0] for b in got}
+    assert missing == fault.dropped and len(missing) == 3  # only the real hole
+    assert any("gap(s)" in r.getMessage() for r in caplog.records)
+
+
+def test_geo_block_451_is_recognised_at_once_and_reported_once(
+    server: FakeExchanges, db: Path
+) -> None:
+    server.geo_block("binanceusdm")
+    report = run_fetch(server, db)
+    assert server.count("binanceusdm") == 1  # the first answer; no retry storm
+    bn = next(e for e in report.exchanges if e.exchange == "binanceusdm")
+    assert bn.blocked and "451" in bn.message and "proxy" in bn.message
+    binance_lines = [m for m in report.messages if m.startswith("binanceusdm")]
+    assert len(binance_lines) == 1
+    # The other exchanges are untouched.
+    assert all(s.ok for s in report.symbols if s.exchange != "binanceusdm")
+    assert_complete(db, "okx")
+
+
+def test_bybit_403_from_its_cdn_is_a_geo_block(server: FakeExchanges, db: Path) -> None:
+    server.geo_block("bybit")
+    report = run_fetch(server, db, exchanges=("bybit", "okx"))
+    by = next(e for e in report.exchanges if e.exchange == "bybit")
+    assert by.blocked and "403" in by.message
+    assert server.count("bybit") <= 2  # markets: instruments + pre-launch, asked together
+    assert all(s.ok for s in report.symbols if s.exchange == "okx")
+
+
+def test_geo_block_in_the_middle_stops_that_exchange_only(server: FakeExchanges, db: Path) -> None:
+    server.add_fault("binanceusdm", "status", "fundingRate", times=None, status=451, body="{}")
+    report = run_fetch(server, db, exchanges=("binanceusdm", "hyperliquid"))
+    bn = next(e for e in report.exchanges if e.exchange == "binanceusdm")
+    assert bn.blocked
+    # The three symbols' funding requests were in flight together; none was asked again.
+    assert server.count("binanceusdm", "fundingRate") <= 3
+    assert len([m for m in report.messages if m.startswith("binanceusdm")]) == 1
+    assert all(s.ok for s in report.symbols if s.exchange == "hyperliquid")
+
+
+def test_unknown_symbol_names_the_nearest_listed_one(server: FakeExchanges, db: Path) -> None:
+    report = run_fetch(server, db, exchanges=("okx", "hyperliquid"), symbols=(BTC, "BTCC/USDT:USDT"))
+    bad = report.status("okx", "BTCC/USDT:USDT")
+    assert bad is not None and not bad.ok
+    assert "not listed" in bad.message and "'BTC/USDT:USDT'" in bad.message
+    hl = report.status("hyperliquid", "BTCC/USDT:USDT")
+    assert hl is not None and "'BTC/USDC:USDC'" in hl.message
+    assert report.status("okx", BTC).ok  # type: ignore[union-attr]
+
+
+def test_a_failing_exchange_does_not_stop_the_others(server: FakeExchanges, db: Path) -> None:
+    server.add_fault("okx", "status", "instruments", times=None, status=503, body="{}")
+    report = run_fetch(server, db, max_retries=2)
+    okx = next(e for e in report.exchanges if e.exchange == "okx")
+    assert not okx.ok and not okx.blocked and "markets" in okx.message
+    assert server.count("okx", "instruments") == 3
+    assert sum(s.ok for s in report.symbols) == 9
+
+
+def test_proxy_comes_from_the_environment_and_is_never_shown(
+    monkeypatch: pytest.MonkeyPatch, server: FakeExchanges, db: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    from sitegen.config import load_config
+    from sitegen.sources.live import fetch_all
+    from tests.fakex.harness import options
+
+    assert mask_proxy("http://user:s3cret@proxy.example:8080/x") == "http://***@proxy.example:8080"
+    assert mask_proxy("https://proxy.example:3128") == "https://proxy.example:3128"
+    # The loopback server doubles as the proxy; the exchange's own address is one where
+    # nothing listens, so only requests that really go through the proxy can succeed.
+    proxy = f"http://user:s3cret@{server.url.removeprefix('http://')}"
+    monkeypatch.setenv("LIQMAP_TEST_PROXY", proxy)
+    assert make_client("okx", FetchOptions(), proxy).httpsProxy == proxy
+    config = load_config(
+        None, exchanges=["okx"], symbols=[BTC], retention_days=2, proxy_env="LIQMAP_TEST_PROXY"
+    )
+    opts = options(server, api_urls={"okx": "http://127.0.0.1:9"})
+    with caplog.at_level(logging.INFO, logger="sitegen.sources.live"), Store(db) as st:
+        report = fetch_all(config, st, options=opts)
+    assert report.symbols[0].ok, report.messages
+    assert server.proxied and all(a.startswith("Basic ") for a in server.proxied)
+    text = "\n".join(r.getMessage() for r in caplog.records)
+    assert "http://***@127.0.0.1" in text and "s3cret" not in text
