@@ -16,6 +16,7 @@ from sitegen.errors import DataError, LiqmapError
 from sitegen.model import ModelParams, calibration_report, evaluate_arrays, evaluate_csv
 from sitegen.model.evaluate import (
     COLUMNS,
+    calibrate,
     calibration_data,
     format_table,
     log_corr,
@@ -120,7 +121,23 @@ def test_calibration_report_describes_data_and_beats_the_baseline() -> None:
         for side in ("long", "short"):
             s = part[side]
             assert s["model_logcorr"] > s["baseline_logcorr"], (side, s)
+    sel = rep["selection"]
+    assert sel["scored_params_are_chosen"] is True  # the shipped defaults are the search's pick
+    assert sel["chosen"]["fit"] > 0 and "first half" in sel["rule"]
     json.dumps(rep)  # goes into the page's JSON as is
+
+
+def test_calibration_search_uses_only_the_first_half() -> None:
+    """Changing the second half's realised liquidations must not change the choice."""
+    d = calibration_data()
+    mid = len(d) // 2
+    scrambled = np.array(d.liq_long)
+    scrambled[mid:] = scrambled[mid:][::-1]
+    other = type(d)(**{**d.__dict__, "liq_long": scrambled})
+    a, b = calibrate(d)["chosen"], calibrate(other)["chosen"]
+    assert {k: a[k] for k in ("alpha", "entry_points", "decay_half_life_hours", "fit")} == {
+        k: b[k] for k in ("alpha", "entry_points", "decay_half_life_hours", "fit")
+    }
 
 
 def test_cli_evaluate_table_and_json(tmp_path: Path) -> None:

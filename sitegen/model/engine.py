@@ -196,11 +196,11 @@ def flows(inp: ModelInput, params: ModelParams) -> Flows:
 class Cohorts:
     """All cohorts of one side, flattened (N,). ``leverage`` indexes params.leverages."""
 
-    bar: np.ndarray  # int64 bar the cohort was opened in
-    leverage: np.ndarray  # int64 index into the leverage list
+    bar: np.ndarray  # int32 bar the cohort was opened in (ascending)
+    leverage: np.ndarray  # int32 index into the leverage list
     price: np.ndarray  # float64 liquidation price
     notional: np.ndarray  # float64 USD at opening
-    liq_bar: np.ndarray  # int64 first later bar that reaches price; T = never
+    liq_bar: np.ndarray  # int32 first later bar that reaches price; T = never
 
 
 def leverage_set(
@@ -293,18 +293,19 @@ def cohorts(
     j = max(int(params.entry_points), 1)
     entries = entry_prices(low, high, typical_price(inp), j)  # (T, J)
     n_lev = lev.shape[0]
-    shape = (n_lev, t, j)
-    bars = np.broadcast_to(np.arange(t, dtype=np.int64)[None, :, None], shape).ravel()
-    levi = np.broadcast_to(np.arange(n_lev, dtype=np.int64)[:, None, None], shape).ravel()
+    # cohorts ordered by (bar, leverage, entry point): sorted by opening bar
+    shape = (t, n_lev, j)
+    bars = np.broadcast_to(np.arange(t, dtype=np.int32)[:, None, None], shape).ravel()
+    levi = np.broadcast_to(np.arange(n_lev, dtype=np.int32)[None, :, None], shape).ravel()
     out = []
     for side, new in enumerate((fl.new_long, fl.new_short)):
-        price = (entries[None, :, :] * k[side][:, None, None]).ravel()
-        notional = np.broadcast_to(w[:, None, None] * new[None, :, None] / j, shape).ravel()
+        price = (entries[:, None, :] * k[side][None, :, None]).ravel()
+        notional = np.broadcast_to(new[:, None, None] * w[None, :, None] / j, shape).ravel()
         keep = notional > 0
         b, li, p, nn = bars[keep], levi[keep], price[keep], notional[keep]
-        start = b + 1  # no same-bar look-ahead
+        start = b.astype(np.int64) + 1  # no same-bar look-ahead
         liq = first_reach(low, start, p) if side == 0 else first_reach(-high, start, -p)
-        out.append(Cohorts(b, li, p, nn, liq))
+        out.append(Cohorts(b, li, p, nn, liq.astype(np.int32)))
     return out[0], out[1], lev
 
 
@@ -397,63 +398,68 @@ def heat_chunks(
     ll = n_lev if by_leverage else 1
     rows = max(1, chunk_cells // (2 * ll * n_bins))
 
-    # Events: +v at the opening bar, -v at the liquidation bar; v is scaled per chunk.
-    ev_row, ev_key, ev_sign, ev_open = [], [], [], []
+    # Four event streams, each sorted by the row it acts on: per side, +v at the opening bar
+    # (cohorts are sorted by bar) and -v at the liquidation bar. v is scaled per chunk.
+    streams: list[_Stream] = []
+    dust = 0.0
     for side, c in enumerate((longs, shorts)):
         b = np.searchsorted(edges, c.price, side="right") - 1
         inside = (b >= 0) & (b < n_bins)
-        lev = c.leverage[inside] if by_leverage else np.zeros(int(inside.sum()), np.int64)
-        key = (side * ll + lev) * n_bins + b[inside]
-        opened = c.bar[inside]
-        liq = c.liq_bar[inside]
+        lev = c.leverage[inside].astype(np.int32) if by_leverage else 0
+        key = ((side * ll + lev) * n_bins + b[inside]).astype(np.int32)
+        opened = c.bar[inside].astype(np.int32)
         notional = c.notional[inside]
-        gone = liq < t
-        ev_row += [opened, liq[gone]]
-        ev_key += [key, key[gone]]
-        ev_sign += [notional, -notional[gone]]
-        ev_open += [opened, opened[gone]]
-    row = np.concatenate(ev_row)
-    order = np.argsort(row, kind="stable")
-    row = row[order]
-    key = np.concatenate(ev_key)[order]
-    amount = np.concatenate(ev_sign)[order]
-    opened = np.concatenate(ev_open)[order]
-    log_open = log_f[opened]
+        liq = c.liq_bar[inside]
+        if notional.size:
+            dust = max(dust, 1e-9 * float(notional.max()))
+        streams.append(_Stream(opened, key, notional, opened))
+        gone = np.flatnonzero(liq < t)
+        order = gone[np.argsort(liq[gone], kind="stable")]
+        streams.append(_Stream(liq[order].astype(np.int32), key[order], -notional[order], opened[order]))
 
-    dust = 1e-9 * float(np.max(np.abs(amount))) if amount.size else 0.0
     n_keys = 2 * ll * n_bins
-    carry = np.zeros(n_keys)  # survivors at the end of the previous chunk, real USD
     log_prev = np.concatenate([[0.0], log_f])  # log F[a - 1] at index a
-
-    # Fold the bars before start_row into the carry with one bincount (no rows built).
-    if start_row > 0:
-        k = int(np.searchsorted(row, start_row, side="left"))
+    carry = np.zeros(n_keys)  # survivors after the previous chunk, real USD
+    if start_row > 0:  # fold the bars before start_row into the carry; build no rows
         base = log_prev[start_row]
-        v = amount[:k] * np.exp(base - log_open[:k])
-        carry = np.bincount(key[:k], weights=v, minlength=n_keys).astype(np.float64, copy=False)
+        for st in streams:
+            k = int(np.searchsorted(st.row, start_row, side="left"))
+            v = st.amount[:k] * np.exp(base - log_f[st.opened[:k]])
+            carry += np.bincount(st.key[:k], weights=v, minlength=n_keys)
 
     for a, e in _chunks(log_f[start_row:], rows):
         a += start_row
         e += start_row
         n = e - a
-        i0 = int(np.searchsorted(row, a, side="left"))
-        i1 = int(np.searchsorted(row, e, side="left"))
         base = log_prev[a]
-        v = amount[i0:i1] * np.exp(base - log_open[i0:i1])
-        # flat index: (side*L + lev, row - a, bin) in a (2L, n, B) block
-        kk = key[i0:i1]
-        flat = (kk // n_bins) * (n * n_bins) + (row[i0:i1] - a) * n_bins + kk % n_bins
-        diff = np.bincount(flat, weights=v, minlength=2 * ll * n * n_bins).astype(np.float64, copy=False)
+        flat_parts, v_parts = [], []
+        for st in streams:
+            i0 = int(np.searchsorted(st.row, a, side="left"))
+            i1 = int(np.searchsorted(st.row, e, side="left"))
+            kk = st.key[i0:i1].astype(np.int64)
+            # flat index into a (2L, n, B) block: (side*L + lev, row - a, bin)
+            flat_parts.append((kk // n_bins) * (n * n_bins) + (st.row[i0:i1] - a) * n_bins + kk % n_bins)
+            v_parts.append(st.amount[i0:i1] * np.exp(base - log_f[st.opened[i0:i1]]))
+        diff = np.bincount(
+            np.concatenate(flat_parts), weights=np.concatenate(v_parts), minlength=2 * ll * n * n_bins
+        ).astype(np.float64, copy=False)
         diff = diff.reshape(2 * ll, n, n_bins)
         diff[:, 0, :] += carry.reshape(2 * ll, n_bins)
         np.cumsum(diff, axis=1, out=diff)
-        scale = np.exp(log_f[a:e] - base)
-        diff *= scale[None, :, None]
+        diff *= np.exp(log_f[a:e] - base)[None, :, None]
         # Cancellation in the running sums leaves ~1e-16 x notional where a level was fully
         # removed; clear such dust so a crossed row is exactly empty.
         diff[diff < dust] = 0.0
         carry = diff[:, -1, :].reshape(-1).copy()
         yield a, diff.astype(dtype, copy=False).reshape(2, ll, n, n_bins)
+
+
+@dataclass(frozen=True)
+class _Stream:
+    row: np.ndarray  # int32, ascending: the bar the event acts on
+    key: np.ndarray  # int32 (side * L + leverage) * B + price row
+    amount: np.ndarray  # float64 USD at opening, negative for removals
+    opened: np.ndarray  # int32 bar the cohort was opened in
 
 
 # ---------------------------------------------------------------------------- run

@@ -14,14 +14,23 @@ TierTable = np.ndarray  # float64, shape (K, 5)
 class ModelParams:
     """Every assumption of the model. Each one is printed on the page and in its JSON.
 
-    Defaults are chosen on the calibration data (see the methodology page).
+    Defaults are chosen on the calibration data (see the methodology page and
+    ``sitegen.model.evaluate.calibrate``): leverage weights proportional to 1/L over the
+    tiers, 9 entry points, no decay.
     """
 
+    # Leverage tiers (x) new positions are opened at, each capped by the exchange bracket's
+    # maximum leverage for a position of `position_notional_usd`.
     leverages: tuple[float, ...] = (5.0, 10.0, 25.0, 50.0, 100.0)
-    leverage_weights: tuple[float, ...] = (0.15, 0.25, 0.30, 0.20, 0.10)
-    side_attribution: str = "symmetric"  # "symmetric" or "taker"
-    entry_points: int = 3  # entry prices spread over each bar (low..high, typical-price weighted)
-    decay_half_life_hours: float = 0.0  # 0 = no decay
+    # Share of new notional at each leverage (normalised to sum 1); calibrated: 1/L.
+    leverage_weights: tuple[float, ...] = (0.5405, 0.2703, 0.1081, 0.0541, 0.027)
+    # How new open interest is split between longs and shorts: "symmetric" (both sides get
+    # all of it: every contract has a long and a short) or "taker" (by taker-buy share).
+    side_attribution: str = "symmetric"
+    # Entry prices per bar: equal-weight quantiles of a triangular distribution of log price
+    # between the bar's low and high with its mode at the typical price. Calibrated.
+    entry_points: int = 9
+    decay_half_life_hours: float = 0.0  # extra decay of all positions; 0 = none (calibrated)
     bin_pct: float = 0.2  # price grid step in percent (log spaced)
     grid_span_pct: float = 30.0  # grid covers last close +- this percent (and the traded range)
     position_notional_usd: float = 10_000.0  # typical position size used to pick the tier
