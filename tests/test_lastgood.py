@@ -115,6 +115,13 @@ def test_mark_html_stale_replaces_existing_attributes() -> None:
     assert out == (b'<html><body data-stale="true" data-stale-since="2026-01-01T10:00:00Z" class="sym" '
                    b'data-as-of="x">hi</body></html>')
     assert mark_html_stale(b"no body", since) == b"no body"
+    # the renderer's badge is shown with the time of the last good data
+    badge = (b'<body><span class="badge stale" data-stale-badge data-asof="2026-01-01T10:00:00Z" '
+             b'data-stale-after="2" hidden>stale</span></body>')
+    assert mark_html_stale(badge, since) == (
+        b'<body data-stale="true" data-stale-since="2026-01-01T10:00:00Z"><span class="badge stale" '
+        b'data-stale-badge data-asof="2026-01-01T10:00:00Z" data-stale-after="2">'
+        b"stale since 2026-01-01 10:00 UTC</span></body>")
 
 
 def test_symbol_paths_do_not_mix_up_symbols() -> None:

@@ -13,6 +13,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from bs4 import BeautifulSoup
 
 from sitegen.build import build_site
 from sitegen.config import load_config
@@ -87,8 +88,17 @@ def test_one_symbol_failing_keeps_its_last_good_pages(site: Path) -> None:
     assert eth["generated_at"] == "2026-01-29T18:05:00Z"  # the build that made it
     assert data(site, "btc-usdt")["generated_at"] == "2026-01-29T19:05:00Z"
     assert data(site, "btc-usdt")["stale"] is False
-    page = (site / "eth-usdt/index.html").read_bytes()
-    assert b'data-stale="true"' in page
+    since = datetime.fromisoformat(eth["stale_since"].replace("Z", "+00:00"))
+    for rel in ("eth-usdt/index.html", "eth-usdt/24h/index.html", "embed/eth-usdt/index.html"):
+        page = BeautifulSoup((site / rel).read_bytes(), "html.parser")
+        assert page.body["data-stale"] == "true"
+        badges = page.select("[data-stale-badge]")
+        assert badges, f"{rel}: the renderer's stale badge is missing"
+        for b in badges:
+            assert not b.has_attr("hidden")
+            assert b.get_text() == f"stale since {since:%Y-%m-%d %H:%M} UTC"
+    fresh_page = BeautifulSoup((site / "btc-usdt/index.html").read_bytes(), "html.parser")
+    assert all(b.has_attr("hidden") for b in fresh_page.select("[data-stale-badge]"))
     assert (site / "og/eth-usdt.png").read_bytes() == before["og/eth-usdt.png"]
     assert check_site(site) == []
     # the stale symbol gets no new snapshot; the fresh ones do, and the old hour is kept

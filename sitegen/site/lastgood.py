@@ -8,7 +8,8 @@ site (``out_dir`` before the swap) into the new tree:
 * ``data/<slug>.json`` is rewritten with ``"stale": true`` and ``"stale_since"`` (the time of
   the last good data: the previous ``stale_since`` if it was already stale, else its ``as_of``);
 * every carried HTML page gets ``data-stale="true" data-stale-since="<ISO>"`` on its
-  ``<body>`` tag, which the page script turns into a "stale since ..." badge;
+  ``<body>`` tag, and its stale badge (``<span data-stale-badge ...>``) is shown with the
+  text "stale since <time> UTC";
 * shared assets the carried pages still reference (a BokehJS of an older version under
   ``static/``) are carried too.
 
@@ -36,6 +37,8 @@ log = logging.getLogger(__name__)
 
 DEFAULT_MAX_AGE_HOURS = 7 * 24
 _BODY_RE = re.compile(rb"<body\b([^>]*)>", re.I)
+_BADGE_RE = re.compile(rb"(<span\b[^>]*\bdata-stale-badge\b[^>]*?)\s*>[^<]*</span>", re.I)
+_HIDDEN_RE = re.compile(rb"\s+hidden(?=[\s>/]|$)(?:=(?:\"\"|''|hidden))?", re.I)
 _ATTR_RE = re.compile(rb"""\s+data-stale(?:-since)?\s*=\s*(?:"[^"]*"|'[^']*'|[^\s>]*)""", re.I)
 
 
@@ -79,8 +82,15 @@ def mark_html_stale(html: bytes, stale_since: datetime) -> bytes:
         attrs = _ATTR_RE.sub(b"", m.group(1))
         return b'<body data-stale="true" data-stale-since="' + stamp + b'"' + attrs + b">"
 
-    out, n = _BODY_RE.subn(repl, html, count=1)
-    return out if n else html
+    def badge(m: re.Match[bytes]) -> bytes:
+        tag = _HIDDEN_RE.sub(b"", m.group(1))
+        text = f"stale since {stale_since.astimezone(UTC):%Y-%m-%d %H:%M} UTC".encode()
+        return tag + b">" + text + b"</span>"
+
+    out, _ = _BODY_RE.subn(repl, html, count=1)
+    # the renderer's badge (templates/_macros.html): shown, with the time of the last good data
+    out = _BADGE_RE.sub(badge, out)
+    return out
 
 
 def mark_json_stale(payload: dict[str, object], stale_since: datetime, now: datetime) -> bytes:
