@@ -64,7 +64,7 @@ def test_broken_links(tmp_path: Path) -> None:
         f["methodology/index.html"] = f["methodology/index.html"].replace(
             b"<p>model</p>", b"<p>model</p><a href='../sol-usdt/'>x</a><img src='../og/none.png'>"
             b"<a href='/btc-usdt/'>root</a><a href='../../outside.html'>out</a>"
-            b"<a href='https://elsewhere.test/'>fine</a><a href='#top'>fine</a>"
+            b"<a href='https://elsewhere.test/'>fine</a><a href='#top'>fine</a><a href='/liqmap/btc-usdt/'>fine</a>"
             b"<a href='../btc-usdt/12h/#x'>fine</a><a href='../btc-usdt'>fine</a>"
         )
 
@@ -177,3 +177,23 @@ def test_cli_check_command(tmp_path: Path) -> None:
     result = CliRunner().invoke(main, ["check", str(bad)])
     assert result.exit_code != 0
     assert "btc-usdt/24h/index.html: missing" in result.output
+
+
+def test_the_real_sample_site_passes_and_each_breakage_is_caught(sample_site: Path, tmp_path: Path) -> None:
+    import shutil
+
+    assert check_site(sample_site) == []
+    broken = tmp_path / "site"
+    shutil.copytree(sample_site, broken)
+    (broken / "btc-usdt" / "24h" / "index.html").unlink()
+    bokeh = next((broken / "static" / "bokeh").rglob("*.js"))
+    bokeh.unlink()
+    (broken / "data" / "eth-usdt.json").write_text('{"symbol": "ETH/USDT:USDT", "slug": "eth-usdt"}')
+    (broken / "methodology" / "index.html").write_text("")
+    problems = check_site(broken)
+    assert "btc-usdt/24h/index.html: missing (data/btc-usdt.json lists range 24h; the renderer must write it)" \
+        in problems
+    rel_bokeh = bokeh.relative_to(broken).as_posix()
+    assert any(p.startswith("btc-usdt/index.html: broken link") and rel_bokeh in p for p in problems)
+    assert any(p.startswith("data/eth-usdt.json: schema: $: missing required key 'generated_at'") for p in problems)
+    assert "methodology/index.html: empty file" in problems

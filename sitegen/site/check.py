@@ -295,7 +295,10 @@ def _resolve(page: str, url: str, base_url: str | None) -> str | None:
     if not path:
         return None  # "?x=1" on the same page
     if path.startswith("/"):
-        return "/" + path  # root-relative: reported by the caller
+        base_path = urlsplit(base_url).path if base_url else ""
+        if base_path and path.startswith(base_path):
+            return path[len(base_path):]  # e.g. the 404 page, served at any depth
+        return "/" + path  # root-relative outside the site's path: reported by the caller
     joined = posixpath.normpath(posixpath.join(posixpath.dirname(page), path))
     if path.endswith("/") and joined != ".":
         joined += "/"
@@ -466,8 +469,8 @@ def _check_links(
             continue
         if target.startswith("//"):
             problems.append(
-                f"{rel}: root-relative link {url!r} breaks when the site is served from a sub-path "
-                "(GitHub project pages); use a relative URL"
+                f"{rel}: root-relative link {url!r} is outside the site's path "
+                f"{urlsplit(base_url).path if base_url else '(unknown base URL)'}; use a relative URL"
             )
             continue
         if target.startswith("../") or target == "..":
