@@ -226,36 +226,38 @@ def leverage_set(
     return np.minimum(lev, cap), w / w.sum(), mmr, cum
 
 
-def _sparse_min_table(x: np.ndarray) -> list[np.ndarray]:
-    """table[k][i] = min(x[i : i + 2**k]) (valid for i + 2**k <= T)."""
-    table = [x]
-    k = 1
-    while (1 << k) <= x.shape[0]:
-        prev = table[-1]
+def _sparse_min_table(x: np.ndarray) -> np.ndarray:
+    """table[k, i] = min(x[i : i + 2**k]) where the block fits in x, else -inf; shape (K, T+1).
+
+    The -inf padding makes an incomplete block (running past the end) never skippable, and
+    column T lets a search that has passed every bar stay put.
+    """
+    t = x.shape[0]
+    levels = max(int(t).bit_length(), 1)
+    table = np.full((levels, t + 1), -np.inf)
+    table[0, :t] = x
+    for k in range(1, levels):
         half = 1 << (k - 1)
-        table.append(np.minimum(prev[:-half], prev[half:]))
-        k += 1
+        n = t - (1 << k) + 1
+        if n <= 0:
+            break
+        np.minimum(table[k - 1, :n], table[k - 1, half : half + n], out=table[k, :n])
     return table
 
 
 def first_reach(x: np.ndarray, start: np.ndarray, level: np.ndarray) -> np.ndarray:
     """For each query, the first index ``s >= start`` with ``x[s] <= level``; ``len(x)`` if none.
 
-    Vectorised binary lifting over a sparse table of running minima: O(Q log T).
+    Vectorised binary lifting over a sparse table of block minima: O(Q log T). Invariant:
+    every bar in [start, pos) stays above the level; a block is skipped when its minimum does.
     """
     t = x.shape[0]
     table = _sparse_min_table(np.asarray(x, dtype=np.float64))
-    pos = np.asarray(start, dtype=np.int64).copy()
+    pos = np.minimum(np.asarray(start, dtype=np.int64), t)
     lvl = np.asarray(level, dtype=np.float64)
-    for k in range(len(table) - 1, -1, -1):
-        step = 1 << k
-        tab = table[k]
-        ok = pos + step <= t
-        cand = np.where(ok, pos, 0)
-        # skip the whole block when even its minimum stays above the level
-        jump = ok & (tab[np.minimum(cand, tab.shape[0] - 1)] > lvl)
-        pos = np.where(jump, pos + step, pos)
-    return np.minimum(pos, t)
+    for k in range(table.shape[0] - 1, -1, -1):
+        pos += (table[k][pos] > lvl).astype(np.int64) << k
+    return pos
 
 
 def multipliers(
@@ -318,12 +320,28 @@ def _shifted(log_f: np.ndarray, idx: np.ndarray) -> np.ndarray:
     return padded[idx]
 
 
+@dataclass(frozen=True)
+class _Hits:
+    """The cohorts of one side that some bar liquidates: liquidation bar, opening bar, USD."""
+
+    bar: np.ndarray
+    opened: np.ndarray
+    notional: np.ndarray
+
+    @classmethod
+    def of(cls, c: Cohorts, t: int) -> _Hits:
+        hit = c.liq_bar < t
+        return cls(c.liq_bar[hit], c.bar[hit], c.notional[hit])
+
+    def per_bar(self, log_f: np.ndarray, t: int) -> np.ndarray:
+        """USD liquidated in each bar: notional times the survival since the opening bar."""
+        amount = self.notional * np.exp(_shifted(log_f, self.bar) - log_f[self.opened])
+        return np.bincount(self.bar, weights=amount, minlength=t).astype(np.float64, copy=False)
+
+
 def predicted(c: Cohorts, log_f: np.ndarray, t: int) -> np.ndarray:
     """USD each bar liquidates: cohort notional times the survival since its opening bar."""
-    hit = c.liq_bar < t
-    s = c.liq_bar[hit]
-    amount = c.notional[hit] * np.exp(_shifted(log_f, s) - log_f[c.bar[hit]])
-    return np.bincount(s, weights=amount, minlength=t).astype(np.float64, copy=False)
+    return _Hits.of(c, t).per_bar(log_f, t)
 
 
 def survival(
@@ -335,13 +353,13 @@ def survival(
     both sides: the part of the open-interest fall that the model's own liquidations
     (``liq_t`` = long + short) do not explain.
     """
+    hl, hs = _Hits.of(longs, t), _Hits.of(shorts, t)
     log_f = np.cumsum(fl.log_decay)
     denom = np.where(np.isfinite(fl.oi_prev) & (fl.oi_prev > 0), fl.oi_prev, np.inf)
-    pred_l = pred_s = np.zeros(t)
+    change = 0.0
     for _ in range(FIXED_POINT_PASSES):
-        pred_l = predicted(longs, log_f, t)
-        pred_s = predicted(shorts, log_f, t)
-        share = np.clip(np.maximum(fl.oi_drop - (pred_l + pred_s), 0.0) / denom, 0.0, MAX_CLOSE_SHARE)
+        liq = hl.per_bar(log_f, t) + hs.per_bar(log_f, t)
+        share = np.clip(np.maximum(fl.oi_drop - liq, 0.0) / denom, 0.0, MAX_CLOSE_SHARE)
         new_log_f = np.cumsum(np.log1p(-share) + fl.log_decay)
         change = float(np.max(np.abs(new_log_f - log_f))) if t else 0.0
         log_f = new_log_f
@@ -349,9 +367,7 @@ def survival(
             break
     else:
         log.debug("closing factors: fixed point not fully converged (last change %.2e)", change)
-    pred_l = predicted(longs, log_f, t)
-    pred_s = predicted(shorts, log_f, t)
-    return log_f, pred_l, pred_s
+    return log_f, hl.per_bar(log_f, t), hs.per_bar(log_f, t)
 
 
 # ---------------------------------------------------------------------------- heat
@@ -484,14 +500,26 @@ class Solved:
     volume_bars: np.ndarray  # bool, bars driven by the volume fallback
 
 
-def totals(longs: Cohorts, shorts: Cohorts, log_f: np.ndarray) -> np.ndarray:
-    """Surviving notional after each bar, per side, all prices: float64 (2, T)."""
+def totals(
+    new: np.ndarray, liquidated: np.ndarray, log_f: np.ndarray
+) -> np.ndarray:
+    """Surviving notional after each bar (all prices), float64 (T,).
+
+    ``S_t = keep_t * (S_{t-1} - liquidated_t) + new_t`` with ``keep_t = F_t / F_{t-1}``,
+    solved with cumulative sums in segments where F falls by at most e^CHUNK_LOG_SPAN.
+    Computed from the per-bar flows, independently of the heatmap.
+    """
     t = log_f.shape[0]
-    out = np.zeros((2, t))
-    edges = np.array([0.0, np.inf])
-    for a, block in heat_chunks(longs, shorts, log_f, edges, 1, by_leverage=False, dtype=np.float64):
-        out[:, a : a + block.shape[2]] = block[:, 0, :, 0]
-    return out
+    out = np.zeros(t)
+    log_prev = np.concatenate([[0.0], log_f])
+    carry = 0.0
+    for a, e in _chunks(log_f, t):
+        base = log_prev[a]
+        flow = new[a:e] * np.exp(base - log_f[a:e]) - liquidated[a:e] * np.exp(base - log_prev[a:e])
+        seg = (carry + np.cumsum(flow)) * np.exp(log_f[a:e] - base)
+        out[a:e] = seg
+        carry = float(seg[-1])
+    return np.maximum(out, 0.0)
 
 
 def solve(inp: ModelInput, params: ModelParams, mult: np.ndarray | None = None) -> Solved:
@@ -503,7 +531,7 @@ def solve(inp: ModelInput, params: ModelParams, mult: np.ndarray | None = None) 
     fl = flows(inp, params)
     longs, shorts, lev = cohorts(inp, params, fl, mult)
     log_f, pl, ps = survival(longs, shorts, fl, t)
-    open_ = totals(longs, shorts, log_f)
+    open_ = np.stack([totals(fl.new_long, pl, log_f), totals(fl.new_short, ps, log_f)])
     # bar t closes the share 1 - keep_t of what was open before it and not liquidated in it
     keep = np.exp(np.diff(np.concatenate([[0.0], log_f])))
     before = np.concatenate([np.zeros((2, 1)), open_[:, :-1]], axis=1) - np.stack([pl, ps])
