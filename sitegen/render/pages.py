@@ -77,7 +77,7 @@ def csp_for(html: str) -> str:
         # Bokeh sets inline styles on its elements and in its shadow roots.
         "style-src 'self' 'unsafe-inline'; "
         "img-src 'self' data: blob:; "
-        "font-src 'self'; connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'none'"
+        "font-src 'self'; connect-src 'self'; object-src 'none'; base-uri 'self'; form-action 'none'"
     )
 
 
@@ -286,9 +286,10 @@ def render_pages(site: SiteData, summaries: list[Summary], *, standalone: bool) 
                 description="How liqmap estimates liquidation levels, every parameter, and how well "
                             "the model matched real liquidations.", og_image="")
     out["methodology/index.html"] = _plain_page(ctx, "methodology.html", meth)
-    nf = ctx.common("/", "404.html")
-    # GitHub Pages serves 404.html for any missing path, so its links must be absolute.
-    nf["rel"] = site.base_url
+    nf = ctx.common("", "404.html")
+    # GitHub Pages serves 404.html for any missing path: a <base> makes its relative links
+    # resolve against the site root whatever the depth of the missing URL.
+    nf["base_href"] = site.base_url
     nf.update(description="Page not found.", og_image="")
     out["404.html"] = _plain_page(ctx, "404.html", nf)
     return out, ctx.bokeh_files

@@ -41,6 +41,9 @@ def sitemap_xml(site: SiteData, summaries: list[Summary], paths: list[str]) -> b
 def robots_txt(site: SiteData) -> bytes:
     base_path = urlsplit(site.base_url).path or "/"
     return (
+        "# liqmap: estimated crypto liquidation levels, rebuilt from public market data.\n"
+        "# Everything here may be crawled except the chart-only embed pages (iframe targets);\n"
+        "# the numbers are free to reuse from data/<symbol>.json and .csv.\n"
         "User-agent: *\n"
         f"Disallow: {base_path}embed/\n"
         f"Sitemap: {site.base_url}sitemap.xml\n"
