@@ -119,6 +119,48 @@ def build(
 
 
 @main.command()
+@config_option
+@click.option("--symbols", help="Comma-separated ccxt symbols, e.g. 'BTC/USDT:USDT,ETH/USDT:USDT'.")
+@click.option("--exchanges", help="Comma-separated ccxt exchange ids, e.g. 'okx,hyperliquid'.")
+@click.option("--state", "state_dir", type=click.Path(file_okay=False, path_type=Path), help="Store folder.")
+@click.option("--verbose", "-v", count=True, help="More log output (-vv for debug).")
+@click.option("--quiet", "-q", is_flag=True, help="Only warnings and errors.")
+def fetch(
+    config_file: Path | None, symbols: str | None, exchanges: str | None, state_dir: Path | None,
+    verbose: int, quiet: bool,
+) -> None:
+    """Update the local store from the exchanges (incremental; safe to run any time).
+
+    Fetches candles (5m, 1h), open interest, funding and leverage tiers from the last stored
+    bar on. One failing exchange or symbol does not stop the others; exits 1 only when
+    nothing at all could be fetched. A proxy for exchanges that block this network is read
+    from the environment variable named by [data] proxy_env (default LIQMAP_PROXY).
+
+    \b
+    Example:
+      liqmap fetch --state .liqmap --exchanges okx,hyperliquid
+    """
+    from sitegen.sources.live import fetch_into_state
+
+    _setup_logging(verbose, quiet)
+    try:
+        config = load_config(config_file, symbols=symbols, exchanges=exchanges, state_dir=state_dir)
+        report, path = fetch_into_state(config, progress=_progress(quiet))
+    except LiqmapError as e:
+        raise _fail(e) from None
+    if not quiet:
+        click.echo(err=True)
+        click.echo(
+            f"Fetched {len(report.ok)} of {len(report.symbols)} (exchange, symbol) pairs into "
+            f"{path} in {report.seconds:.1f} s ({report.requests} requests)."
+        )
+    for message in report.messages:
+        click.echo(f"  {_safe(message)}", err=quiet)
+    if not report.ok:
+        raise click.exceptions.Exit(1)
+
+
+@main.command()
 @click.argument("site_dir", type=click.Path(file_okay=False, path_type=Path))
 @click.option("--base-url", help="Absolute URL the site is published at (default: from robots.txt).")
 def check(site_dir: Path, base_url: str | None) -> None:

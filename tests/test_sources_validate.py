@@ -90,7 +90,7 @@ def test_symbol_resolution_rule() -> None:
         resolve_symbol("binanceusdm", "BTC/USDT:USDT", listed)  # only Hyperliquid maps settle
     listed = {"BTC/USDT:USDT": {"swap": True}, "BTC/USDT": {"spot": True}}
     assert resolve_symbol("okx", "BTC/USDT:USDT", listed) == "BTC/USDT:USDT"
-    with pytest.raises(UnknownSymbol, match="'BTCC/USDT:USDT' is not listed .*'BTC/USDT:USDT'"):
+    with pytest.raises(UnknownSymbol, match=r"'BTCC/USDT:USDT' is not listed .*'BTC/USDT:USDT'"):
         resolve_symbol("okx", "BTCC/USDT:USDT", listed)
 
 

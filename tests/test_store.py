@@ -57,7 +57,7 @@ def test_a_store_from_a_newer_liqmap_is_refused_with_a_way_out(tmp_path: Path) -
     con = sqlite3.connect(path)
     con.execute(f"PRAGMA user_version={SCHEMA_VERSION + 1}")
     con.close()
-    with pytest.raises(SourceError, match="newer than this liqmap knows.*--state"):
+    with pytest.raises(SourceError, match=r"newer than this liqmap knows.*--state"):
         Store(path).open()
 
 
@@ -94,7 +94,7 @@ def test_retention_prunes_old_rows_and_tiers_are_replaced(tmp_path: Path) -> Non
     with Store(tmp_path / "x.sqlite") as st:
         st.write(EX, SYM, candles={"5m": bars(100)}, tiers=tiers)
         st.write(EX, SYM, candles={"5m": []}, tiers=tiers[:1], prune_before_ms=T0 + 50 * 300_000)
-        assert [r[0] for r in st.candle_rows(EX, SYM, "5m")][0] == T0 + 50 * 300_000
+        assert next(r[0] for r in st.candle_rows(EX, SYM, "5m")) == T0 + 50 * 300_000
         assert st.count("candles") == 50 and st.count("tiers") == 1
 
 

@@ -40,6 +40,7 @@ import re
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import ccxt
@@ -432,6 +433,10 @@ async def _walk(
     return rows, None
 
 
+def _iso(ts: int) -> str:
+    return time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(ts / 1000))
+
+
 def _floor(ts: int, step: int) -> int:
     return ts - ts % step
 
@@ -490,6 +495,11 @@ class _SymbolJob:
         first, last = since + (-since) % step, _floor(self.now, step) - step
         edges = [first - step, *(r[0] for r in rows), last + step]
         gaps = find_gaps(edges, step) if first <= last else []
+        if rows and gaps and gaps[0][0] == first and gaps[0][1] - first >= limit * step:
+            # More than a page before the first bar: the market's history starts there.
+            log.info("%s %s candles: history starts at %s", self.where, tf, _iso(rows[0][0]))
+            first = rows[0][0]
+            gaps = gaps[1:]
         if gaps and err is None:
             extra: list[Any] = []
             for g0, g1 in gaps[: self.ex.options.gap_refetches]:
@@ -505,7 +515,7 @@ class _SymbolJob:
                 missing = sum((b - a) // step + 1 for a, b in left)
                 notes.append(
                     f"{missing} bar(s) missing in {len(left)} gap(s), first at "
-                    f"{time.strftime('%Y-%m-%d %H:%M', time.gmtime(left[0][0] / 1000))} UTC; "
+                    f"{_iso(left[0][0])}; "
                     "the exchange has no bars there (left as gaps)"
                 )
             elif gaps:
@@ -770,11 +780,15 @@ async def _fetch_exchange(
     )
 
 
+# What ``fetch_all`` uses when given no options (tests point it at the loopback server).
+DEFAULT_OPTIONS = FetchOptions()
+
+
 async def fetch_all_async(
     config: Config, store: Store, *, progress: Callable[[str], None] | None = None,
     options: FetchOptions | None = None,
 ) -> FetchReport:
-    options = options or FetchOptions()
+    options = options or DEFAULT_OPTIONS
     started = time.perf_counter()
     now = options.now_ms if options.now_ms is not None else int(time.time() * 1000)
     proxy = os.environ.get(config.proxy_env) or None
@@ -793,6 +807,19 @@ async def fetch_all_async(
         exchanges.append(ex_result)
         symbols.extend(sym_results)
     return FetchReport(tuple(symbols), tuple(exchanges), time.perf_counter() - started)
+
+
+STORE_FILE = "liqmap.sqlite"
+
+
+def fetch_into_state(
+    config: Config, *, progress: Callable[[str], None] | None = None,
+    options: FetchOptions | None = None,
+) -> tuple[FetchReport, Path]:
+    """``liqmap fetch``: update the store in ``config.state_dir``; returns (report, store path)."""
+    path = Path(config.state_dir) / STORE_FILE
+    with Store(path) as store:
+        return fetch_all(config, store, progress=progress, options=options), path
 
 
 def fetch_all(
