@@ -159,3 +159,20 @@ def test_cli_evaluate_bad_file_exits_with_line_numbers(tmp_path: Path) -> None:
     res = CliRunner().invoke(main, ["evaluate", str(path)])
     assert res.exit_code == 1
     assert "line 3: duplicate timestamp" in res.output
+
+
+def test_sample_window_check_scores_5m_and_volume_runs() -> None:
+    from sitegen.model.evaluate import sample_window_check
+
+    res = sample_window_check(ModelParams())
+    runs = res["runs"]
+    assert [(r["timeframe"], r["driver"]) for r in runs] == [
+        ("1h", "open interest"), ("1h", "volume"), ("5m", "open interest"), ("5m", "volume"),
+    ]
+    assert res["hours"] > 700
+    for r in runs:
+        for side in ("long", "short"):
+            s = r[side]
+            assert -1 <= s["model_logcorr"] <= 1 and 0 <= s["model_top10"] <= 1
+            # the baseline does not depend on the run
+            assert s["baseline_logcorr"] == runs[0][side]["baseline_logcorr"] or r["timeframe"] != "1h"

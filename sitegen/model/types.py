@@ -35,7 +35,9 @@ class ModelParams:
     grid_span_pct: float = 30.0  # grid covers last close +- this percent (and the traded range)
     position_notional_usd: float = 10_000.0  # typical position size used to pick the tier
     volume_ma_bars: int = 48  # moving average window for the volume fallback
-    volume_oi_ratio: float = 0.05  # new notional per unit of excess taker volume (volume model)
+    # Volume model: new notional per USD of quote volume above its moving average. 0.10 makes
+    # the volume model open as much in total as open interest did on the BTC 5m sample.
+    volume_oi_ratio: float = 0.10
     # Half-life of positions in the volume model, where no falling open interest closes them.
     volume_decay_half_life_hours: float = 48.0
 
