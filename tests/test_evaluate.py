@@ -174,5 +174,8 @@ def test_sample_window_check_scores_5m_and_volume_runs() -> None:
         for side in ("long", "short"):
             s = r[side]
             assert -1 <= s["model_logcorr"] <= 1 and 0 <= s["model_top10"] <= 1
-            # the baseline does not depend on the run
-            assert s["baseline_logcorr"] == runs[0][side]["baseline_logcorr"] or r["timeframe"] != "1h"
+    # the baseline is scored on the same hours whatever drives the model
+    for a, b in ((runs[0], runs[1]), (runs[2], runs[3])):
+        assert a["long"]["baseline_logcorr"] == b["long"]["baseline_logcorr"]
+    # withholding open interest changes the predictions
+    assert runs[0]["long"]["model_logcorr"] != runs[1]["long"]["model_logcorr"]
