@@ -182,6 +182,7 @@ def _write_tree(files: Mapping[str, bytes], root: Path) -> None:
         # "x": a second write to one path fails loudly instead of overwriting
         with open(target, "xb") as fh:
             fh.write(content)
+        os.chmod(target, 0o644)  # whatever the umask: Pages needs world-readable files
     for d in made:
         os.chmod(d, 0o755)  # mkdtemp makes 0700; GitHub Pages needs world-readable files
 
