@@ -183,8 +183,9 @@ def _write_tree(files: Mapping[str, bytes], root: Path) -> None:
         with open(target, "xb") as fh:
             fh.write(content)
         os.chmod(target, 0o644)  # whatever the umask: Pages needs world-readable files
-    for d in made:
-        os.chmod(d, 0o755)  # mkdtemp makes 0700; GitHub Pages needs world-readable files
+    folders = {root} | {root.joinpath(*rel.split("/")[:i]) for rel in files for i in range(1, rel.count("/") + 1)}
+    for d in folders:
+        os.chmod(d, 0o755)  # mkdtemp and a strict umask make 0700; Pages needs world-readable
 
 
 def write_site(files: Mapping[str, bytes], out_dir: Path, *, validate: bool = True) -> None:
