@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from sitegen.model import liqprice as lp
@@ -120,6 +120,7 @@ def test_okx_hand_computed_with_fee() -> None:
     assert got_s == pytest.approx(3150 / 1.0045)
 
 
+@settings(max_examples=200, deadline=None)
 @given(
     entry=st.floats(1.0, 1e6),
     leverage=st.floats(1.0, 125.0),

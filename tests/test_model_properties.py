@@ -15,8 +15,8 @@ PARAMS = ModelParams(
     decay_half_life_hours=6.0,
 )
 EDGES = price_grid(20.0, 500.0, 0.5)  # wide: every level of these paths is on the grid
-settings.register_profile("model", max_examples=60, deadline=None)
-settings.load_profile("model")
+# per-test settings (a global profile would change other modules' hypothesis tests)
+SETTINGS = settings(max_examples=60, deadline=None)
 
 
 @st.composite
@@ -36,6 +36,7 @@ def paths(draw: st.DrawFn) -> ModelInput:
     )
 
 
+@SETTINGS
 @given(paths())
 def test_added_notional_is_surviving_plus_liquidated_plus_closed(inp: ModelInput) -> None:
     s = solve(inp, PARAMS)
@@ -51,6 +52,7 @@ def test_added_notional_is_surviving_plus_liquidated_plus_closed(inp: ModelInput
         assert np.allclose(heat.sum(axis=1), open_, rtol=1e-5, atol=1e-2)
 
 
+@SETTINGS
 @given(paths())
 def test_no_level_survives_a_bar_that_crossed_it(inp: ModelInput) -> None:
     s = solve(inp, PARAMS)
@@ -71,6 +73,7 @@ def test_no_level_survives_a_bar_that_crossed_it(inp: ModelInput) -> None:
         assert not r.heat_short[i, crossed_short].any()
 
 
+@SETTINGS
 @given(paths())
 def test_doubling_open_interest_doubles_the_map(inp: ModelInput) -> None:
     r1 = run_model(inp, PARAMS, EDGES)
@@ -80,6 +83,7 @@ def test_doubling_open_interest_doubles_the_map(inp: ModelInput) -> None:
     assert np.allclose(r2.predicted_long, 2 * r1.predicted_long, rtol=1e-9, atol=1e-6)
 
 
+@SETTINGS
 @given(paths())
 def test_mirrored_price_path_swaps_long_and_short(inp: ModelInput) -> None:
     """Prices p -> K / p: every long level becomes a short level and vice versa.
@@ -104,6 +108,7 @@ def test_mirrored_price_path_swaps_long_and_short(inp: ModelInput) -> None:
     assert diff <= 1e-4 * max(float(r.heat_long.sum()), 1.0)
 
 
+@SETTINGS
 @given(paths())
 def test_cumulative_curves_are_monotone(inp: ModelInput) -> None:
     r = run_model(inp, PARAMS, EDGES)
