@@ -210,6 +210,7 @@ def write_site(files: Mapping[str, bytes], out_dir: Path, *, validate: bool = Tr
     try:
         _write_tree(files, tmp)
         (tmp / MARKER).write_text(json.dumps({"files": len(files)}) + "\n", encoding="utf-8")
+        os.chmod(tmp / MARKER, 0o644)
         if validate:
             from sitegen.site.check import check_site
 
