@@ -39,6 +39,8 @@ MAP_BAR_RANGE = "map_bars"
 PALETTE = Inferno256
 LONG_COLOUR = "#3b9cff"  # blue: longs (liquidated on a fall)
 SHORT_COLOUR = "#ff9f1c"  # orange: shorts (liquidated on a rise); blue/orange is CVD-safe
+LONG_LINE = "#b8dcff"  # lighter tints so the cumulative curves read over their own bars
+SHORT_LINE = "#ffe0a8"
 CANDLE_UP = "#35e0b0"
 CANDLE_DOWN = "#f25c9c"
 PRICE_LINE = "#ffffff"
@@ -275,14 +277,14 @@ def map_figure(
     p.xaxis.formatter = NumeralTickFormatter(format=numeral_price_format(view.last_close))
     p.xaxis.ticker = BasicTicker(desired_num_ticks=8)
     bl = p.quad(left="left", right="right", bottom=0, top="long", source=src,
-                fill_color=LONG_COLOUR, line_color=None, legend_label="long levels")
+                fill_color=LONG_COLOUR, fill_alpha=0.85, line_color=None, legend_label="long levels")
     bs = p.quad(left="left", right="right", bottom=0, top="short", source=src,
-                fill_color=SHORT_COLOUR, line_color=None, legend_label="short levels")
+                fill_color=SHORT_COLOUR, fill_alpha=0.85, line_color=None, legend_label="short levels")
     last = view.last_close
-    p.line(x="price", y="cum_long", source=src, y_range_name="cum", line_color=LONG_COLOUR,
-                line_width=2, legend_label="cumulative longs")
-    p.line(x="price", y="cum_short", source=src, y_range_name="cum", line_color=SHORT_COLOUR,
-                line_width=2, line_dash="dashed", legend_label="cumulative shorts")
+    p.line(x="price", y="cum_long", source=src, y_range_name="cum", line_color=LONG_LINE,
+                line_width=2.5, legend_label="cumulative longs")
+    p.line(x="price", y="cum_short", source=src, y_range_name="cum", line_color=SHORT_LINE,
+                line_width=2.5, line_dash="dashed", legend_label="cumulative shorts")
     p.add_layout(Span(location=last, dimension="height", line_color="#ffffff", line_dash="dotted",
                       line_width=1))
     fmt = numeral_price_format(last)

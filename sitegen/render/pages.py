@@ -160,8 +160,13 @@ def _plain_page(ctx: _Ctx, template: str, variables: dict[str, Any]) -> bytes:
     return with_csp(html).encode("utf-8")
 
 
-def _parameters(report: SymbolReport, s: Summary) -> list[tuple[str, str]]:
-    p = report.results[s.timeframe].params
+def _column_text(bar_ms: int) -> str:
+    minutes = bar_ms // 60_000
+    return f"{minutes} min" if minutes < 60 else f"{minutes // 60} h"
+
+
+def _parameters(report: SymbolReport, s: Summary, tf: str) -> list[tuple[str, str]]:
+    p = report.results[tf].params
     lev = ", ".join(f"{lev:g}x {w:.0%}" for lev, w in zip(p.leverages, p.leverage_weights, strict=True))
     rows = [
         ("leverage mix", lev),
@@ -172,7 +177,7 @@ def _parameters(report: SymbolReport, s: Summary) -> list[tuple[str, str]]:
         ("typical position (for the margin tier)", fmt_usd(p.position_notional_usd)),
         ("position source", "volume model (no open-interest history)" if report.volume_model
          else "open-interest changes"),
-        ("bar size", s.timeframe),
+        ("model bar", tf),
         ("exchanges", ", ".join(report.exchanges)),
         ("data source", report.source),
     ]
@@ -218,7 +223,7 @@ def _symbol_vars(ctx: _Ctx, s: Summary, rng: str, rel: str, path: str, canonical
         as_of_iso=iso(report.as_of),
         as_of_text=_utc_text(report.as_of),
         stale_since_text=_utc_text(report.stale_since) if report.stale_since else "",
-        parameters=_parameters(report, s),
+        parameters=_parameters(report, s, RANGES[rng][0]),
         band_pct=BAND_PCT,
         og_image=f"{ctx.site.base_url}og/{report.slug}.png",
         description=s.describe(),
@@ -251,6 +256,8 @@ def _symbol_pages(ctx: _Ctx, s: Summary) -> dict[str, bytes]:
                 groups=view.groups,
                 colour_high=heat.high,
                 view=view,
+                column_text=_column_text(view.bar_ms),
+                row_pct=row_pct,
             )
             title = f"{s.pair} liquidation heatmap, {RANGE_TITLES[rng]} · liqmap"
             out[path] = _bokeh_page(ctx, "symbol.html", [heat.figure, liq], title, v)
