@@ -57,7 +57,11 @@ def test_fallback_two_rename_swap(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
 
 def test_files_and_folders_are_world_readable(tmp_path: Path) -> None:
     out = tmp_path / "site"
-    write_site(make_site(), out)
+    old_umask = os.umask(0o077)  # a strict umask must not leak into the published tree
+    try:
+        write_site(make_site(), out)
+    finally:
+        os.umask(old_umask)
     for p in [out, *out.rglob("*")]:
         mode = stat.S_IMODE(p.stat().st_mode)
         assert mode & 0o004, f"{p} is not world-readable ({oct(mode)})"
