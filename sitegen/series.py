@@ -47,6 +47,10 @@ class OpenInterest:
     timeframe: str
     timestamp: np.ndarray  # int64 ms, (N,)
     value_usd: np.ndarray  # float64, (N,)
+    # True: value i is the open interest at the *end* of the period that opens at
+    # timestamp[i] (the sample / Coinglass convention). False: it is a snapshot taken at
+    # timestamp[i] itself. The model aligns both to bar closes (sitegen.model.adapt).
+    at_close: bool = True
 
 
 @dataclass(frozen=True)

@@ -40,6 +40,13 @@ def test_hourly_open_interest_spread_over_5m_bars_by_volume() -> None:
     assert got[23] == 2000.0
 
 
+def test_snapshot_open_interest_is_taken_at_its_own_time() -> None:
+    c = _candles(24, np.ones(24))
+    oi = OpenInterest("1h", np.array([H1, 2 * H1], np.int64), np.array([1000.0, 2000.0]), at_close=False)
+    got = align_open_interest(c.timestamp, M5, c.volume, oi)
+    assert got[11] == 1000.0 and got[23] == 2000.0 and got[17] == pytest.approx(1500.0)
+
+
 def test_open_interest_gap_and_no_volume() -> None:
     c = _candles(36, np.zeros(36))
     oi = OpenInterest("1h", np.array([0, 2 * H1], np.int64), np.array([1000.0, 4000.0]))

@@ -27,7 +27,8 @@ def align_open_interest(
 ) -> np.ndarray:
     """Open interest (USD) at the close of each bar, float64 (T,), NaN where unknown.
 
-    Each OI value is the open interest at the *end* of its period (``timestamp + period``).
+    Each OI value is the open interest at the *end* of its period (``timestamp + period``),
+    or at ``timestamp`` itself when ``oi.at_close`` is False (exchange snapshots).
     A bar closing exactly on such a time takes that value. A bar closing inside a period
     (e.g. 5m bars inside an hourly OI period) gets the period's start value plus the
     period's change times the share of the period's traded volume done so far, so new
@@ -45,7 +46,7 @@ def align_open_interest(
     order = np.argsort(ts, kind="stable")
     ts, val = ts[order], val[order]
     period = _period_ms(ts, oi.timeframe)
-    t_obs = ts + period
+    t_obs = ts + period if getattr(oi, "at_close", True) else ts
     i = np.searchsorted(t_obs, x, side="left")  # first observation at or after the close
     inside = i < n
     ii = np.minimum(i, n - 1)
