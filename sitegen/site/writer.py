@@ -96,7 +96,8 @@ def merge_files(*parts: Mapping[str, bytes]) -> dict[str, bytes]:
 
 
 def _pid_alive(pid: int) -> bool:
-    if pid == os.getpid():
+    if pid == os.getpid() or os.name == "nt":
+        # on Windows os.kill(pid, 0) would terminate the process: never probe, keep leftovers
         return True
     try:
         os.kill(pid, 0)
@@ -104,7 +105,7 @@ def _pid_alive(pid: int) -> bool:
         return False
     except PermissionError:
         return True
-    except OSError:  # e.g. Windows semantics: assume alive, leave it alone
+    except OSError:  # cannot tell: assume alive and leave its folder alone
         return True
     return True
 
