@@ -452,22 +452,22 @@ def heat_chunks(
         for st in streams:
             i0 = int(np.searchsorted(st.row, a, side="left"))
             i1 = int(np.searchsorted(st.row, e, side="left"))
-            kk = st.key[i0:i1].astype(np.int64)
-            # flat index into a (2L, n, B) block: (side*L + lev, row - a, bin)
-            flat_parts.append((kk // n_bins) * (n * n_bins) + (st.row[i0:i1] - a) * n_bins + kk % n_bins)
+            # time-major block (n, 2L*B): events sorted by row scatter almost sequentially
+            flat_parts.append((st.row[i0:i1] - a).astype(np.int64) * n_keys + st.key[i0:i1])
             v_parts.append(st.amount[i0:i1] * np.exp(base - log_f[st.opened[i0:i1]]))
         diff = np.bincount(
-            np.concatenate(flat_parts), weights=np.concatenate(v_parts), minlength=2 * ll * n * n_bins
+            np.concatenate(flat_parts), weights=np.concatenate(v_parts), minlength=n * n_keys
         ).astype(np.float64, copy=False)
-        diff = diff.reshape(2 * ll, n, n_bins)
-        diff[:, 0, :] += carry.reshape(2 * ll, n_bins)
-        np.cumsum(diff, axis=1, out=diff)
-        diff *= np.exp(log_f[a:e] - base)[None, :, None]
+        diff = diff.reshape(n, n_keys)
+        diff[0] += carry
+        np.cumsum(diff, axis=0, out=diff)
+        diff *= np.exp(log_f[a:e] - base)[:, None]
+        carry = diff[-1].copy()
+        out = diff.astype(dtype, copy=False)
         # Cancellation in the running sums leaves ~1e-16 x notional where a level was fully
         # removed; clear such dust so a crossed row is exactly empty.
-        diff[diff < dust] = 0.0
-        carry = diff[:, -1, :].reshape(-1).copy()
-        yield a, diff.astype(dtype, copy=False).reshape(2, ll, n, n_bins)
+        out[out < dust] = 0
+        yield a, out.reshape(n, 2, ll, n_bins).transpose(1, 2, 0, 3)
 
 
 @dataclass(frozen=True)
