@@ -23,6 +23,7 @@ PAGES = {
     "range": "btc-usdt/12h/index.html",
     "embed": "embed/btc-usdt/index.html",
     "volume-model symbol": "eth-usdt/1w/index.html",
+    "methodology": "methodology/index.html",
 }
 HEATMAP = ".heat .bk-root-holder, .embed-chart .bk-root-holder"
 
@@ -100,7 +101,7 @@ def test_page_loads_clean_and_fits_a_phone(open_page, name: str) -> None:  # typ
     assert scroll_w <= 375, f"{PAGES[name]}: horizontal scroll at 375 px (content {scroll_w} px wide)"
 
 
-@pytest.mark.parametrize("name", ["symbol", "range", "embed", "volume-model symbol"])
+@pytest.mark.parametrize("name", ["symbol", "range", "embed", "volume-model symbol"])  # with charts
 def test_heatmap_is_painted(open_page, name: str) -> None:  # type: ignore[no-untyped-def]
     loaded = open_page(PAGES[name])
     shot = loaded.page.locator(HEATMAP).first.screenshot()

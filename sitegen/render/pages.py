@@ -287,8 +287,7 @@ def render_pages(site: SiteData, summaries: list[Summary], *, standalone: bool) 
     meth.update(evaluation=_evaluation_rows(site.evaluation), params=site.params,
                 leverage_mix=", ".join(f"{lev:g}x {w:.0%}" for lev, w in
                                        zip(site.params.leverages, site.params.leverage_weights, strict=True)),
-                evaluation_extra=[(k, v) for k, v in (site.evaluation or {}).items()
-                                  if k not in ("long", "short") and not isinstance(v, dict | list)],
+                evaluation_extra=_evaluation_extra(site.evaluation),
                 evaluation_raw=site.evaluation, summaries=summaries,
                 description="How liqmap estimates liquidation levels, every parameter, and how well "
                             "the model matched real liquidations.", og_image="")
@@ -339,7 +338,33 @@ def _evaluation_rows(ev: dict[str, object] | None) -> list[dict[str, Any]]:
             "model_top10": part.get("model_top10"),
             "baseline_top10": part.get("baseline_top10"),
         })
+        rows[-1]["verdict"] = _verdict(rows[-1])
     return rows
+
+
+def _evaluation_extra(ev: dict[str, object] | None) -> list[tuple[str, str]]:
+    """The calibration report's other facts as (label, text); epoch-ms times become UTC dates."""
+    out = []
+    for k, v in (ev or {}).items():
+        if k in ("long", "short") or isinstance(v, dict | list):
+            continue
+        if k in ("start", "end", "start_ms", "end_ms") and isinstance(v, int | float) and v > 1e11:
+            v = _utc_text(datetime.fromtimestamp(v / 1000, UTC))
+        out.append((k.replace("_", " "), str(v)))
+    return out
+
+
+def _verdict(row: dict[str, Any]) -> str:
+    pairs = [("model_logcorr", "baseline_logcorr"), ("model_top10", "baseline_top10")]
+    wins = [row.get(m) > row.get(b) for m, b in pairs  # type: ignore[operator]
+            if isinstance(row.get(m), int | float) and isinstance(row.get(b), int | float)]
+    if not wins:
+        return "–"
+    if all(wins):
+        return "beats the baseline on both scores"
+    if any(wins):
+        return "beats the baseline on one score of two"
+    return "does not beat the baseline"
 
 
 def render_data(summaries: list[Summary], site: SiteData) -> dict[str, bytes]:
