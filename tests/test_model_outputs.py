@@ -149,3 +149,27 @@ def test_cumulative_hand_computed() -> None:
     cl, cs = cumulative(res)
     assert cl.tolist() == [3.0, 2.0, 0.0, 0.0]  # close is in row 2 (100-110)
     assert cs.tolist() == [0.0, 0.0, 3.0, 7.0]
+
+
+def test_two_exchanges_on_one_grid_add_up() -> None:
+    from dataclasses import replace
+
+    from sitegen.sources.sample import load_sample
+
+    s = load_sample("BTC/USDT:USDT")
+    binance = replace(s, candles={"1h": s.candles["1h"].tail(300)})
+    bybit = replace(binance, exchange="bybit", tiers=())  # packaged Bybit tiers, Bybit formula
+    a_in, b_in = model_input(binance, "1h"), model_input(bybit, "1h")
+    assert (a_in.margin_form, b_in.margin_form) == ("binance", "bybit")
+    edges = price_grid(60_000, 130_000, 0.2)
+    a = run_model(a_in, ModelParams(), edges)
+    b = run_model(b_in, ModelParams(), edges)
+    assert not np.array_equal(a.heat_long, b.heat_long)  # different formulas, different rows
+    g = aggregate([a, b])
+    assert g.exchanges == ("binanceusdm", "bybit")
+    assert np.allclose(g.heat_long, a.heat_long + b.heat_long)
+    assert np.allclose(g.predicted_short, a.predicted_short + b.predicted_short)
+    cl, cs = cumulative(g)
+    k = int(np.searchsorted(edges, g.close[-1]))  # rows below and at the close
+    assert cl[0] == pytest.approx(float(g.map_long[:k].sum()), rel=1e-6)
+    assert cs[-1] == pytest.approx(float(g.map_short[k - 1 :].sum()), rel=1e-6)
