@@ -121,6 +121,9 @@ def test_calibration_report_describes_data_and_beats_the_baseline() -> None:
         for side in ("long", "short"):
             s = part[side]
             assert s["model_logcorr"] > s["baseline_logcorr"], (side, s)
+    tot = rep["totals_usd"]
+    assert tot["realised_long"] == pytest.approx(float(calibration_data().liq_long.sum()))
+    assert tot["predicted_long"] > 0 and tot["predicted_short"] > 0
     sel = rep["selection"]
     assert sel["scored_params_are_chosen"] is True  # the shipped defaults are the search's pick
     assert sel["chosen"]["fit"] > 0 and "first half" in sel["rule"]

@@ -398,7 +398,8 @@ def calibration_report(params: ModelParams) -> dict[str, object]:
     ``"method"`` (how the defaults were chosen), ``"selection"`` (the search rule, the
     winning setting with its fit/check scores, and whether ``params`` is that setting),
     ``"sample_window"`` (:func:`sample_window_check`: 5-minute and volume-model runs on the
-    embedded sample), ``"file"``, ``"start"``/``"end"`` (ms UTC) and ``"params"``.
+    embedded sample), ``"totals_usd"`` (predicted vs realised USD over the whole series),
+    ``"file"``, ``"start"``/``"end"`` (ms UTC) and ``"params"``.
     """
     data = calibration_data()
     report = evaluate_data(data, params, halves=True)
@@ -415,6 +416,15 @@ def calibration_report(params: ModelParams) -> dict[str, object]:
         ),
     }
     report["sample_window"] = sample_window_check(params)
+    sol = solve(model_input_from(data), params)
+    # Magnitudes: the scores above are about *when*; this says how the USD sizes compare
+    # (realised covers Binance+Bybit+OKX, the open interest Binance only).
+    report["totals_usd"] = {
+        "predicted_long": float(sol.predicted_long.sum()),
+        "realised_long": float(data.liq_long.sum()),
+        "predicted_short": float(sol.predicted_short.sum()),
+        "realised_short": float(data.liq_short.sum()),
+    }
     report.update(
         dataset=CALIBRATION_DATASET,
         method=CALIBRATION_METHOD,
