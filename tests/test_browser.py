@@ -185,3 +185,27 @@ def test_embed_works_in_a_sandboxed_iframe(open_page) -> None:  # type: ignore[n
     link = frame.locator(".embed-head a").first
     assert link.get_attribute("target") == "_blank"
     assert loaded.problems == [], loaded.problems
+
+
+def test_standalone_page_works_from_disk(browser, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """--standalone pages inline everything, so they open from file:// under their CSP."""
+    from sitegen.render import render_site
+    from tests.test_render import synthetic_site
+
+    for rel, data in render_site(synthetic_site(), standalone=True).items():
+        out = tmp_path / rel
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_bytes(data)
+    ctx = browser.new_context(viewport={"width": 1366, "height": 900})
+    try:
+        page = ctx.new_page()
+        problems: list[str] = []
+        _watch(page, problems)
+        page.goto((tmp_path / "btc-usdt" / "index.html").as_uri())
+        page.wait_for_selector("html[data-heat-ready]", state="attached", timeout=15_000)
+        page.wait_for_timeout(150)
+        colours, share = _painted(page.locator(HEATMAP).first.screenshot())
+        assert colours > 100 and share > 0.3
+        assert problems == []
+    finally:
+        ctx.close()

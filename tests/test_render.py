@@ -291,3 +291,13 @@ def test_sample_symbol_pages_stay_small(sample_site: Path) -> None:
             continue
         size = page.stat().st_size
         assert size <= 600_000, f"{page.relative_to(sample_site)}: {size / 1000:.0f} KB"
+
+
+def test_stale_symbol_says_since_when() -> None:
+    stale = replace(synthetic_report(), stale=True, stale_since=datetime(2026, 1, 29, 15, 0, tzinfo=UTC))
+    files = render_site(synthetic_site(symbols=(stale,)))
+    badge = soup(files, "btc-usdt/index.html").select_one("[data-stale-badge]")
+    assert not badge.has_attr("hidden") and "stale since 2026-01-29 15:00 UTC" in badge.get_text()
+    assert json.loads(files["data/btc-usdt.json"])["stale"] is True
+    fresh_badge = soup(render_site(synthetic_site()), "btc-usdt/index.html").select_one("[data-stale-badge]")
+    assert fresh_badge.has_attr("hidden")  # the browser shows it once the data is 2 h old

@@ -205,14 +205,18 @@ def range_view(
     )
 
 
-def colour_high(view: RangeView) -> float:
+def colour_high(view: RangeView, group: int | None = None) -> float:
     """Top of the colour scale: the 99th percentile of non-empty cells in the visible window.
 
     One spike must not wash the rest of the map out; anything above is drawn in the top colour.
+    ``group`` picks one leverage group (index into ``view.groups``) instead of all positions.
     """
     centers = view.price_centers
     rows = (centers >= view.view_low) & (centers <= view.view_high)
-    cells = (view.long + view.short)[:, rows]
+    if group is None:
+        cells = (view.long + view.short)[:, rows]
+    else:
+        cells = (view.long_by_group[group] + view.short_by_group[group])[:, rows]
     nz = cells[cells > 0]
     if nz.size == 0:
         return 1.0

@@ -36,6 +36,7 @@ from sitegen.render.figures import (
 )
 from sitegen.render.levels import (
     RangeView,
+    colour_high,
     default_range,
     fmt_price,
     fmt_usd,
@@ -235,6 +236,11 @@ def _symbol_vars(ctx: _Ctx, s: Summary, rng: str, rel: str, path: str, canonical
     return v
 
 
+def _group_highs(view: RangeView) -> dict[str, float]:
+    """Colour-scale top per leverage group, so a filtered view uses the whole palette."""
+    return {g.key: colour_high(view, i) for i, g in enumerate(view.groups)}
+
+
 def _symbol_pages(ctx: _Ctx, s: Summary) -> dict[str, bytes]:
     report = s.report
     out: dict[str, bytes] = {}
@@ -255,6 +261,7 @@ def _symbol_pages(ctx: _Ctx, s: Summary) -> dict[str, bytes]:
             v.update(
                 groups=view.groups,
                 colour_high=heat.high,
+                group_highs=_group_highs(view),
                 view=view,
                 column_text=_column_text(view.bar_ms),
                 row_pct=row_pct,

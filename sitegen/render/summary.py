@@ -28,7 +28,8 @@ from sitegen.render.levels import (
 )
 from sitegen.report import SiteData, SymbolReport
 
-TOP_CLUSTERS = 10
+TOP_CLUSTERS = 10  # the table and the JSON
+NEAREST_FROM = 40  # "nearest large cluster" looks among this many, not only the giants
 BAND_PCT = 10.0  # "within 10 % of price" totals
 SCHEMA_VERSION = 1
 
@@ -122,11 +123,11 @@ def _band(result: ModelResult, last: float) -> tuple[float, float]:
     return long_usd, short_usd
 
 
-def _levels_for(result: ModelResult) -> list[Level]:
+def _levels_for(result: ModelResult, top: int = TOP_CLUSTERS) -> list[Level]:
     from sitegen.model.outputs import cumulative
 
     cl, cs = cumulative(result)
-    return levels(model_clusters(result, TOP_CLUSTERS), result.price_centers, cl, cs)
+    return levels(model_clusters(result, top), result.price_centers, cl, cs)
 
 
 def data_hash(report: SymbolReport, tf: str) -> str:
@@ -147,7 +148,7 @@ def summarise(report: SymbolReport) -> Summary:
     tf = main_timeframe(report)
     result = report.results[tf]
     last = float(result.close[-1])
-    lv = _levels_for(result)
+    lv = _levels_for(result, NEAREST_FROM)
     long_band, short_band = _band(result, last)
     rows = []
     for ex, res in sorted(report.per_exchange.get(tf, {}).items()):
@@ -168,7 +169,7 @@ def summarise(report: SymbolReport) -> Summary:
         timeframe=tf,
         last_price=last,
         change_24h=change_pct(report.candles[tf]),
-        levels=sorted(lv, key=lambda x: -x.usd),
+        levels=sorted(lv, key=lambda x: -x.usd)[:TOP_CLUSTERS],
         nearest_long=nearest_large(lv, "long"),
         nearest_short=nearest_large(lv, "short"),
         long_band_usd=long_band,

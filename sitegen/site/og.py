@@ -12,7 +12,7 @@ from functools import cache
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-from sitegen.render.levels import default_range, fmt_price, range_view
+from sitegen.render.levels import default_range, fmt_price, fmt_usd, range_view
 from sitegen.render.summary import Summary
 from sitegen.report import SiteData
 
@@ -43,12 +43,20 @@ def heat_rgb(s: Summary, size: tuple[int, int]) -> Image.Image:
     idx = np.clip(heat / max(top, 1e-9) * 255, 0, 255).astype(np.uint8)
     rgb = _lut()[idx.T[::-1]]  # (B, T, 3), highest price on the first row
     img = Image.fromarray(rgb, "RGB").resize(size, Image.Resampling.BILINEAR)
-    # Last price line.
     lo, hi = np.log(centers[rows][0]), np.log(centers[rows][-1])
-    y = int((1 - (np.log(s.last_price) - lo) / max(hi - lo, 1e-12)) * (size[1] - 1))
+
+    def y_of(price: np.ndarray | float) -> np.ndarray:
+        return (1 - (np.log(price) - lo) / max(hi - lo, 1e-12)) * (size[1] - 1)
+
     draw = ImageDraw.Draw(img)
+    # The traded price (closes) as a line, and the last price dashed across.
+    xs = (np.arange(view.close.size) + 0.5) * size[0] / view.close.size
+    pts = list(zip(xs.tolist(), y_of(view.close).tolist(), strict=True))
+    if len(pts) > 1:
+        draw.line(pts, fill=(255, 255, 255), width=max(1, size[1] // 200))
+    y = int(y_of(view.last_close))
     for x in range(0, size[0], 12):
-        draw.line([(x, y), (x + 6, y)], fill=(255, 255, 255), width=2)
+        draw.line([(x, y), (x + 6, y)], fill=(255, 255, 255), width=1)
     return img
 
 
@@ -80,13 +88,14 @@ def og_png(s: Summary, site: SiteData) -> bytes:
             continue
         label = "longs" if lv.side == "long" else "shorts"
         d.text((x, y), f"{label} at {fmt_price(lv.price, s.last_price)}", font=_font(28), fill=colour)
-        d.text((x, y + 34), f"{lv.distance_pct:+.1f} %  ·  ~${lv.cumulative_usd / 1e6:,.0f}M cumulative",
+        d.text((x, y + 34), f"{lv.distance_pct:+.1f} %  ·  ~{fmt_usd(lv.cumulative_usd)} cumulative",
                font=_font(22), fill=MUTED)
         y += 84
     as_of = s.report.as_of.strftime("%Y-%m-%d %H:%M UTC")
-    d.text((x, h - 90), f"as of {as_of}", font=_font(24), fill=MUTED)
+    d.text((x, h - 96), f"as of {as_of}", font=_font(24), fill=MUTED)
     note = "volume model (no OI)" if s.report.volume_model else "open-interest model"
-    d.text((x, h - 56), f"{note} · estimates, not measurements", font=_font(20), fill=MUTED)
+    d.text((x, h - 56), note, font=_font(20), fill=MUTED)
+    d.text((x, h - 30), "estimates, not measurements", font=_font(16), fill=MUTED)
     return _png(img)
 
 

@@ -117,7 +117,14 @@
 
   whenModels(function (doc, src) {
     var mapper = doc.get_model_by_name("heat_mapper");
-    var baseHigh = parseFloat(controls.getAttribute("data-high")) || (mapper ? mapper.high : 1);
+    var allHigh = parseFloat(controls.getAttribute("data-high")) || (mapper ? mapper.high : 1);
+    var baseHigh = allHigh;
+    var slider = controls.querySelector("[data-intensity]");
+    function recolour() {
+      // Intensity: each step of the slider halves (or doubles) the top of the colour scale
+      // every two steps; the colour bar follows, so its dollar labels stay true.
+      if (mapper) { mapper.high = baseHigh * Math.pow(2, -(slider ? parseFloat(slider.value) : 0) / 2); }
+    }
     var status = controls.querySelector("[data-lev-status]");
     var d = src.data;
     var L = d.long[0], S = d.short[0], I = d.image[0];
@@ -172,6 +179,9 @@
         mapSrc.change.emit();
         rescaleMap();
       }
+      // Each leverage group gets its own colour scale (the colour bar shows it in dollars).
+      baseHigh = key === "all" ? allHigh : (parseFloat(controls.getAttribute("data-high-" + key)) || allHigh);
+      recolour();
       root.setAttribute("data-lev", key);
       if (status) {
         var label = controls.querySelector("input[name=lev][value=" + key + "]");
@@ -182,11 +192,6 @@
     controls.querySelectorAll("input[name=lev]").forEach(function (inp) {
       inp.addEventListener("change", function () { if (inp.checked) { apply(inp.value); } });
     });
-    var slider = controls.querySelector("[data-intensity]");
-    if (slider && mapper) {
-      slider.addEventListener("input", function () {
-        mapper.high = baseHigh * Math.pow(2, -parseFloat(slider.value) / 2);
-      });
-    }
+    if (slider) { slider.addEventListener("input", recolour); }
   });
 })();
