@@ -99,9 +99,9 @@ PROFILES: dict[str, Profile] = {
     "bybit": Profile(1000, "history", 200, None, 200, True, ("linear",), 5_000, 10, (451, 403)),
     # history-candles returns at most 100 rows (candles 300, but only for recent bars).
     "okx": Profile(100, "history", 100, None, 100, False, ("swap",), 2_000, 125),
-    # ccxt counts a candle call 4 and other info calls 10; Hyperliquid weighs each 20 or more.
-    # 250 ms -> 240 units/min: 60 candle calls (1200 weight) or 24 other calls a minute.
-    "hyperliquid": Profile(5000, "snapshot", 0, None, 500, False, ("swap",), 60_000, 250),
+    # Hyperliquid weighs an info call 20 (candles 20 + 1 per 60 bars): with every call
+    # counted 10 ccxt units (see make_client), 110 ms -> 545 units/min = 54 calls a minute.
+    "hyperliquid": Profile(5000, "snapshot", 0, None, 500, False, ("swap",), 60_000, 110),
 }
 
 
@@ -246,6 +246,15 @@ def make_client(exchange: str, options: FetchOptions, proxy: str | None = None) 
             "options": {"fetchMarkets": {"types": list(profile.markets_types)}},
         }
     )
+    if exchange == "hyperliquid":
+        # ccxt counts candleSnapshot 4 units, other info calls 10; Hyperliquid weighs them all
+        # at least 20. Count them alike so the limiter's budget means what it says.
+        cost = ex.calculate_rate_limiter_cost
+
+        def info_cost(api: Any, method: Any, path: Any, params: Any, config: Any = None) -> Any:
+            return max(cost(api, method, path, params, config or {}), 10)
+
+        ex.calculate_rate_limiter_cost = info_cost
     base = options.api_urls.get(exchange)
     if base:
         ex.urls["api"] = _rebase(ex.urls["api"], base)

@@ -105,6 +105,7 @@ class FakeExchanges:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            disable_nagle_algorithm = True  # headers and body go out in two writes
 
             def log_message(self, format: str, *args: Any) -> None:
                 return
@@ -125,7 +126,12 @@ class FakeExchanges:
                     body = {}
                 server._handle(self, urlsplit(self.path).path, body if isinstance(body, dict) else {})
 
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        class Server(ThreadingHTTPServer):
+            # The default listen backlog of 5 drops bursts of new connections (each retried
+            # by the client's kernel a second later): size it for concurrent clients.
+            request_queue_size = 256
+
+        self._httpd = Server(("127.0.0.1", 0), Handler)
         self._httpd.daemon_threads = True
         self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
         self._thread.start()
