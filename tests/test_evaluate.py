@@ -121,6 +121,8 @@ def test_calibration_report_describes_data_and_beats_the_baseline() -> None:
         for side in ("long", "short"):
             s = part[side]
             assert s["model_logcorr"] > s["baseline_logcorr"], (side, s)
+    assert "second half (check, 1039 bars): long" in rep["halves_summary"]
+    assert "5m bars driven by volume" in rep["sample_window_summary"]
     tot = rep["totals_usd"]
     assert tot["realised_long"] == pytest.approx(float(calibration_data().liq_long.sum()))
     assert tot["predicted_long"] > 0 and tot["predicted_short"] > 0

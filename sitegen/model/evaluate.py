@@ -390,6 +390,38 @@ def sample_window_check(params: ModelParams, warmup_hours: int = 24) -> dict[str
     }
 
 
+def _pair(part: object, side: str, key: str = "logcorr") -> str:
+    assert isinstance(part, dict)
+    s = part[side]
+    m, b = s[f"model_{key}"], s[f"baseline_{key}"]
+    return f"{side} {_num(m)} vs {_num(b)}"
+
+
+def _num(v: object) -> str:
+    return "n/a" if v is None else f"{float(v):.3f}"  # type: ignore[arg-type]
+
+
+def _summary_halves(report: dict[str, object]) -> str:
+    """One line per half, model vs baseline log-correlation (for the methodology page)."""
+    halves = report["halves"]
+    assert isinstance(halves, dict)
+    first, second = halves["first"], halves["second"]
+    return (
+        f"log-correlation, model vs baseline: first half (fit, {first['bars']} bars): "
+        f"{_pair(first, 'long')}, {_pair(first, 'short')}; second half (check, "
+        f"{second['bars']} bars): {_pair(second, 'long')}, {_pair(second, 'short')}"
+    )
+
+
+def _summary_sample(check: object) -> str:
+    assert isinstance(check, dict)
+    runs = "; ".join(
+        f"{r['timeframe']} bars driven by {r['driver']}: {_pair(r, 'long')}, {_pair(r, 'short')}"
+        for r in check["runs"]
+    )
+    return f"embedded BTC sample, {check['hours']} hours, log-correlation model vs baseline: {runs}"
+
+
 def calibration_report(params: ModelParams) -> dict[str, object]:
     """Evaluation on the packaged calibration data, for the methodology page.
 
@@ -425,6 +457,8 @@ def calibration_report(params: ModelParams) -> dict[str, object]:
         "predicted_short": float(sol.predicted_short.sum()),
         "realised_short": float(data.liq_short.sum()),
     }
+    report["halves_summary"] = _summary_halves(report)
+    report["sample_window_summary"] = _summary_sample(report["sample_window"])
     report.update(
         dataset=CALIBRATION_DATASET,
         method=CALIBRATION_METHOD,
