@@ -191,10 +191,13 @@ def check(site_dir: Path, base_url: str | None) -> None:
 def evaluate(csv_file: Path, config_file: Path | None, as_json: bool, halves: bool) -> None:
     """Score the model against realised liquidations in CSV_FILE, beside a naive baseline.
 
-    CSV_FILE has the columns timestamp,open,high,low,close,open_interest_usd,liq_long_usd,
-    liq_short_usd (timestamp = bar open in ms UTC, one row per bar; .gz is fine). Prints, per
-    side, the correlation of log(1+predicted) with log(1+realised) and the share of realised
-    liquidations in the model's top 10 % of bars; the baseline is OI x the bar's move.
+    \b
+    CSV_FILE columns (timestamp = bar open, ms UTC; one row per bar; .gz is fine):
+      timestamp,open,high,low,close,open_interest_usd,liq_long_usd,liq_short_usd
+
+    Prints, per side, the correlation of log(1+predicted) with log(1+realised) and the
+    share of realised liquidations in the model's top 10 % of bars, each beside the
+    baseline OI x the bar's move. Bad rows are listed with their line numbers.
 
     \b
     Example:
