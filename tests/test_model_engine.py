@@ -180,3 +180,16 @@ def test_heat_chunks_memory_is_bounded() -> None:
     edges = price_grid(50, 200, 0.2)
     sizes = [blk.shape[2] for _, blk in heat_chunks(s.longs, s.shorts, s.log_f, edges, 5, chunk_cells=50_000)]
     assert sum(sizes) == 400 and max(sizes) <= 50_000 // (2 * 5 * (edges.shape[0] - 1)) + 1
+
+
+def test_chunks_respect_row_limit_and_decay_span() -> None:
+    from sitegen.model.engine import CHUNK_LOG_SPAN, _chunks
+
+    log_f = -np.arange(1000, dtype=float)  # survival falls by e^-1 per bar
+    parts = _chunks(log_f, 400, start=100)
+    assert parts[0][0] == 100 and parts[-1][1] == 1000
+    assert all(b - a <= 400 for a, b in parts)
+    assert all(a == b for (_, a), (b, _) in zip(parts, parts[1:], strict=False))
+    for a, b in parts:
+        base = log_f[a - 1] if a > 0 else 0.0
+        assert log_f[b - 1] >= base - CHUNK_LOG_SPAN

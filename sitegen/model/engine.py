@@ -373,11 +373,11 @@ def survival(
 # ---------------------------------------------------------------------------- heat
 
 
-def _chunks(log_f: np.ndarray, rows: int) -> list[tuple[int, int]]:
-    """Split [0, T) into runs of at most ``rows`` bars and at most CHUNK_LOG_SPAN of decay."""
+def _chunks(log_f: np.ndarray, rows: int, start: int = 0) -> list[tuple[int, int]]:
+    """Split [start, T) into runs of at most ``rows`` bars and at most CHUNK_LOG_SPAN of decay."""
     t = log_f.shape[0]
     out = []
-    a = 0
+    a = start
     while a < t:
         base = log_f[a - 1] if a > 0 else 0.0
         e = min(a + rows, t)
@@ -443,9 +443,7 @@ def heat_chunks(
             v = st.amount[:k] * np.exp(base - log_f[st.opened[:k]])
             carry += np.bincount(st.key[:k], weights=v, minlength=n_keys)
 
-    for a, e in _chunks(log_f[start_row:], rows):
-        a += start_row
-        e += start_row
+    for a, e in _chunks(log_f, rows, start_row):
         n = e - a
         base = log_prev[a]
         flat_parts, v_parts = [], []
