@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pytest
 
@@ -189,7 +191,7 @@ def test_chunks_respect_row_limit_and_decay_span() -> None:
     parts = _chunks(log_f, 400, start=100)
     assert parts[0][0] == 100 and parts[-1][1] == 1000
     assert all(b - a <= 400 for a, b in parts)
-    assert all(a == b for (_, a), (b, _) in zip(parts, parts[1:], strict=False))
+    assert all(a == b for (_, a), (b, _) in itertools.pairwise(parts))
     for a, b in parts:
         base = log_f[a - 1] if a > 0 else 0.0
         assert log_f[b - 1] >= base - CHUNK_LOG_SPAN
