@@ -27,7 +27,13 @@ from bokeh.models import (
 from bokeh.palettes import Inferno256
 from bokeh.plotting import figure
 
-from sitegen.render.levels import RangeView, colour_high, fmt_price, numeral_price_format
+from sitegen.render.levels import (
+    RangeView,
+    axis_price_format,
+    colour_high,
+    fmt_price,
+    numeral_price_format,
+)
 
 # Names the page script relies on (static/js/liqmap.js).
 HEAT_SOURCE = "heat_src"
@@ -107,7 +113,7 @@ def heatmap_figure(
     _style(p)
     p.xaxis.formatter = _time_formatter()
     p.yaxis.ticker = BasicTicker(desired_num_ticks=9)
-    p.yaxis.formatter = NumeralTickFormatter(format=numeral_price_format(view.last_close))
+    p.yaxis.formatter = NumeralTickFormatter(format=axis_price_format(view.last_close))
     p.yaxis.axis_label = None
     p.ygrid.grid_line_alpha = 0.12
     p.xgrid.grid_line_alpha = 0.12
@@ -274,8 +280,8 @@ def map_figure(
     p.yaxis[0].axis_label = "per price row"
     p.yaxis[0].axis_label_text_font_style = "normal"
     p.yaxis[0].axis_label_text_font_size = "11px"
-    p.xaxis.formatter = NumeralTickFormatter(format=numeral_price_format(view.last_close))
-    p.xaxis.ticker = BasicTicker(desired_num_ticks=8)
+    p.xaxis.formatter = NumeralTickFormatter(format=axis_price_format(view.last_close))
+    p.xaxis.ticker = BasicTicker(desired_num_ticks=5)
     bl = p.quad(left="left", right="right", bottom=0, top="long", source=src,
                 fill_color=LONG_COLOUR, fill_alpha=0.85, line_color=None, legend_label="long levels")
     bs = p.quad(left="left", right="right", bottom=0, top="short", source=src,
@@ -301,8 +307,11 @@ def map_figure(
             mode="vline",
         )
     )
-    p.legend.location = "top_center"
+    legend = p.legend[0]
+    p.add_layout(legend, "above")  # outside the bars, so it never hides them on a phone
+    p.legend.location = "top_left"
     p.legend.orientation = "horizontal"
+    p.legend.ncols = 2  # two rows of two: fits a 375 px phone
     p.legend.click_policy = "hide"
     p.legend.background_fill_alpha = 0.0
     p.legend.border_line_color = None

@@ -256,6 +256,12 @@ def numeral_price_format(price: float) -> str:
     return "$0,0" if d == 0 else "$0,0." + "0" * d
 
 
+def axis_price_format(price: float) -> str:
+    """Axis ticks are round numbers: decimals only when a tick needs them ("$121", "$121.5")."""
+    d = price_decimals(price)
+    return "$0,0" if d == 0 else "$0,0[.]" + "0" * d
+
+
 @dataclass(frozen=True)
 class Level:
     """A cluster worded for the page."""
