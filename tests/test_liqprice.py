@@ -156,6 +156,10 @@ def test_tier_conversions() -> None:
     t = lp.tier_table([LeverageTier(50_000, 600_000, 0.005, 50, 100), LeverageTier(0, 50_000, 0.004, 0, 125)])
     assert t is not None and t.shape == (2, 5) and t[0, 0] == 0
     assert lp.tier_table([]) is None
+    open_ended = lp.tier_table([LeverageTier(0, float("inf"), 0.0125, 0, 40)])  # one flat tier
+    assert open_ended is not None and float(lp.tier_lookup(1e9, open_ended)[2]) == 40
+    with pytest.raises(ValueError, match="NaN"):
+        lp.validate_tiers(np.array([[0, 1, float("nan"), 0, 10]]))
     by = lp.bybit_tiers([2_000_000, 2_600_000], [0.005, 0.0056], [100, 90])
     assert by[1].tolist() == [2_000_000, 2_600_000, 0.0056, pytest.approx(1200), 90]
     ok = lp.okx_tiers([1000, 2000], 0.01, 50_000, [0.004, 0.005], [100, 75])

@@ -120,8 +120,9 @@ def validate_tiers(tiers: TierTable) -> TierTable:
             f"tier table must have shape (K, 5) = (min_notional, max_notional, mmr, cum, "
             f"max_leverage), got {t.shape}"
         )
-    if not np.all(np.isfinite(t)):
-        raise ValueError("tier table contains NaN or infinite values")
+    # the last bracket's cap may be open-ended (inf); everything else must be finite
+    if not (np.all(np.isfinite(np.delete(t, 1, axis=1))) and not np.any(np.isnan(t[:, 1]))):
+        raise ValueError("tier table contains NaN or infinite values (only a cap may be inf)")
     if np.any(np.diff(t[:, 0]) <= 0):
         raise ValueError("tier table floors (column 0) must be strictly increasing")
     if np.any(t[:, 2] <= 0) or np.any(t[:, 2] >= 1):
