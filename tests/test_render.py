@@ -301,3 +301,20 @@ def test_stale_symbol_says_since_when() -> None:
     assert json.loads(files["data/btc-usdt.json"])["stale"] is True
     fresh_badge = soup(render_site(synthetic_site()), "btc-usdt/index.html").select_one("[data-stale-badge]")
     assert fresh_badge.has_attr("hidden")  # the browser shows it once the data is 2 h old
+
+
+def test_symbol_without_any_positions_still_renders() -> None:
+    """A fresh listing (or a quiet market) can have an all-zero map: say so, do not crash."""
+    rep = synthetic_report()
+    res = rep.results["5m"]
+    empty = replace(
+        res,
+        heat_long=np.zeros_like(res.heat_long), heat_short=np.zeros_like(res.heat_short),
+        heat_long_by_leverage=np.zeros_like(res.heat_long_by_leverage),
+        heat_short_by_leverage=np.zeros_like(res.heat_short_by_leverage),
+    )
+    rep = replace(rep, results={"5m": empty}, per_exchange={"5m": {"binanceusdm": empty}})
+    files = render_site(synthetic_site(symbols=(rep,)))
+    text = soup(files, "btc-usdt/index.html").get_text(" ")
+    assert "No clusters" in text and "would liquidate" not in text
+    assert json.loads(files["data/btc-usdt.json"])["clusters"] == []

@@ -109,6 +109,7 @@ def heatmap_figure(
         active_drag=None if embed else "pan",
         active_scroll=None,
         toolbar_location="above",
+        y_axis_location="right",  # where traders look for the price (TradingView, Coinglass)
     )
     _style(p)
     p.xaxis.formatter = _time_formatter()

@@ -193,7 +193,7 @@ def _embed_snippet(site: SiteData, report: SymbolReport) -> str:
     return (
         f'<iframe src="{site.base_url}embed/{report.slug}/" title="{base} liquidation heatmap '
         f'(liqmap)" loading="lazy" width="100%" height="480" style="border:0" '
-        f'sandbox="allow-scripts allow-popups"></iframe>'
+        f'sandbox="allow-scripts allow-popups allow-popups-to-escape-sandbox"></iframe>'
     )
 
 
