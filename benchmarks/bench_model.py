@@ -13,13 +13,17 @@ One year of 5-minute bars (105,120) x 500 price rows x 5 leverage tiers:
 The price path is a seeded random walk (a benchmark needs a year of bars; the sample data
 holds a month). Prints the times and, as the last line, one JSON object.
 
-    python benchmarks/bench_model.py [--bars 105120] [--rows 500]
+    python benchmarks/bench_model.py [--bars 105120] [--rows 500] [--memory]
+
+``--memory`` first runs ``run_model(by_leverage=False)`` on the year x 1,000 price rows in a
+fresh child process and reports its peak resident memory (the 2 GB budget).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import resource
 import time
 
 import numpy as np
@@ -70,18 +74,45 @@ def time_floor(shape: tuple[int, int, int]) -> float:
     return time.perf_counter() - t0
 
 
+def peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
+
+
+def memory_check(bars: int) -> float:
+    """Peak RSS (MB) of a child process running one year x 1,000 rows, heat kept in full."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; sys.path.insert(0, 'benchmarks');"
+        "from bench_model import synthetic, grid_for, peak_rss_mb;"
+        "from sitegen.model import ModelParams, run_model;"
+        f"inp = synthetic({bars}); r = run_model(inp, ModelParams(), grid_for(inp, 1000), by_leverage=False);"
+        "assert r.heat_long.shape[1] == 1000; print(peak_rss_mb())"
+    )
+    out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True)
+    return float(out.stdout.strip().splitlines()[-1])
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--bars", type=int, default=105_120)
     ap.add_argument("--rows", type=int, default=500)
     ap.add_argument("--loop-bars", type=int, default=1_000)
+    ap.add_argument("--memory", action="store_true", help="also measure year x 1,000 rows peak RSS")
     args = ap.parse_args()
+    extra: dict[str, float] = {}
+    if args.memory:
+        extra["year_1000_rows_peak_rss_mb"] = round(memory_check(args.bars))
+        print(f"run_model(by_leverage=False), {args.bars} bars x 1000 rows: peak RSS "
+              f"{extra['year_1000_rows_peak_rss_mb']:.0f} MB")
     params = ModelParams()
     n_lev = len(params.leverages)
 
     inp = synthetic(args.bars)
     edges = grid_for(inp, args.rows)
     solve_s, engine_s = time_engine(inp, params, edges)
+    engine_rss = peak_rss_mb()
     print(f"engine: {engine_s:.2f} s ({solve_s:.2f} s solve + {engine_s - solve_s:.2f} s heat) for "
           f"{args.bars} bars x {edges.shape[0] - 1} rows x {n_lev} leverages x 2 sides")
     floor_s = time_floor((n_lev, args.bars, edges.shape[0] - 1))
@@ -108,6 +139,7 @@ def main() -> None:
         "engine_s": round(engine_s, 3), "solve_s": round(solve_s, 3), "floor_s": round(floor_s, 3),
         "ratio": round(engine_s / floor_s, 2), "run_model_keep_last_2016_s": round(page_s, 3),
         "loop_small_s": round(loop_s, 3), "engine_small_s": round(small_engine_s, 4),
+        "engine_peak_rss_mb": round(engine_rss), **extra,
     }))
 
 
