@@ -226,7 +226,8 @@ def _symbol_vars(ctx: _Ctx, s: Summary, rng: str, rel: str, path: str, canonical
         stale_since_text=_utc_text(report.stale_since) if report.stale_since else "",
         parameters=_parameters(report, s, RANGES[rng][0]),
         band_pct=BAND_PCT,
-        og_image=f"{ctx.site.base_url}og/{report.slug}.png",
+        # Versioned: social sites cache previews hard; a new hash means a new picture.
+        og_image=f"{ctx.site.base_url}og/{report.slug}.png?v={s.data_hash}",
         description=s.describe(),
         embed_snippet=_embed_snippet(ctx.site, report),
         candle_up=CANDLE_UP,
