@@ -54,7 +54,7 @@ def run(mode: str, exchanges: list[str], symbols: list[str], days: int, latency:
             rows = store.count("candles")
         failed = [m for m in report.messages]
         return {
-            "seconds": seconds, "requests": srv.count(), "rejected": dict(srv.rejected),
+            "seconds": seconds, "requests": srv.count(), "rejected": dict(srv.rejected_paths),
             "max_in_flight": srv.max_in_flight, "ok": len(report.ok), "pairs": len(report.symbols),
             "candle_rows": rows, "failed": failed,
         }

@@ -48,11 +48,20 @@ def stored_bars(db: Path, exchange: str, symbol: str, tf: str) -> list[tuple[flo
         return [tuple(r[:6]) for r in st.candle_rows(exchange, symbol, tf)]
 
 
-def assert_complete(db: Path, exchange: str, symbol: str = BTC, now: int = NOW) -> None:
+def assert_complete(
+    db: Path, exchange: str, symbol: str = BTC, now: int = NOW, *, funding: bool = True
+) -> None:
     """The store holds exactly the served bars: none lost, none invented, values equal."""
     coin = symbol.split("/")[0]
     for tf in ("5m", "1h"):
         assert stored_bars(db, exchange, symbol, tf) == expected_bars(coin, tf, now), (exchange, tf)
+    if not funding:
+        return
+    with Store(db) as st:
+        s = st.load_series(exchange, symbol)
+    assert s is not None and s.funding is not None
+    want = [(t, r) for t, r in UNIVERSE[coin].funding if now - 2 * DAY <= t <= now]
+    assert list(zip(s.funding.timestamp.tolist(), s.funding.rate.tolist(), strict=True)) == want
 
 
 # -- the normal path -----------------------------------------------------------------------
@@ -171,7 +180,7 @@ def test_rate_limit_retries_are_bounded(server: FakeExchanges, db: Path) -> None
     assert not res.ok and "funding" in res.message and "after 4 tries" in res.message
     assert server.count("bybit", "funding") == 4
     # What did arrive is kept: the candles are complete.
-    assert_complete(db, "bybit")
+    assert_complete(db, "bybit", funding=False)
 
 
 @pytest.mark.parametrize(
@@ -187,6 +196,9 @@ def test_rate_limit_retries_are_bounded(server: FakeExchanges, db: Path) -> None
         ("bybit", "kline", "drop", {"times": 1}),
         ("binanceusdm", "klines", "bad_price", {"times": 1}),
         ("hyperliquid", "candleSnapshot", "bad_price", {"times": 1}),
+        ("bybit", "funding", "truncate", {"times": 1}),  # newest first: the older half is cut
+        ("binanceusdm", "fundingRate", "truncate", {"times": 1}),  # oldest first
+        ("okx", "funding-rate-history", "duplicate", {"times": 1}),
     ],
 )
 def test_transient_faults_end_with_exactly_the_good_data(

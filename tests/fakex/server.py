@@ -33,8 +33,17 @@ from tests.fakex.formats import Formats
 RATE_LIMITS: dict[str, tuple[float, int]] = {
     "binanceusdm": (60.0, 2400),  # REQUEST_WEIGHT 2400 per minute
     "bybit": (5.0, 600),  # 600 requests per 5 s per IP
-    "okx": (2.0, 20),  # 20 requests per 2 s per endpoint (counted per path below)
+    "okx": (2.0, 20),  # per endpoint (counted per path below; see OKX_PATH_LIMITS)
     "hyperliquid": (60.0, 1200),  # 1200 weight per minute
+}
+
+# OKX limits each endpoint on its own (requests per 2 s).
+OKX_PATH_LIMITS = {
+    "/api/v5/market/candles": 40,
+    "/api/v5/market/history-candles": 20,
+    "/api/v5/public/funding-rate-history": 10,
+    "/api/v5/rubik/stat/contracts/open-interest-history": 10,
+    "/api/v5/public/instruments": 20,
 }
 
 GEO_BODIES = {
@@ -89,6 +98,7 @@ class FakeExchanges:
         self.faults: list[Fault] = []
         self.requests: list[tuple[str, str, dict[str, Any]]] = []  # (exchange, path, params)
         self.rejected: dict[str, int] = defaultdict(int)  # rate-limit rejections
+        self.rejected_paths: dict[str, int] = defaultdict(int)
         self.enforce_limits = True
         self.proxied: list[str] = []  # Proxy-Authorization of requests that came as a proxy
         self.in_flight = 0
@@ -190,6 +200,8 @@ class FakeExchanges:
     def _over_limit(self, exchange: str, path: str, weight: int) -> bool:
         window, cap = RATE_LIMITS[exchange]
         key = f"{exchange}:{path}" if exchange == "okx" else exchange
+        if exchange == "okx":
+            cap = OKX_PATH_LIMITS.get(path, cap)
         now = time.monotonic()
         with self._lock:
             q = self._windows[key]
@@ -198,6 +210,7 @@ class FakeExchanges:
             used = sum(w for _, w in q)
             if self.enforce_limits and used + weight > cap:
                 self.rejected[exchange] += 1
+                self.rejected_paths[path] += 1
                 return True
             q.append((now, weight))
         return False
@@ -211,10 +224,15 @@ class FakeExchanges:
             self.max_in_flight = max(self.max_in_flight, self.in_flight)
             self.requests.append((exchange or "?", path, params))
         try:
-            if self.latency_s:
-                time.sleep(self.latency_s)
             if exchange is None:
                 return _send(h, 404, json.dumps({"error": "unknown path"}))
+            # Counted on arrival, as an exchange's gateway does.
+            if self._over_limit(exchange, path, _weight(exchange, path, params)):
+                if self.latency_s:
+                    time.sleep(self.latency_s)
+                return _send(h, 429, _too_many(exchange), {"Retry-After": "1"})
+            if self.latency_s:
+                time.sleep(self.latency_s)
             fault = self._take_fault(exchange, path, params)
             if fault and fault.kind == "status":
                 return _send(h, fault.status, fault.body or "{}", fault.headers)
@@ -231,12 +249,21 @@ class FakeExchanges:
                 status, body, weight = self.formats.okx(path, params, edit)
             else:
                 status, body, weight = self.formats.hyperliquid(params, edit)
-            if self._over_limit(exchange, path, weight):
-                return _send(h, 429, _too_many(exchange), {"Retry-After": "1"})
+            del weight  # the formats' own figure; the limit used the request's (above)
             _send(h, status, json.dumps(body))
         finally:
             with self._lock:
                 self.in_flight -= 1
+
+
+def _weight(exchange: str, path: str, params: dict[str, Any]) -> int:
+    """The weight an exchange charges for a request, known when it arrives."""
+    if exchange == "binanceusdm" and path.endswith("/klines"):
+        limit = int(params.get("limit", 500))
+        return 1 if limit < 100 else 2 if limit < 500 else 5 if limit <= 1000 else 10
+    if exchange == "hyperliquid":
+        return 20
+    return 1
 
 
 def _too_many(exchange: str) -> str:
