@@ -306,3 +306,60 @@ def test_proxy_comes_from_the_environment_and_is_never_shown(
     assert server.proxied and all(a.startswith("Basic ") for a in server.proxied)
     text = "\n".join(r.getMessage() for r in caplog.records)
     assert "http://***@127.0.0.1" in text and "s3cret" not in text
+
+
+KILLED_FETCH = """
+import sys
+sys.path.insert(0, sys.argv[3])
+from pathlib import Path
+from sitegen.config import load_config
+from sitegen.sources.live import FetchOptions, fetch_all
+from sitegen.store import Store
+url, db = sys.argv[1], Path(sys.argv[2])
+config = load_config(None, exchanges=["binanceusdm", "bybit", "okx", "hyperliquid"],
+                     symbols=["BTC/USDT:USDT", "ETH/USDT:USDT", "SOL/USDT:USDT"], retention_days=2)
+opts = FetchOptions(api_urls={e: url for e in config.exchanges}, now_ms=int(sys.argv[4]),
+                    page_limits={"binanceusdm": 20, "bybit": 20, "okx": 20, "hyperliquid": 20},
+                    rate_limits={e: (1000, 1.0) for e in config.exchanges}, symbol_concurrency=1)
+with Store(db) as st:
+    print("started", flush=True)
+    fetch_all(config, st, options=opts)
+print("finished", flush=True)
+"""
+
+
+def test_a_fetch_killed_midway_loses_nothing_and_the_next_one_completes(
+    server: FakeExchanges, db: Path
+) -> None:
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    server.latency_s = 0.01  # long enough to be killed in the middle
+    root = str(Path(__file__).resolve().parents[1])
+    proc = subprocess.Popen(
+        [sys.executable, "-c", KILLED_FETCH, server.url, str(db), root, str(NOW)],
+        stdout=subprocess.PIPE, text=True,
+    )
+    try:
+        assert proc.stdout is not None and proc.stdout.readline().strip() == "started"
+        deadline = time.monotonic() + 30
+        while server.count() < 300 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=10)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == -signal.SIGKILL
+    with Store(db) as st:
+        assert st.integrity_ok()
+        partial = st.count("candles")
+    assert 0 < partial < 12 * (576 + 48)  # killed half way through
+    server.latency_s = 0.0
+    report = run_fetch(server, db)
+    assert all(s.ok for s in report.symbols), report.messages
+    for ex in ALL:
+        for sym in SYMBOLS:
+            assert_complete(db, ex, sym)

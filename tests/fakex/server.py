@@ -141,6 +141,9 @@ class FakeExchanges:
             # by the client's kernel a second later): size it for concurrent clients.
             request_queue_size = 256
 
+            def handle_error(self, request: Any, client_address: Any) -> None:
+                return  # a client that went away (killed, timed out) is not the server's error
+
         self._httpd = Server(("127.0.0.1", 0), Handler)
         self._httpd.daemon_threads = True
         self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
