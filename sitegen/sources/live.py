@@ -376,8 +376,14 @@ def _classify(e: BaseException, exchange: str, status: int | None) -> str:
 
 
 def _short(e: BaseException) -> str:
+    """``Class: message (Cause: message)``, on one line and not too long."""
     text = re.sub(r"\s+", " ", str(e)).strip()
-    return f"{type(e).__name__}: {text[:200]}" if text else type(e).__name__
+    out = f"{type(e).__name__}: {text[:200]}" if text else type(e).__name__
+    cause = e.__cause__ or e.__context__
+    if cause is not None and str(cause).strip():
+        why = re.sub(r"\s+", " ", str(cause)).strip()[:160]
+        out += f" ({type(cause).__name__}: {why})"
+    return out
 
 
 class _Exchange:
@@ -420,10 +426,14 @@ class _Exchange:
                     )
                     raise GeoBlocked(self.blocked) from None
                 if kind == "symbol":
-                    raise UnknownSymbol(f"{self.id} {what}: {_short(e)}") from None
+                    raise UnknownSymbol(_short(e)) from None
                 if kind == "fatal" or attempt >= opts.max_retries:
                     tries = f" after {attempt + 1} tries" if attempt else ""
-                    raise SourceError(f"{self.id} {what}: {_short(e)}{tries}") from None
+                    hint = {
+                        "rate": " (rate limited: run again later)",
+                        "retry": " (check the network, or the proxy if one is set)",
+                    }.get(kind, "")
+                    raise SourceError(f"{_short(e)}{tries}{hint}") from None
                 delay = min(opts.backoff_s * 2**attempt, opts.max_backoff_s)
                 if kind == "rate" and last:
                     retry_after = _retry_after_s(last[1])
