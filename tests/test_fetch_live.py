@@ -102,6 +102,11 @@ def test_first_fetch_fills_the_store_from_all_four_exchanges(server: FakeExchang
         for tier, row in zip(by.tiers, UNIVERSE["BTC"].tiers, strict=True):
             assert tier.cum == pytest.approx(float(row["mm_deduction_usdt"]), abs=1e-6)
             assert tier.max_leverage == float(row["max_leverage"])
+        # OKX tiers are sized in contracts: valued at the last close (contract 0.01 BTC).
+        assert okx.tiers and okx.tiers[0].max_notional == pytest.approx(
+            1000 * 0.01 * expected_bars("BTC", "1h", NOW)[-1][4]
+        )
+        assert (okx.tiers[0].mmr, okx.tiers[0].max_leverage, okx.tiers[0].cum) == (0.004, 100, 0)
         # Hyperliquid has no open-interest history: one snapshot per fetch, at the hour.
         assert hl.open_interest is not None and list(hl.open_interest.timestamp) == [NOW]
         assert st.integrity_ok()
@@ -115,10 +120,10 @@ def test_running_twice_changes_nothing_and_asks_for_little(server: FakeExchanges
     report = run_fetch(server, db, page_limits=small)
     assert all(s.ok for s in report.symbols)
     assert dump(db) == before
-    # Incremental: one page per series (5m, 1h, funding, open interest or tiers) plus the
-    # markets, not the whole history again.
+    # Incremental: one page per series (5m, 1h, funding, open interest), the tiers of Bybit
+    # and OKX, and the markets; not the whole history again.
     n_second = server.count() - n_first
-    assert n_second <= 12 * 4 + 8 < n_first / 2
+    assert n_second <= 12 * 4 + 6 + 8 < n_first / 2
 
 
 def test_incremental_fetch_appends_new_bars_from_the_last_stored_one(

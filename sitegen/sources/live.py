@@ -91,6 +91,7 @@ class Profile:
     window_ms: int
     rate_limit_ms: float
     geo_status: tuple[int, ...] = (451,)
+    tiers_in_contracts: bool = False  # tier bounds in contracts, not quote currency (OKX)
 
 
 PROFILES: dict[str, Profile] = {
@@ -100,7 +101,9 @@ PROFILES: dict[str, Profile] = {
     # CloudFront answers 403 to US addresses.
     "bybit": Profile(1000, "history", 200, None, 200, True, ("linear",), 5_000, 10, (451, 403)),
     # history-candles returns at most 100 rows (candles 300, but only for recent bars).
-    "okx": Profile(100, "history", 100, None, 100, False, ("swap",), 2_000, 125),
+    # Position tiers are public, sized in contracts: converted at the last close.
+    "okx": Profile(100, "history", 100, None, 100, True, ("swap",), 2_000, 125,
+                   tiers_in_contracts=True),
     # Hyperliquid weighs an info call 20 (candles 20 + 1 per 60 bars): with every call
     # counted 10 ccxt units (see make_client), 110 ms -> 545 units/min = 54 calls a minute.
     "hyperliquid": Profile(5000, "snapshot", 0, None, 500, False, ("swap",), 60_000, 110),
@@ -715,7 +718,8 @@ class _SymbolJob:
             log.warning("%s open interest: dropped %d unusable value(s)", self.where, dropped)
         return [out[t] for t in sorted(out)]
 
-    async def tiers(self) -> tuple[list[LeverageTier], str | None]:
+    async def tiers(self) -> tuple[list[tuple[float, float, float, float]], str | None]:
+        """Public tier brackets ``(min, max, mmr, max_leverage)`` in the exchange's own unit."""
         if not self.ex.profile.tiers:
             return [], None
         try:
@@ -733,7 +737,26 @@ class _SymbolJob:
             mmr, lev = t.get("maintenanceMarginRate"), t.get("maxLeverage")
             if all(isinstance(x, int | float) and math.isfinite(x) for x in (lo, hi, mmr, lev)):
                 brackets.append((float(lo), float(hi), float(mmr), float(lev)))
-        return [LeverageTier(*row) for row in tiers_binance_form(brackets)], None
+        return brackets, None
+
+    def tiers_usd(
+        self, brackets: list[tuple[float, float, float, float]], rows_1h: list[CandleRow]
+    ) -> list[LeverageTier]:
+        """Brackets in Binance form; contract-sized ones (OKX) valued at the last 1h close."""
+        if not brackets:
+            return []
+        scale = 1.0
+        if self.ex.profile.tiers_in_contracts:
+            stored = self.store.candle_rows(self.ex.id, self.symbol, "1h")
+            price = rows_1h[-1][4] if rows_1h else (stored[-1][4] if stored else None)
+            market = (self.ex.client.markets or {}).get(self.market) or {}
+            size = market.get("contractSize") or 1.0
+            if not price:
+                log.warning("%s leverage tiers: no price to value contracts at; skipped", self.where)
+                return []
+            scale = float(size) * float(price)
+        rows = [(lo * scale, hi * scale, mmr, lev) for lo, hi, mmr, lev in brackets]
+        return [LeverageTier(*row) for row in tiers_binance_form(rows)]
 
     def closes(self, rows: list[CandleRow], lo: int, hi: int) -> dict[int, float]:
         """1h closes by bar time from this fetch, filled in from the store."""
@@ -769,7 +792,8 @@ async def _fetch_symbol(
         got.funding, err = fund
         if err:
             got.errors.append(err)
-        got.tiers, err = tiers
+        brackets, err = tiers
+        got.tiers = job.tiers_usd(brackets, got.candles["1h"])
         if err:
             got.errors.append(err)
         if ex.profile.oi == "history":

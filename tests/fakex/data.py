@@ -23,6 +23,7 @@ class CoinData:
     funding: list[tuple[int, float]]
     oi_usd: list[tuple[int, float]]  # hourly open interest in USD (BTC only; real)
     tiers: list[dict[str, str]] = field(default_factory=list)  # bybit risk-limit rows
+    okx_tiers: list[dict[str, str]] = field(default_factory=list)  # okx position tiers
 
     def close_at(self, ts: int) -> float | None:
         for tf in ("1h", "5m"):
@@ -52,7 +53,8 @@ def load_coin(coin: str) -> CoinData:
     funding = [(int(r["ts"]), float(r["rate"])) for r in _read(f"funding_{coin}.csv")]
     oi = [(int(r["ts"]), float(r["oi_usd"])) for r in _read(f"oi_{coin}_1h.csv")]
     tiers = _read(f"bybit_{coin}USDT_risk_limit.csv")
-    return CoinData(candles, funding, oi, tiers)
+    okx = [r for r in _read("okx_position_tiers.csv") if r["symbol"] == f"{coin}-USDT-SWAP"]
+    return CoinData(candles, funding, oi, tiers, okx)
 
 
 def scaled(src: CoinData, factor: float, shift_ms: int = 0) -> CoinData:
@@ -66,6 +68,7 @@ def scaled(src: CoinData, factor: float, shift_ms: int = 0) -> CoinData:
         [(t + shift_ms, r) for t, r in src.funding],
         [(t + shift_ms, v * factor) for t, v in src.oi_usd],
         list(src.tiers),
+        list(src.okx_tiers),
     )
 
 

@@ -171,6 +171,19 @@ class Formats:
             if q.get("instType") != "SWAP":
                 return ok([])
             return ok([_okx_market(c) for c in self.coins])
+        if path == "/api/v5/public/position-tiers":
+            fam = q.get("instFamily", "")
+            coin = fam.removesuffix("-USDT")
+            if q.get("instType") != "SWAP" or coin not in self.coins:
+                return 200, {"code": "51000", "msg": "Parameter instFamily error", "data": []}, 1
+            return ok([
+                {"uly": fam, "instFamily": fam, "instId": "", "tier": r["tier"],
+                 "minSz": r["lower_bound"], "maxSz": r["upper_bound"],
+                 "mmr": r["maintenance_margin_rate"], "imr": r["initial_margin_rate"],
+                 "maxLever": r["max_leverage"], "optMgnFactor": "0", "quoteMaxLoan": "",
+                 "baseMaxLoan": ""}
+                for r in self.coins[coin].okx_tiers
+            ])
         coin_of = {f"{c}-USDT-SWAP": c for c in self.coins}
         inst = q.get("instId", "")
         if inst not in coin_of:

@@ -44,6 +44,7 @@ OKX_PATH_LIMITS = {
     "/api/v5/public/funding-rate-history": 10,
     "/api/v5/rubik/stat/contracts/open-interest-history": 10,
     "/api/v5/public/instruments": 20,
+    "/api/v5/public/position-tiers": 10,
 }
 
 GEO_BODIES = {

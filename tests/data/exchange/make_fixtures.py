@@ -16,6 +16,7 @@ HERE = Path(__file__).parent
 KLINES = "binance-um-klines-freqtrade-2025-12_2026-01"
 REGIME = "coinglass-btc-aggregated-ismethanhtung/coinglass_BTC_regime_1h__2025-12-04_2026-02-28__c8a9730.csv"
 TIERS = "leverage-tiers/bybit_BTCUSDT_risk_limit_tiers__margin-parameters-page.csv"
+FRAGMENTS = "leverage-tiers/tier_fragments_bybit_okx_binance__various.csv"
 
 
 def ms(iso: str) -> int:
@@ -55,6 +56,11 @@ def main(shared: Path) -> None:
             if w1[0] <= t < w1[1]:
                 out.writerow([t, r["oi_close"]])
     shutil.copyfile(shared / TIERS, HERE / "bybit_BTCUSDT_risk_limit.csv")
+    with (shared / FRAGMENTS).open() as f, (HERE / "okx_position_tiers.csv").open("w", newline="") as g:
+        reader = csv.DictReader(f)
+        out = csv.DictWriter(g, fieldnames=reader.fieldnames or [])
+        out.writeheader()
+        out.writerows(r for r in reader if r["exchange"] == "okx")
     print("fixtures written", datetime.now(UTC).isoformat())
 
 
