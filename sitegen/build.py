@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Protocol
@@ -21,7 +21,7 @@ import numpy as np
 from sitegen import __version__
 from sitegen.config import RANGES, Config, slugify
 from sitegen.errors import BuildError, LiqmapError, SourceError
-from sitegen.report import SiteData, SymbolReport
+from sitegen.report import KeptSymbol, SiteData, SymbolReport
 from sitegen.series import TIMEFRAME_MS, MarketSeries
 
 log = logging.getLogger(__name__)
@@ -159,6 +159,13 @@ def gather(
     return reports, failures
 
 
+def _kept(carried: Sequence[object]) -> tuple[KeptSymbol, ...]:
+    return tuple(
+        KeptSymbol(c.symbol, c.slug, c.as_of, c.stale_since, c.last_price, c.summary)  # type: ignore[attr-defined]
+        for c in carried
+    )
+
+
 def _evaluation(config: Config) -> dict[str, object] | None:
     from sitegen import model
 
@@ -182,7 +189,7 @@ def build_site(
 ) -> BuildResult:
     """Build the whole site into ``config.out_dir``; see the module docstring for the policy."""
     from sitegen.render import render_site
-    from sitegen.site.lastgood import carry_over
+    from sitegen.site.lastgood import carry_over, find_kept
     from sitegen.site.snapshots import add_snapshots
     from sitegen.site.writer import write_site
 
@@ -208,23 +215,34 @@ def build_site(
             f"only {len(fresh)} of {len(config.symbols)} symbols have fresh data "
             f"(need {config.min_fresh_share:.0%}); nothing was written. {detail}"
         )
+    generated_at = (now or datetime.now(UTC)).replace(microsecond=0)
+    # keep last good: failed symbols keep their previous pages (marked stale) and stay listed
+    # on the index; then the hourly snapshot history is carried forward. Both read the
+    # previous tree at out_dir.
     site = SiteData(
         title=config.title,
         base_url=config.base_url,
-        generated_at=(now or datetime.now(UTC)).replace(microsecond=0),
+        generated_at=generated_at,
         symbols=tuple(reports),
         params=config.model,
         evaluation=_evaluation(config),
         version=__version__,
+        kept=_kept(find_kept(config.out_dir, failures, now=generated_at)),
     )
     if progress:
         progress("rendering pages")
     files = render_site(site, standalone=standalone)
-    # keep last good: failed symbols keep their previous pages (marked stale), then the
-    # hourly snapshot history is carried forward; both read the previous tree at out_dir
-    files, carried, not_kept = carry_over(
-        config.out_dir, failures, files, now=site.generated_at, base_url=config.base_url
+    merged, carried, not_kept = carry_over(
+        config.out_dir, failures, files, now=generated_at, base_url=config.base_url
     )
+    if {c.symbol for c in carried} != {k.symbol for k in site.kept}:
+        # a kept page would link to something this build lacks: list only what is carried
+        site = replace(site, kept=_kept(carried))
+        files = render_site(site, standalone=standalone)
+        merged, carried, not_kept = carry_over(
+            config.out_dir, failures, files, now=generated_at, base_url=config.base_url
+        )
+    files = merged
     files = add_snapshots(files, config.out_dir, now=site.generated_at)
     stale = tuple(c.symbol for c in carried)
     failed = tuple(s for s in failures if s not in stale)

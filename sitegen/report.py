@@ -34,6 +34,18 @@ class SymbolReport:
 
 
 @dataclass(frozen=True)
+class KeptSymbol:
+    """A symbol this build could not refresh whose last good pages are kept (marked stale)."""
+
+    symbol: str
+    slug: str
+    as_of: datetime  # close time of the last bar of the kept data
+    stale_since: datetime
+    last_price: float | None = None
+    summary: tuple[str, ...] = ()  # the kept page's headline sentences
+
+
+@dataclass(frozen=True)
 class SiteData:
     title: str
     base_url: str  # absolute, ends with "/"
@@ -42,3 +54,4 @@ class SiteData:
     params: ModelParams
     evaluation: dict[str, object] | None = None  # calibration table for the methodology page
     version: str = "0"
+    kept: tuple[KeptSymbol, ...] = ()  # listed on the index, nav and sitemap, pages carried over

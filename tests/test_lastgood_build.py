@@ -106,6 +106,13 @@ def test_one_symbol_failing_keeps_its_last_good_pages(site: Path) -> None:
     hours = {e["hour"]: set(e["files"]) for e in index["snapshots"]}
     assert hours["2026-01-29T19"] == {"btc-usdt", "sol-usdt"}
     assert hours["2026-01-29T18"] == {"btc-usdt", "eth-usdt", "sol-usdt"}
+    # the kept symbol stays listed: index row (marked stale), navigation, sitemap
+    index_page = BeautifulSoup((site / "index.html").read_bytes(), "html.parser")
+    row = index_page.select_one("tr.kept")
+    assert row is not None and row.select_one('a[href="eth-usdt/index.html"]') is not None
+    assert "stale since" in row.get_text(" ")
+    assert index_page.select_one('nav a[href="eth-usdt/index.html"]') is not None
+    assert "https://example.test/liqmap/eth-usdt/" in (site / "sitemap.xml").read_text(encoding="utf-8")
 
 
 def data_before(files: dict[str, bytes], slug: str) -> dict:

@@ -120,7 +120,7 @@ class _Ctx:
             "generated_iso": iso(self.site.generated_at),
             "generated_text": _utc_text(self.site.generated_at),
             "stale_after_hours": STALE_AFTER_HOURS,
-            "symbols": [(r.slug, r.symbol.split("/")[0]) for r in self.site.symbols],
+            "symbols": [(r.slug, r.symbol.split("/")[0]) for r in (*self.site.symbols, *self.site.kept)],
             "fmt_usd": fmt_usd,
             "fmt_price": fmt_price,
             "long_colour": LONG_COLOUR,

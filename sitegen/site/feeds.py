@@ -32,6 +32,8 @@ def sitemap_xml(site: SiteData, summaries: list[Summary], paths: list[str]) -> b
         urls.append((site.base_url + path[: -len("index.html")], when))
     lines = ['<?xml version="1.0" encoding="UTF-8"?>',
              '<urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">']
+    for kept in site.kept:  # pages carried over from the last good build
+        urls.append((f"{site.base_url}{kept.slug}/", kept.as_of))
     for loc, when in urls:
         lines.append(f"  <url><loc>{escape(loc)}</loc><lastmod>{iso(when)}</lastmod></url>")
     lines.append("</urlset>")
@@ -65,6 +67,8 @@ def feed_xml(site: SiteData, summaries: list[Summary]) -> bytes:
         f"  <id>{escape(site.base_url)}</id>",
         f'  <link rel="alternate" type="text/html" href="{escape(site.base_url)}"/>',
         f'  <link rel="self" type="application/atom+xml" href="{escape(site.base_url)}feed.xml"/>',
+        # the hourly snapshot history (liquidation map and clusters of every build)
+        f'  <link rel="related" type="application/json" href="{escape(site.base_url)}snapshots/index.json"/>',
         f"  <updated>{iso(updated)}</updated>",
         "  <author><name>liqmap</name></author>",
     ]

@@ -107,6 +107,37 @@ def _exists(names: set[str], target: str) -> bool:
     return target in names or f"{target}/index.html" in names  # "/btc-usdt" serves its index
 
 
+def _previous_names(prev_dir: Path) -> set[str]:
+    return {
+        p.relative_to(prev_dir).as_posix() for p in prev_dir.rglob("*")
+        if p.is_file() and not any(part.startswith(".") for part in p.relative_to(prev_dir).parts)
+    }
+
+
+def find_kept(
+    prev_dir: Path | None,
+    failed: Mapping[str, str],
+    *,
+    now: datetime,
+    max_age_hours: float = DEFAULT_MAX_AGE_HOURS,
+) -> list[Carried]:
+    """The failed symbols whose previous pages can be kept, read before rendering.
+
+    The renderer lists them on the index, in the navigation and in the sitemap;
+    :func:`carry_over` then merges their files (and may still drop one whose links break).
+    """
+    if not failed or prev_dir is None or not (Path(prev_dir) / MARKER).is_file():
+        return []
+    prev_dir = Path(prev_dir)
+    names = _previous_names(prev_dir)
+    kept = []
+    for symbol in failed:
+        found, _ = _load_previous(prev_dir, names, symbol, slugify(symbol), {}, now, max_age_hours)
+        if found is not None:
+            kept.append(found[0])
+    return kept
+
+
 def carry_over(
     prev_dir: Path | None,
     failed: Mapping[str, str],
@@ -128,10 +159,7 @@ def carry_over(
     if prev_dir is None or not (Path(prev_dir) / MARKER).is_file():
         return merged, [], {s: "no previous site to keep pages from" for s in failed}
     prev_dir = Path(prev_dir)
-    prev_names = {
-        p.relative_to(prev_dir).as_posix() for p in prev_dir.rglob("*")
-        if p.is_file() and not any(part.startswith(".") for part in p.relative_to(prev_dir).parts)
-    }
+    prev_names = _previous_names(prev_dir)
     candidates: dict[str, tuple[Carried, dict[str, bytes]]] = {}
     for symbol in failed:
         slug = slugify(symbol)
