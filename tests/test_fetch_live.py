@@ -193,7 +193,7 @@ def test_rate_limit_retries_are_bounded(server: FakeExchanges, db: Path) -> None
     [
         ("okx", "history-candles", "status", {"status": 500, "times": 2}),
         ("binanceusdm", "klines", "status", {"status": 502, "times": 1}),
-        ("bybit", "kline", "delay", {"delay_s": 0.6, "times": 1}),
+        ("bybit", "kline", "delay", {"delay_s": 1.6, "times": 1}),  # client timeout is 1 s
         ("hyperliquid", "candleSnapshot", "malformed", {"times": 2}),
         ("binanceusdm", "klines", "malformed", {"body": "<html>oops</html>", "times": 1}),
         ("binanceusdm", "klines", "truncate", {"times": 3}),
@@ -211,7 +211,7 @@ def test_transient_faults_end_with_exactly_the_good_data(
 ) -> None:
     fault = server.add_fault(exchange, kind, match, **kw)
     report = run_fetch(
-        server, db, exchanges=(exchange,), symbols=(BTC,), timeout_ms=300,
+        server, db, exchanges=(exchange,), symbols=(BTC,), timeout_ms=1_000,
         page_limits={"binanceusdm": 200, "okx": 100, "bybit": 200},
     )
     assert fault.hits >= 1
