@@ -368,3 +368,20 @@ def test_a_fetch_killed_midway_loses_nothing_and_the_next_one_completes(
     for ex in ALL:
         for sym in SYMBOLS:
             assert_complete(db, ex, sym)
+
+
+def test_binance_open_interest_is_asked_only_for_the_30_days_it_keeps(
+    server: FakeExchanges, db: Path
+) -> None:
+    # Retention is longer than Binance's open-interest window (the server answers 400 to
+    # a startTime older than 30 days, as Binance does): the store starts the history there
+    # and grows it run by run.
+    report = run_fetch(server, db, exchanges=("binanceusdm",), symbols=(BTC,), retention_days=45)
+    assert report.symbols[0].ok, report.messages
+    starts = [int(p["startTime"]) for _, path, p in server.requests if "openInterestHist" in path]
+    assert starts and min(starts) >= NOW - 30 * DAY
+    with Store(db) as st:
+        s = st.load_series("binanceusdm", BTC)
+    assert s is not None and s.open_interest is not None
+    real = {t for t, _ in UNIVERSE["BTC"].oi_usd if t < NOW}
+    assert set(s.open_interest.timestamp.tolist()) == real  # all 14 days the fixture has
