@@ -60,8 +60,55 @@ MIGRATIONS: tuple[str, ...] = (
         PRIMARY KEY (exchange, symbol)
     ) WITHOUT ROWID;
     """,
+    # 2 -> 3: one integer id per series instead of three text columns in every row
+    # (a third smaller on disk); rows are copied over unchanged.
+    """
+    CREATE TABLE series (
+        id INTEGER PRIMARY KEY,
+        exchange TEXT NOT NULL, symbol TEXT NOT NULL, kind TEXT NOT NULL, timeframe TEXT NOT NULL,
+        UNIQUE (exchange, symbol, kind, timeframe)
+    );
+    INSERT INTO series (exchange, symbol, kind, timeframe)
+        SELECT DISTINCT exchange, symbol, 'candles', timeframe FROM candles
+        UNION SELECT DISTINCT exchange, symbol, 'open_interest', timeframe FROM open_interest
+        UNION SELECT DISTINCT exchange, symbol, 'funding', '' FROM funding;
+    CREATE TABLE candles3 (
+        series INTEGER NOT NULL REFERENCES series (id), ts INTEGER NOT NULL,
+        open REAL NOT NULL, high REAL NOT NULL, low REAL NOT NULL, close REAL NOT NULL,
+        volume REAL NOT NULL, taker_buy_volume REAL,
+        PRIMARY KEY (series, ts)
+    ) WITHOUT ROWID;
+    INSERT INTO candles3
+        SELECT s.id, c.ts, c.open, c.high, c.low, c.close, c.volume, c.taker_buy_volume
+        FROM candles c JOIN series s ON s.exchange = c.exchange AND s.symbol = c.symbol
+            AND s.kind = 'candles' AND s.timeframe = c.timeframe;
+    DROP TABLE candles;
+    ALTER TABLE candles3 RENAME TO candles;
+    CREATE TABLE open_interest3 (
+        series INTEGER NOT NULL REFERENCES series (id), ts INTEGER NOT NULL,
+        amount REAL, value_usd REAL NOT NULL,
+        PRIMARY KEY (series, ts)
+    ) WITHOUT ROWID;
+    INSERT INTO open_interest3
+        SELECT s.id, o.ts, o.amount, o.value_usd
+        FROM open_interest o JOIN series s ON s.exchange = o.exchange AND s.symbol = o.symbol
+            AND s.kind = 'open_interest' AND s.timeframe = o.timeframe;
+    DROP TABLE open_interest;
+    ALTER TABLE open_interest3 RENAME TO open_interest;
+    CREATE TABLE funding3 (
+        series INTEGER NOT NULL REFERENCES series (id), ts INTEGER NOT NULL, rate REAL NOT NULL,
+        PRIMARY KEY (series, ts)
+    ) WITHOUT ROWID;
+    INSERT INTO funding3
+        SELECT s.id, f.ts, f.rate
+        FROM funding f JOIN series s ON s.exchange = f.exchange AND s.symbol = f.symbol
+            AND s.kind = 'funding';
+    DROP TABLE funding;
+    ALTER TABLE funding3 RENAME TO funding;
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
+KINDS = ("candles", "open_interest", "funding")
 
 CandleRow = tuple[int, float, float, float, float, float, float | None]  # ts, o, h, l, c, v, tbv
 OIRow = tuple[int, float | None, float]  # ts, amount (base units), value in USD
@@ -75,6 +122,7 @@ class Store:
         self.path = Path(path)
         self._timeout_s = timeout_s
         self._db: sqlite3.Connection | None = None
+        self._ids: dict[tuple[str, str, str, str], int] = {}
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -167,25 +215,28 @@ class Store:
         db.execute("BEGIN IMMEDIATE")
         try:
             for tf, rows in (candles or {}).items():
+                sid = self._series(exchange, symbol, "candles", tf)
                 db.executemany(
-                    "INSERT INTO candles VALUES (?,?,?,?,?,?,?,?,?,?) "
-                    "ON CONFLICT (exchange, symbol, timeframe, ts) DO UPDATE SET "
+                    "INSERT INTO candles VALUES (?,?,?,?,?,?,?,?) "
+                    "ON CONFLICT (series, ts) DO UPDATE SET "
                     "open=excluded.open, high=excluded.high, low=excluded.low, close=excluded.close, "
                     "volume=excluded.volume, taker_buy_volume=excluded.taker_buy_volume",
-                    ((exchange, symbol, tf, *r) for r in rows),
+                    ((sid, *r) for r in rows),
                 )
             for tf, oi_rows in (open_interest or {}).items():
+                sid = self._series(exchange, symbol, "open_interest", tf)
                 db.executemany(
-                    "INSERT INTO open_interest VALUES (?,?,?,?,?,?) "
-                    "ON CONFLICT (exchange, symbol, timeframe, ts) DO UPDATE SET "
+                    "INSERT INTO open_interest VALUES (?,?,?,?) "
+                    "ON CONFLICT (series, ts) DO UPDATE SET "
                     "amount=excluded.amount, value_usd=excluded.value_usd",
-                    ((exchange, symbol, tf, *r) for r in oi_rows),
+                    ((sid, *r) for r in oi_rows),
                 )
             if funding:
+                sid = self._series(exchange, symbol, "funding", "")
                 db.executemany(
-                    "INSERT INTO funding VALUES (?,?,?,?) "
-                    "ON CONFLICT (exchange, symbol, ts) DO UPDATE SET rate=excluded.rate",
-                    ((exchange, symbol, *r) for r in funding),
+                    "INSERT INTO funding VALUES (?,?,?) "
+                    "ON CONFLICT (series, ts) DO UPDATE SET rate=excluded.rate",
+                    ((sid, *r) for r in funding),
                 )
             if tiers:
                 db.execute("DELETE FROM tiers WHERE exchange=? AND symbol=?", (exchange, symbol))
@@ -198,10 +249,11 @@ class Store:
                     ),
                 )
             if prune_before_ms is not None:
-                for table in ("candles", "open_interest", "funding"):
+                for table in KINDS:
                     db.execute(
-                        f"DELETE FROM {table} WHERE exchange=? AND symbol=? AND ts < ?",
-                        (exchange, symbol, prune_before_ms),
+                        f"DELETE FROM {table} WHERE ts < ? AND series IN "
+                        "(SELECT id FROM series WHERE exchange=? AND symbol=? AND kind=?)",
+                        (prune_before_ms, exchange, symbol, table),
                     )
             if market_symbol is not None or ok_ms is not None:
                 db.execute(
@@ -214,7 +266,22 @@ class Store:
             db.execute("COMMIT")
         except BaseException:
             db.execute("ROLLBACK")
+            self._ids.clear()  # ids created in the rolled-back transaction are gone
             raise
+
+    def _series(self, exchange: str, symbol: str, kind: str, timeframe: str) -> int:
+        """The id of a series, created if new (call inside a write transaction)."""
+        key = (exchange, symbol, kind, timeframe)
+        if key not in self._ids:
+            self.db.execute(
+                "INSERT OR IGNORE INTO series (exchange, symbol, kind, timeframe) VALUES (?,?,?,?)",
+                key,
+            )
+            row = self.db.execute(
+                "SELECT id FROM series WHERE exchange=? AND symbol=? AND kind=? AND timeframe=?", key
+            ).fetchone()
+            self._ids[key] = int(row[0])
+        return self._ids[key]
 
     def note_error(self, exchange: str, symbol: str, message: str) -> None:
         """Remember the last failure of (exchange, symbol); the data rows stay as they are."""
@@ -228,32 +295,45 @@ class Store:
 
     def last_ts(self, exchange: str, symbol: str, kind: str, timeframe: str | None = None) -> int | None:
         """Timestamp of the newest stored row of ``kind`` (candles, open_interest, funding)."""
-        if kind not in ("candles", "open_interest", "funding"):
+        if kind not in KINDS:
             raise ValueError(f"unknown kind {kind!r}")
-        sql = f"SELECT max(ts) FROM {kind} WHERE exchange=? AND symbol=?"
-        args: tuple[object, ...] = (exchange, symbol)
+        sql = (
+            f"SELECT max(ts) FROM {kind} WHERE series IN "
+            "(SELECT id FROM series WHERE exchange=? AND symbol=? AND kind=?"
+        )
+        args: tuple[object, ...] = (exchange, symbol, kind)
         if timeframe is not None:
             sql += " AND timeframe=?"
             args += (timeframe,)
-        row = self.db.execute(sql, args).fetchone()
+        row = self.db.execute(sql + ")", args).fetchone()
         return None if row[0] is None else int(row[0])
 
     def count(self, kind: str, exchange: str | None = None, symbol: str | None = None) -> int:
-        if kind not in ("candles", "open_interest", "funding", "tiers"):
+        """Rows of ``kind`` (candles, open_interest, funding, tiers), optionally for one market."""
+        if kind not in (*KINDS, "tiers"):
             raise ValueError(f"unknown kind {kind!r}")
-        sql, args = f"SELECT count(*) FROM {kind} WHERE 1=1", []
+        where, args = [], []
         if exchange is not None:
-            sql += " AND exchange=?"
+            where.append("exchange=?")
             args.append(exchange)
         if symbol is not None:
-            sql += " AND symbol=?"
+            where.append("symbol=?")
             args.append(symbol)
+        if kind == "tiers":
+            sql = "SELECT count(*) FROM tiers" + (" WHERE " + " AND ".join(where) if where else "")
+        else:
+            sql = (
+                f"SELECT count(*) FROM {kind} WHERE series IN (SELECT id FROM series WHERE "
+                + " AND ".join(["kind=?", *where]) + ")"
+            )
+            args.insert(0, kind)
         return int(self.db.execute(sql, args).fetchone()[0])
 
     def candle_rows(self, exchange: str, symbol: str, timeframe: str) -> list[CandleRow]:
         return self.db.execute(
             "SELECT ts, open, high, low, close, volume, taker_buy_volume FROM candles "
-            "WHERE exchange=? AND symbol=? AND timeframe=? ORDER BY ts",
+            "WHERE series = (SELECT id FROM series WHERE exchange=? AND symbol=? "
+            "AND kind='candles' AND timeframe=?) ORDER BY ts",
             (exchange, symbol, timeframe),
         ).fetchall()
 
@@ -291,8 +371,8 @@ class Store:
             return None
         oi = None
         oi_rows = self.db.execute(
-            "SELECT timeframe, ts, value_usd FROM open_interest WHERE exchange=? AND symbol=? "
-            "ORDER BY timeframe, ts",
+            "SELECT s.timeframe, o.ts, o.value_usd FROM open_interest o JOIN series s "
+            "ON s.id = o.series WHERE s.exchange=? AND s.symbol=? ORDER BY s.timeframe, o.ts",
             (exchange, symbol),
         ).fetchall()
         if oi_rows:
@@ -306,7 +386,8 @@ class Store:
                 np.array([r[2] for r in sel], dtype=np.float64),
             )
         f_rows = self.db.execute(
-            "SELECT ts, rate FROM funding WHERE exchange=? AND symbol=? ORDER BY ts",
+            "SELECT ts, rate FROM funding WHERE series = (SELECT id FROM series "
+            "WHERE exchange=? AND symbol=? AND kind='funding') ORDER BY ts",
             (exchange, symbol),
         ).fetchall()
         funding = (

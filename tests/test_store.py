@@ -37,19 +37,31 @@ def test_new_store_is_wal_and_at_the_latest_schema(tmp_path: Path) -> None:
 def test_a_version_1_store_is_migrated_and_keeps_its_rows(tmp_path: Path) -> None:
     path = tmp_path / "old.sqlite"
     con = sqlite3.connect(path)
-    con.executescript(MIGRATIONS[0])
-    con.execute(
+    con.executescript(MIGRATIONS[0])  # the version 1 layout: text keys in every row
+    c5 = bars(3)
+    c1 = bars(2, step=3_600_000)
+    con.executemany(
         "INSERT INTO candles VALUES (?,?,?,?,?,?,?,?,?,?)",
-        (EX, SYM, "5m", T0, 1.0, 2.0, 0.5, 1.5, 3.0, None),
+        [(EX, SYM, "5m", *r) for r in c5] + [(EX, SYM, "1h", *r) for r in c1]
+        + [("okx", SYM, "5m", *r) for r in c5[:1]],
     )
+    con.execute("INSERT INTO open_interest VALUES (?,?,?,?,?,?)", (EX, SYM, "1h", T0, 10.0, 9.5e5))
+    con.execute("INSERT INTO funding VALUES (?,?,?,?)", (EX, SYM, T0, 0.0001))
     con.execute("PRAGMA user_version=1")
     con.commit()
     con.close()
     with Store(path) as st:
         assert st.schema_version == SCHEMA_VERSION
-        assert st.count("candles") == 1
-        st.write(EX, SYM, market_symbol=SYM, ok_ms=T0)  # the table version 2 added
-        assert st.market_symbol(EX, SYM) == SYM
+        assert st.count("candles") == 6 and st.count("candles", "okx") == 1
+        s = st.load_series(EX, SYM)
+        assert s is not None
+        assert [tuple(r[:6]) for r in st.candle_rows(EX, SYM, "5m")] == [r[:6] for r in c5]
+        assert s.candles["1h"].close.tolist() == [r[4] for r in c1]
+        assert s.open_interest is not None and s.open_interest.value_usd.tolist() == [9.5e5]
+        assert s.funding is not None and s.funding.rate.tolist() == [0.0001]
+        st.write(EX, SYM, market_symbol=SYM, ok_ms=T0, candles={"5m": bars(4)})  # still writable
+        assert st.market_symbol(EX, SYM) == SYM and st.count("candles", EX) == 6
+        assert st.integrity_ok()
 
 
 def test_a_store_from_a_newer_liqmap_is_refused_with_a_way_out(tmp_path: Path) -> None:

@@ -64,14 +64,5 @@ def dump(db: Path) -> dict[str, list[tuple[Any, ...]]]:
 
 
 def candle_ts(db: Path, exchange: str, symbol: str, tf: str) -> list[int]:
-    con = sqlite3.connect(db)
-    try:
-        return [
-            r[0]
-            for r in con.execute(
-                "SELECT ts FROM candles WHERE exchange=? AND symbol=? AND timeframe=? ORDER BY ts",
-                (exchange, symbol, tf),
-            )
-        ]
-    finally:
-        con.close()
+    with Store(db) as st:
+        return [r[0] for r in st.candle_rows(exchange, symbol, tf)]

@@ -330,3 +330,32 @@ def _editor(fault: Fault | None):  # type: ignore[no-untyped-def]
         return rows
 
     return edit
+
+
+def main() -> None:
+    """Run the server in its own process (the benchmark does, so that the server's work
+    does not share the client's interpreter lock). Prints its URL, then answers a line
+    "stats" on stdin with a JSON line of counters; exits at end of input."""
+    import argparse
+    import sys
+
+    from tests.fakex.data import load_universe
+
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--now", type=int, required=True)
+    ap.add_argument("--latency", type=float, default=0.0)
+    ap.add_argument("--extra", type=int, default=0)
+    ap.add_argument("--shift", type=int, default=0)
+    args = ap.parse_args()
+    with FakeExchanges(load_universe(args.extra, args.shift), args.now, latency_s=args.latency) as srv:
+        print(srv.url, flush=True)
+        for line in sys.stdin:
+            if line.strip() == "stats":
+                print(json.dumps({
+                    "requests": srv.count(), "rejected": dict(srv.rejected_paths),
+                    "max_in_flight": srv.max_in_flight,
+                }), flush=True)
+
+
+if __name__ == "__main__":
+    main()
