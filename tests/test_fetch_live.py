@@ -385,3 +385,38 @@ def test_binance_open_interest_is_asked_only_for_the_30_days_it_keeps(
     assert s is not None and s.open_interest is not None
     real = {t for t, _ in UNIVERSE["BTC"].oi_usd if t < NOW}
     assert set(s.open_interest.timestamp.tolist()) == real  # all 14 days the fixture has
+
+
+def test_a_store_that_cannot_be_written_fails_that_symbol_only(
+    server: FakeExchanges, db: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import sqlite3
+
+    real_write = Store.write
+
+    def write(self: Store, exchange: str, symbol: str, **kw: object) -> None:
+        if exchange == "okx" and symbol == BTC:
+            raise sqlite3.OperationalError("database or disk is full")
+        real_write(self, exchange, symbol, **kw)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(Store, "write", write)
+    report = run_fetch(server, db, exchanges=("okx", "bybit"))
+    bad = report.status("okx", BTC)
+    assert bad is not None and not bad.ok and "disk is full" in bad.message
+    assert sum(s.ok for s in report.symbols) == 5
+
+
+def test_an_unexpected_error_in_one_exchange_leaves_the_others_running(
+    server: FakeExchanges, db: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from sitegen.sources import live
+
+    def broken(oi: object, now: int) -> list[tuple[int, float | None, float]]:
+        raise ZeroDivisionError("a bug")
+
+    monkeypatch.setattr(live, "_snapshot_row", broken)  # only Hyperliquid takes snapshots
+    report = run_fetch(server, db, exchanges=("hyperliquid", "binanceusdm"))
+    hl = next(e for e in report.exchanges if e.exchange == "hyperliquid")
+    assert not hl.ok and "unexpected error: ZeroDivisionError" in hl.message
+    assert all(s.ok for s in report.symbols if s.exchange == "binanceusdm")
+    assert_complete(db, "binanceusdm")

@@ -38,6 +38,7 @@ import math
 import os
 import random
 import re
+import sqlite3
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Mapping
@@ -77,8 +78,8 @@ class Profile:
     ``window_ms``/``rate_limit_ms`` configure ccxt's rolling-window limiter: at most
     ``window_ms / rate_limit_ms`` ccxt cost units per window. Each is at or below the
     exchange's documented public limit: Binance USDⓈ-M 2400 weight/min (we use 1200),
-    Bybit 600 requests/5 s per IP (we use 100), OKX 20 requests/2 s per endpoint (we use 16
-    ccxt units across all endpoints), Hyperliquid 1200 weight/min (see below).
+    Bybit 600 requests/5 s per IP (we use 100), Hyperliquid 1200 weight/min (see below).
+    OKX limits each endpoint on its own: see ``ENDPOINT_LIMITS``.
     """
 
     ohlcv_limit: int  # rows per candle page
@@ -727,9 +728,7 @@ class _SymbolJob:
                 f"{self.symbol} leverage tiers", self.ex.client.fetch_market_leverage_tiers,
                 self.market,
             )
-        except GeoBlocked:
-            raise
-        except SourceError as e:
+        except SourceError as e:  # a geo-block too: the exchange is marked, the rest is kept
             return [], f"leverage tiers: {e}"
         brackets = []
         for t in raw or []:
@@ -818,16 +817,21 @@ async def _fetch_symbol(
     ok = not got.errors and has_candles
     # Whatever arrived intact is kept, even when a later page failed: it is correct data,
     # and the next fetch goes on from there.
-    store.write(
-        ex.id, symbol,
-        market_symbol=market,
-        candles={tf: rows for tf, rows in got.candles.items() if rows},
-        open_interest={OI_TIMEFRAME: got.oi} if got.oi else None,
-        funding=got.funding,
-        tiers=got.tiers or None,
-        prune_before_ms=job.start,
-        ok_ms=now if ok else None,
-    )
+    try:
+        store.write(
+            ex.id, symbol,
+            market_symbol=market,
+            candles={tf: rows for tf, rows in got.candles.items() if rows},
+            open_interest={OI_TIMEFRAME: got.oi} if got.oi else None,
+            funding=got.funding,
+            tiers=got.tiers or None,
+            prune_before_ms=job.start,
+            ok_ms=now if ok else None,
+        )
+    except (sqlite3.Error, OSError) as e:
+        msg = f"could not write to the store {store.path}: {e} (check the disk and --state)"
+        log.error("%s: %s", where, msg)
+        return SymbolResult(ex.id, symbol, market, False, msg, counts)
     if ok:
         msg = "ok (" + ", ".join(f"{k} {v}" for k, v in counts.items() if v) + ")"
     elif got.errors:
@@ -935,11 +939,22 @@ async def fetch_all_async(
         *(
             _fetch_exchange(e, config, store, options, proxy, gate, now, progress)
             for e in config.exchanges
-        )
+        ),
+        return_exceptions=True,
     )
     symbols: list[SymbolResult] = []
     exchanges: list[ExchangeResult] = []
-    for ex_result, sym_results in outcomes:
+    for exchange, outcome in zip(config.exchanges, outcomes, strict=True):
+        if isinstance(outcome, BaseException):
+            if not isinstance(outcome, Exception):
+                raise outcome  # KeyboardInterrupt, SystemExit, cancellation
+            # A bug must not take the other exchanges down with it: report it, loudly.
+            log.error("%s: unexpected error", exchange, exc_info=outcome)
+            msg = f"unexpected error: {_short(outcome)} (please report it)"
+            exchanges.append(ExchangeResult(exchange, False, False, msg, 0))
+            symbols.extend(SymbolResult(exchange, s, None, False, msg) for s in config.symbols)
+            continue
+        ex_result, sym_results = outcome
         exchanges.append(ex_result)
         symbols.extend(sym_results)
     return FetchReport(tuple(symbols), tuple(exchanges), time.perf_counter() - started)
