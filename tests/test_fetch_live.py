@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from sitegen.series import TIMEFRAME_MS
-from sitegen.sources.live import FetchOptions, make_client, mask_proxy
+from sitegen.sources.exchanges import FetchOptions, make_client, mask_proxy
 from sitegen.store import Store
 from tests.fakex.data import load_universe
 from tests.fakex.harness import ALL, DAY, HOUR, NOW, SYMBOLS, candle_ts, dump, run_fetch

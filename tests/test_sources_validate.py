@@ -11,7 +11,12 @@ import ccxt
 import pytest
 from ccxt.base.errors import error_hierarchy
 
-from sitegen.sources.live import UnknownSymbol, _classify, _status_in, resolve_symbol
+from sitegen.sources.exchanges import (
+    UnknownSymbol,
+    classify_error,
+    resolve_symbol,
+    status_in_message,
+)
 from sitegen.sources.validate import clean_candles, clean_points, find_gaps, tiers_binance_form
 
 STEP = 300_000
@@ -118,7 +123,7 @@ EXPECTED = {
 
 @pytest.mark.parametrize("cls", _all_ccxt_errors(), ids=lambda c: c.__name__)
 def test_every_ccxt_error_class_has_a_policy(cls: type[BaseException]) -> None:
-    kind = _classify(cls("x"), "okx", None)
+    kind = classify_error(cls("x"), "okx", None)
     assert kind in ("geo", "rate", "retry", "symbol", "fatal")
     if cls.__name__ in EXPECTED:
         assert kind == EXPECTED[cls.__name__]
@@ -137,10 +142,10 @@ def test_every_ccxt_error_class_has_a_policy(cls: type[BaseException]) -> None:
     ],
 )
 def test_http_status_refines_the_policy(exchange: str, status: int | None, cls: type, kind: str) -> None:
-    assert _classify(cls("x"), exchange, status) == kind
+    assert classify_error(cls("x"), exchange, status) == kind
 
 
 def test_status_is_read_from_ccxts_message() -> None:
     e = ccxt.ExchangeNotAvailable("binanceusdm GET https://fapi.binance.com/fapi/v1/exchangeInfo 451 ")
-    assert _status_in(e) == 451
-    assert _status_in(ccxt.ExchangeError("okx {}")) is None
+    assert status_in_message(e) == 451
+    assert status_in_message(ccxt.ExchangeError("okx {}")) is None

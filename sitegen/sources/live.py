@@ -14,44 +14,40 @@ rows, so every exchange answers the same way whether it anchors a page at its st
 end; the cursor moves to just after the last row received (a truncated page is asked for
 again from there) or to the end of an empty window (a gap or a time before listing).
 
-Errors are translated here, never passed on as ccxt exceptions: a geo-block (HTTP 451, or
-403 from Bybit's CDN) is recognised at the first answer and stops that exchange at once
-with one message; rate limits (429/418) back off (``Retry-After`` when given) and retry a
-bounded number of times; timeouts, 5xx and malformed answers retry with exponential
-backoff; an unknown symbol is reported with the nearest listed one.
-
-Symbol resolution rule: the configured symbol (``BTC/USDT:USDT``) is looked up as is.
-Hyperliquid settles every perpetual in USDC, so there a symbol ``BASE/USDT:USDT`` that is
-not listed resolves to ``BASE/USDC:USDC``. Rows are stored, and the aggregate keyed, under
-the configured symbol; the store remembers the exchange's own name.
+Talking to the exchanges (clients, rate limits, retries, error translation, the symbol
+resolution rule) lives in :mod:`sitegen.sources.exchanges`. Rows are stored, and the
+aggregate keyed, under the configured symbol; the store remembers the exchange's own name
+(Hyperliquid's ``BTC/USDC:USDC`` for ``BTC/USDT:USDT``).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import difflib
 import itertools
-import json
 import logging
 import math
 import os
-import random
-import re
 import sqlite3
 import time
-from collections import deque
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import ccxt
-import ccxt.async_support as ccxt_async
-
 from sitegen.config import Config
 from sitegen.errors import SourceError
 from sitegen.series import TIMEFRAME_MS, LeverageTier
+from sitegen.sources.exchanges import (
+    ExchangeSession,
+    FetchOptions,
+    GeoBlocked,
+    UnknownSymbol,
+    describe_error,
+    make_client,
+    mask_proxy,
+    resolve_symbol,
+)
 from sitegen.sources.validate import (
     CandleRow,
     clean_candles,
@@ -61,111 +57,17 @@ from sitegen.sources.validate import (
 )
 from sitegen.store import Store
 
+__all__ = [
+    "DEFAULT_OPTIONS", "ExchangeResult", "FetchOptions", "FetchReport", "SymbolResult",
+    "fetch_all", "fetch_all_async", "fetch_into_state",
+]
+
 log = logging.getLogger(__name__)
 
 HOUR_MS = 3_600_000
 DAY_MS = 86_400_000
 TIMEFRAMES = ("5m", "1h")
 OI_TIMEFRAME = "1h"
-# Hyperliquid lists USDC-settled perpetuals only (see the module docstring).
-SETTLE_ALIASES: dict[str, str] = {"hyperliquid": "USDC"}
-
-
-@dataclass(frozen=True)
-class Profile:
-    """What one exchange offers and how hard we may ask.
-
-    ``window_ms``/``rate_limit_ms`` configure ccxt's rolling-window limiter: at most
-    ``window_ms / rate_limit_ms`` ccxt cost units per window. Each is at or below the
-    exchange's documented public limit: Binance USDⓈ-M 2400 weight/min (we use 1200),
-    Bybit 600 requests/5 s per IP (we use 100), Hyperliquid 1200 weight/min (see below).
-    OKX limits each endpoint on its own: see ``ENDPOINT_LIMITS``.
-    """
-
-    ohlcv_limit: int  # rows per candle page
-    oi: str | None  # "history", "snapshot" or None
-    oi_limit: int
-    oi_history_days: float | None  # how far back the OI history endpoint answers
-    funding_limit: int
-    tiers: bool  # public leverage tiers through fetch_market_leverage_tiers
-    markets_types: tuple[str, ...]
-    window_ms: int
-    rate_limit_ms: float
-    geo_status: tuple[int, ...] = (451,)
-    tiers_in_contracts: bool = False  # tier bounds in contracts, not quote currency (OKX)
-
-
-PROFILES: dict[str, Profile] = {
-    # Binance klines weigh 2 up to 499 rows and 5 from 500: 499 rows is the cheapest per bar.
-    # Open-interest statistics only go back 30 days; leverage brackets need an API key.
-    "binanceusdm": Profile(499, "history", 500, 30, 1000, False, ("linear",), 60_000, 50),
-    # CloudFront answers 403 to US addresses.
-    "bybit": Profile(1000, "history", 200, None, 200, True, ("linear",), 5_000, 10, (451, 403)),
-    # history-candles returns at most 100 rows (candles 300, but only for recent bars).
-    # Position tiers are public, sized in contracts: converted at the last close.
-    "okx": Profile(100, "history", 100, None, 100, True, ("swap",), 2_000, 125,
-                   tiers_in_contracts=True),
-    # Hyperliquid weighs an info call 20 (candles 20 + 1 per 60 bars): with every call
-    # counted 10 ccxt units (see make_client), 110 ms -> 545 units/min = 54 calls a minute.
-    "hyperliquid": Profile(5000, "snapshot", 0, None, 500, False, ("swap",), 60_000, 110),
-}
-
-
-# Exchanges that limit each endpoint on its own: requests per window, by API path. For
-# these our own per-endpoint limiter replaces ccxt's single bucket, so that funding, open
-# interest and candles do not queue behind each other. OKX: candles 40, history-candles 20,
-# funding-rate-history 10, rubik statistics 10, instruments 20, position-tiers 10 requests
-# per 2 s (ccxt's cost model says the same). We keep 10 % below each and count over 2.5 s:
-# requests sent together do not arrive together, and the exchange counts arrivals.
-ENDPOINT_LIMITS: dict[str, tuple[float, dict[str, int]]] = {
-    "okx": (2.5, {
-        "market/candles": 36,
-        "market/history-candles": 18,
-        "public/funding-rate-history": 9,
-        "rubik/stat/contracts/open-interest-history": 9,
-        "public/instruments": 18,
-        "public/position-tiers": 9,
-    }),
-}
-
-
-class RollingWindow:
-    """At most ``cap`` acquisitions in any ``window_s`` seconds; waiters go first come first served."""
-
-    def __init__(self, window_s: float, cap: int) -> None:
-        self.window_s = window_s
-        self.cap = max(1, cap)
-        self.times: deque[float] = deque()
-        self.lock = asyncio.Lock()
-
-    async def acquire(self) -> None:
-        async with self.lock:
-            while True:
-                now = time.monotonic()
-                while self.times and self.times[0] <= now - self.window_s:
-                    self.times.popleft()
-                if len(self.times) < self.cap:
-                    self.times.append(now)
-                    return
-                await asyncio.sleep(self.times[0] + self.window_s - now + 0.001)
-
-
-@dataclass(frozen=True)
-class FetchOptions:
-    """Knobs for tests, benchmarks and unusual deployments; the defaults are production."""
-
-    api_urls: Mapping[str, str] = field(default_factory=dict)  # exchange -> base URL (mirror)
-    page_limits: Mapping[str, int] = field(default_factory=dict)  # exchange -> rows per page
-    max_retries: int = 4
-    backoff_s: float = 1.0  # first retry delay; doubles each time, with jitter
-    max_backoff_s: float = 30.0
-    timeout_ms: int = 20_000
-    overlap_bars: int = 3
-    now_ms: int | None = None  # fixed "now" (tests); default: the clock
-    symbol_concurrency: int = 8  # symbols in flight per exchange
-    max_in_flight: int | None = None  # requests in flight over all exchanges (1 = sequential)
-    gap_refetches: int = 4  # how many gaps per series to ask for again
-    rate_limits: Mapping[str, tuple[int, float]] = field(default_factory=dict)  # overrides
 
 
 @dataclass(frozen=True)
@@ -222,252 +124,6 @@ class FetchReport:
             if s.exchange == exchange and s.symbol == symbol:
                 return s
         return None
-
-
-class GeoBlocked(SourceError):
-    """The exchange refuses this network location (451 / regional 403). Not retried."""
-
-
-class UnknownSymbol(SourceError):
-    """The symbol is not listed on the exchange."""
-
-
-def mask_proxy(url: str) -> str:
-    """``http://user:secret@proxy.example:8080`` -> ``http://***@proxy.example:8080``."""
-    m = re.match(r"^(?P<scheme>[a-zA-Z][\w+.-]*://)?(?:(?P<auth>[^@/]*)@)?(?P<rest>.*)$", url)
-    if not m:
-        return "***"
-    host = m.group("rest").split("/")[0]
-    return f"{m.group('scheme') or ''}{'***@' if m.group('auth') else ''}{host}"
-
-
-def resolve_symbol(exchange: str, symbol: str, listed: Mapping[str, Any]) -> str:
-    """The exchange's name for the configured ``symbol`` (see the module docstring)."""
-    if symbol in listed:
-        return symbol
-    settle = SETTLE_ALIASES.get(exchange)
-    if settle:
-        base = symbol.split("/")[0]
-        alias = f"{base}/{settle}:{settle}"
-        if alias in listed:
-            return alias
-    swaps = [s for s, m in listed.items() if isinstance(m, dict) and m.get("swap")]
-    near = difflib.get_close_matches(symbol, swaps or list(listed), n=1, cutoff=0.5)
-    hint = f" (nearest listed: '{near[0]}')" if near else ""
-    raise UnknownSymbol(
-        f"{exchange}: symbol '{symbol}' is not listed{hint}; fix [data] symbols in the config"
-    )
-
-
-# -- the client ---------------------------------------------------------------------------
-
-def _tag(e: BaseException, code: Any, headers: Any) -> BaseException:
-    """Attach the HTTP status and headers of the answer to the exception ccxt raised for it."""
-    with contextlib.suppress(TypeError, ValueError):
-        e.liqmap_http = (int(code), dict(headers or {}))  # type: ignore[attr-defined]
-    return e
-
-
-def _rebase(urls: Any, base: str) -> Any:
-    if isinstance(urls, str):
-        return re.sub(r"^https?://[^/]+", base.rstrip("/"), urls)
-    if isinstance(urls, dict):
-        return {k: _rebase(v, base) for k, v in urls.items()}
-    return urls
-
-
-def make_client(exchange: str, options: FetchOptions, proxy: str | None = None) -> Any:
-    """An async ccxt client for ``exchange`` with our rate limiter, timeouts and URLs."""
-    profile = PROFILES[exchange]
-    window, rate = options.rate_limits.get(exchange, (profile.window_ms, profile.rate_limit_ms))
-    cls = getattr(ccxt_async, exchange)
-    ex = cls(
-        {
-            "enableRateLimit": True,
-            "timeout": options.timeout_ms,
-            "rateLimit": rate,
-            "rateLimiterAlgorithm": "rollingWindow",
-            "rollingWindowSize": window,
-            "options": {"fetchMarkets": {"types": list(profile.markets_types)}},
-        }
-    )
-    if exchange == "hyperliquid":
-        # ccxt counts candleSnapshot 4 units, other info calls 10; Hyperliquid weighs them all
-        # at least 20. Count them alike so the limiter's budget means what it says.
-        cost = ex.calculate_rate_limiter_cost
-
-        def info_cost(api: Any, method: Any, path: Any, params: Any, config: Any = None) -> Any:
-            return max(cost(api, method, path, params, config or {}), 10)
-
-        ex.calculate_rate_limiter_cost = info_cost
-    if exchange in ENDPOINT_LIMITS:
-        window_s, caps = ENDPOINT_LIMITS[exchange]
-        scale = 1.0 if exchange not in options.rate_limits else 1000.0  # tests: effectively off
-        limiters = {path: RollingWindow(window_s, int(cap * scale)) for path, cap in caps.items()}
-        default = RollingWindow(window_s, int(min(caps.values()) * scale))
-        fetch2 = ex.fetch2
-        ex.enableRateLimit = False  # ours, per endpoint, instead of ccxt's single bucket
-
-        async def limited_fetch2(path: str, *args: Any, **kw: Any) -> Any:
-            await limiters.get(path, default).acquire()
-            return await fetch2(path, *args, **kw)
-
-        ex.fetch2 = limited_fetch2
-    base = options.api_urls.get(exchange)
-    if base:
-        ex.urls["api"] = _rebase(ex.urls["api"], base)
-    if proxy:
-        ex.httpsProxy = proxy
-    original = ex.on_rest_response
-
-    def on_rest_response(code: Any, reason: Any, url: Any, method: Any, headers: Any, *rest: Any) -> Any:
-        body = original(code, reason, url, method, headers, *rest)
-        if 200 <= int(code) < 300 and isinstance(body, str):
-            # ccxt turns an unparsable body into a string and some parsers then read it as
-            # "no rows": a truncated or garbled answer must fail loudly so it is retried.
-            try:
-                json.loads(body)
-            except ValueError:
-                raise _tag(ccxt.BadResponse(
-                    f"{exchange} {method} {url}: malformed JSON ({len(body)} bytes): {body[:60]!r}"
-                ), code, headers) from None
-        return body
-
-    def tagging(fn: Callable[..., Any]) -> Callable[..., Any]:
-        # ccxt raises from these without the status and headers; keep them on the exception
-        # (a contextvar would not do: ccxt gathers some requests in tasks of its own).
-        def wrapper(code: Any, reason: Any, url: Any, method: Any, headers: Any, *rest: Any) -> Any:
-            try:
-                return fn(code, reason, url, method, headers, *rest)
-            except Exception as e:
-                raise _tag(e, code, headers) from None
-
-        return wrapper
-
-    ex.on_rest_response = on_rest_response
-    ex.handle_errors = tagging(ex.handle_errors)
-    ex.handle_http_status_code = tagging(ex.handle_http_status_code)
-    return ex
-
-
-def _classify(e: BaseException, exchange: str, status: int | None) -> str:
-    """'geo', 'rate', 'retry', 'symbol' or 'fatal' for an exception from a ccxt call."""
-    text = str(e).lower()
-    if (
-        status in PROFILES[exchange].geo_status
-        or isinstance(e, ccxt.RestrictedLocation)
-        or "restricted location" in text
-    ):
-        return "geo"
-    if isinstance(e, ccxt.RateLimitExceeded | ccxt.DDoSProtection) or status in (418, 429):
-        return "rate"
-    if isinstance(e, ccxt.BadSymbol):
-        return "symbol"
-    if isinstance(e, ccxt.AuthenticationError | ccxt.NotSupported | ccxt.ArgumentsRequired):
-        return "fatal"
-    if status is not None and status >= 500:
-        return "retry"
-    if isinstance(e, ccxt.RequestTimeout | ccxt.BadResponse | ccxt.InvalidNonce):
-        return "retry"
-    if isinstance(e, ccxt.NetworkError):
-        # ccxt maps 400/404 to ExchangeNotAvailable too: a 4xx answer will not improve.
-        return "fatal" if status is not None and 400 <= status < 500 and status != 408 else "retry"
-    if isinstance(e, ccxt.BaseError):
-        return "fatal"
-    if isinstance(e, ValueError | TypeError | KeyError | IndexError | AttributeError):
-        return "retry"  # a malformed or truncated body that ccxt could not parse
-    return "fatal"
-
-
-def _short(e: BaseException) -> str:
-    """``Class: message (Cause: message)``, on one line and not too long."""
-    text = re.sub(r"\s+", " ", str(e)).strip()
-    out = f"{type(e).__name__}: {text[:200]}" if text else type(e).__name__
-    cause = e.__cause__ or e.__context__
-    if cause is not None and str(cause).strip():
-        why = re.sub(r"\s+", " ", str(cause)).strip()[:160]
-        out += f" ({type(cause).__name__}: {why})"
-    return out
-
-
-class _Exchange:
-    """One exchange's client, request counter, retry policy and geo-block flag."""
-
-    def __init__(
-        self, exchange: str, client: Any, options: FetchOptions, gate: asyncio.Semaphore | None
-    ) -> None:
-        self.id = exchange
-        self.client = client
-        self.options = options
-        self.profile = PROFILES[exchange]
-        self.gate = gate
-        self.requests = 0
-        self.blocked: str | None = None
-
-    async def call(self, what: str, fn: Callable[..., Awaitable[Any]], *args: Any, **kw: Any) -> Any:
-        """``await fn(*args, **kw)`` with the retry policy; raises SourceError subclasses."""
-        opts = self.options
-        for attempt in range(opts.max_retries + 1):
-            if self.blocked:
-                raise GeoBlocked(self.blocked)
-            try:
-                self.requests += 1
-                if self.gate is not None:
-                    async with self.gate:
-                        return await fn(*args, **kw)
-                return await fn(*args, **kw)
-            except SourceError:
-                raise
-            except Exception as e:
-                last: tuple[int, Mapping[str, str]] | None = getattr(e, "liqmap_http", None)
-                status = last[0] if last else _status_in(e)
-                kind = _classify(e, self.id, status)
-                if kind == "geo":
-                    self.blocked = (
-                        f"geo-blocked (HTTP {status or 'refusal'}) from this network; skipped. "
-                        f"Set a proxy in the environment variable named by [data] proxy_env, "
-                        f"or run from another region"
-                    )
-                    raise GeoBlocked(self.blocked) from None
-                if kind == "symbol":
-                    raise UnknownSymbol(_short(e)) from None
-                if kind == "fatal" or attempt >= opts.max_retries:
-                    tries = f" after {attempt + 1} tries" if attempt else ""
-                    hint = {
-                        "rate": " (rate limited: run again later)",
-                        "retry": " (check the network, or the proxy if one is set)",
-                    }.get(kind, "")
-                    raise SourceError(f"{_short(e)}{tries}{hint}") from None
-                delay = min(opts.backoff_s * 2**attempt, opts.max_backoff_s)
-                if kind == "rate" and last:
-                    retry_after = _retry_after_s(last[1])
-                    if retry_after is not None:
-                        delay = min(retry_after, opts.max_backoff_s)
-                delay *= 1 + 0.25 * random.random()  # de-synchronise concurrent retries
-                log.info(
-                    "%s %s: %s (%s); retry %d/%d in %.2fs", self.id, what, kind, _short(e),
-                    attempt + 1, opts.max_retries, delay,
-                )
-                await asyncio.sleep(delay)
-        raise AssertionError("unreachable")
-
-
-def _status_in(e: BaseException) -> int | None:
-    """The HTTP status ccxt wrote into its message ("<id> GET <url> 451 ...") when the answer
-    came back in a task of ccxt's own (load_markets gathers), out of our context's sight."""
-    m = re.search(r"\b(?:GET|POST|PUT|DELETE) \S+ (\d{3})\b", str(e))
-    return int(m.group(1)) if m else None
-
-
-def _retry_after_s(headers: Mapping[str, str]) -> float | None:
-    for k, v in headers.items():
-        if k.lower() == "retry-after":
-            try:
-                return max(float(v), 0.0)
-            except ValueError:
-                return None
-    return None
-
 
 # -- pagination ---------------------------------------------------------------------------
 
@@ -548,7 +204,7 @@ class _Fetched:
 
 class _SymbolJob:
     def __init__(
-        self, ex: _Exchange, store: Store, config: Config, symbol: str, market: str, now: int
+        self, ex: ExchangeSession, store: Store, config: Config, symbol: str, market: str, now: int
     ) -> None:
         self.ex = ex
         self.store = store
@@ -769,7 +425,7 @@ class _SymbolJob:
 
 
 async def _fetch_symbol(
-    ex: _Exchange, store: Store, config: Config, symbol: str, now: int,
+    ex: ExchangeSession, store: Store, config: Config, symbol: str, now: int,
     snapshot: Mapping[str, Any] | None, progress: Callable[[str], None] | None,
 ) -> SymbolResult:
     where = f"{ex.id} {symbol}"
@@ -868,7 +524,7 @@ async def _fetch_exchange(
     gate: asyncio.Semaphore | None, now: int, progress: Callable[[str], None] | None,
 ) -> tuple[ExchangeResult, list[SymbolResult]]:
     client = make_client(exchange, options, proxy)
-    ex = _Exchange(exchange, client, options, gate)
+    ex = ExchangeSession(exchange, client, options, gate)
     try:
         try:
             await ex.call("markets", client.load_markets)
@@ -950,7 +606,7 @@ async def fetch_all_async(
                 raise outcome  # KeyboardInterrupt, SystemExit, cancellation
             # A bug must not take the other exchanges down with it: report it, loudly.
             log.error("%s: unexpected error", exchange, exc_info=outcome)
-            msg = f"unexpected error: {_short(outcome)} (please report it)"
+            msg = f"unexpected error: {describe_error(outcome)} (please report it)"
             exchanges.append(ExchangeResult(exchange, False, False, msg, 0))
             symbols.extend(SymbolResult(exchange, s, None, False, msg) for s in config.symbols)
             continue
