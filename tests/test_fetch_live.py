@@ -420,3 +420,21 @@ def test_an_unexpected_error_in_one_exchange_leaves_the_others_running(
     assert not hl.ok and "unexpected error: ZeroDivisionError" in hl.message
     assert all(s.ok for s in report.symbols if s.exchange == "binanceusdm")
     assert_complete(db, "binanceusdm")
+
+
+def test_progress_counts_every_pair_once(server: FakeExchanges, db: Path) -> None:
+    from sitegen.config import load_config
+    from sitegen.sources.live import fetch_all
+    from tests.fakex.harness import options
+
+    server.geo_block("okx")
+    lines: list[str] = []
+    config = load_config(None, exchanges=["okx", "hyperliquid"], symbols=[BTC, "BTCC/USDT:USDT"],
+                         retention_days=2)
+    with Store(db) as st:
+        fetch_all(config, st, progress=lines.append, options=options(server))
+    assert lines[-1].startswith("[4/4] ")
+    # One line for the blocked exchange (counting both its symbols), one per other pair.
+    assert len([line for line in lines if "fetch okx: geo-blocked" in line]) == 1
+    assert len([line for line in lines if "fetch hyperliquid " in line]) == 2
+    assert len(lines) == 3

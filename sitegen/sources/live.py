@@ -426,13 +426,14 @@ class _SymbolJob:
 
 async def _fetch_symbol(
     ex: ExchangeSession, store: Store, config: Config, symbol: str, now: int,
-    snapshot: Mapping[str, Any] | None, progress: Callable[[str], None] | None,
+    snapshot: Mapping[str, Any] | None, progress: _Progress,
 ) -> SymbolResult:
     where = f"{ex.id} {symbol}"
     try:
         market = resolve_symbol(ex.id, symbol, ex.client.markets or {})
     except UnknownSymbol as e:
         store.note_error(ex.id, symbol, str(e))
+        progress.symbol(where, str(e))
         return SymbolResult(ex.id, symbol, None, False, str(e))
     job = _SymbolJob(ex, store, config, symbol, market, now)
     got = _Fetched()
@@ -459,6 +460,7 @@ async def _fetch_symbol(
         elif ex.profile.oi == "snapshot" and snapshot is not None:
             got.oi = _snapshot_row(snapshot.get(market), now)
     except GeoBlocked as e:
+        progress.symbol(where, str(e))
         return SymbolResult(ex.id, symbol, market, False, str(e))
     counts = {
         "5m": len(got.candles.get("5m", [])),
@@ -487,6 +489,7 @@ async def _fetch_symbol(
     except (sqlite3.Error, OSError) as e:
         msg = f"could not write to the store {store.path}: {e} (check the disk and --state)"
         log.error("%s: %s", where, msg)
+        progress.symbol(where, msg)
         return SymbolResult(ex.id, symbol, market, False, msg, counts)
     if ok:
         msg = "ok (" + ", ".join(f"{k} {v}" for k, v in counts.items() if v) + ")"
@@ -497,8 +500,7 @@ async def _fetch_symbol(
         msg = "the exchange returned no candles for the configured range"
         store.note_error(ex.id, symbol, msg)
     (log.info if ok else log.warning)("%s: %s", where, msg)
-    if progress:
-        progress(f"fetch {where}: {msg}")
+    progress.symbol(where, msg)
     return SymbolResult(ex.id, symbol, market, ok, msg, counts)
 
 
@@ -521,7 +523,7 @@ def _snapshot_row(oi: Any, now: int) -> list[tuple[int, float | None, float]]:
 
 async def _fetch_exchange(
     exchange: str, config: Config, store: Store, options: FetchOptions, proxy: str | None,
-    gate: asyncio.Semaphore | None, now: int, progress: Callable[[str], None] | None,
+    gate: asyncio.Semaphore | None, now: int, progress: _Progress,
 ) -> tuple[ExchangeResult, list[SymbolResult]]:
     client = make_client(exchange, options, proxy)
     ex = ExchangeSession(exchange, client, options, gate)
@@ -532,8 +534,7 @@ async def _fetch_exchange(
             blocked = isinstance(e, GeoBlocked)
             msg = str(e) if blocked else f"cannot load markets: {e}"
             log.warning("%s: %s", exchange, msg)
-            if progress:
-                progress(f"fetch {exchange}: {msg}")
+            progress.exchange_down(exchange, msg, len(config.symbols))
             return (
                 ExchangeResult(exchange, False, blocked, msg, ex.requests),
                 [SymbolResult(exchange, s, None, False, f"skipped: {msg}") for s in config.symbols],
@@ -591,9 +592,10 @@ async def fetch_all_async(
     if proxy:
         log.info("using the HTTPS proxy %s (from $%s)", mask_proxy(proxy), config.proxy_env)
     gate = asyncio.Semaphore(options.max_in_flight) if options.max_in_flight else None
+    tracker = _Progress(progress, len(config.exchanges) * len(config.symbols))
     outcomes = await asyncio.gather(
         *(
-            _fetch_exchange(e, config, store, options, proxy, gate, now, progress)
+            _fetch_exchange(e, config, store, options, proxy, gate, now, tracker)
             for e in config.exchanges
         ),
         return_exceptions=True,
@@ -614,6 +616,25 @@ async def fetch_all_async(
         exchanges.append(ex_result)
         symbols.extend(sym_results)
     return FetchReport(tuple(symbols), tuple(exchanges), time.perf_counter() - started)
+
+
+class _Progress:
+    """Progress lines, ``[done/total] ...``, for the CLI's display (None: silent)."""
+
+    def __init__(self, show: Callable[[str], None] | None, total: int) -> None:
+        self.show = show
+        self.total = total
+        self.done = 0
+
+    def symbol(self, where: str, message: str) -> None:
+        self.done += 1
+        if self.show:
+            self.show(f"[{self.done}/{self.total}] fetch {where}: {message}")
+
+    def exchange_down(self, exchange: str, message: str, symbols: int) -> None:
+        self.done += symbols
+        if self.show:
+            self.show(f"[{self.done}/{self.total}] fetch {exchange}: {message}")
 
 
 STORE_FILE = "liqmap.sqlite"
