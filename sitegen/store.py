@@ -185,7 +185,10 @@ class Store:
             except BaseException:
                 self.db.execute("ROLLBACK")
                 raise
-            log.info("%s: store schema migrated to version %d", self.path, target)
+            if version > 0:
+                log.info("%s: store schema migrated to version %d", self.path, target)
+        if version == 0:
+            log.info("%s: new store (schema version %d)", self.path, SCHEMA_VERSION)
 
     @property
     def schema_version(self) -> int:

@@ -499,7 +499,7 @@ async def _fetch_symbol(
     else:
         msg = "the exchange returned no candles for the configured range"
         store.note_error(ex.id, symbol, msg)
-    (log.info if ok else log.warning)("%s: %s", where, msg)
+    (log.debug if ok else log.warning)("%s: %s", where, msg)  # progress shows the ok ones
     progress.symbol(where, msg)
     return SymbolResult(ex.id, symbol, market, ok, msg, counts)
 
