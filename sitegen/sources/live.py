@@ -339,26 +339,37 @@ class _SymbolJob:
                 OI_TIMEFRAME, since, lim, {"until": until},
             )
 
-        since = self._since("open_interest", step, OI_TIMEFRAME)
+        # Exchanges stamp a reading with the time it was taken; a reading at T closes the bar
+        # that opened at T - step, and is stored there (see _oi_rows). So readings are asked
+        # for from one step after the bars wanted, up to now.
+        since = self._since("open_interest", step, OI_TIMEFRAME) + step
         if self.ex.profile.oi_history_days:
             oldest = _floor(self.now - int(self.ex.profile.oi_history_days * DAY_MS), step) + step
             since = max(since, oldest)
-        raw, err = await _walk(page, lambda r: int(r["timestamp"] or 0), since, self.now - 1, step, limit)
+        raw, err = await _walk(page, lambda r: int(r["timestamp"] or 0), since, self.now, step, limit)
         rows = self._oi_rows(raw, closes)
         return rows, (f"open interest: {err}" if err else None)
 
     def _oi_rows(
         self, raw: list[dict[str, Any]], closes: Mapping[int, float]
     ) -> list[tuple[int, float | None, float]]:
-        """Open interest in USD at the price of its own bar (base amount x that bar's close)."""
+        """Open interest in USD at the price of its own bar, stored at that bar's open time.
+
+        A reading taken at ``T`` is the open interest at the close of the bar that opened at
+        ``T - step``: it is stored at ``T - step`` (the convention of the embedded sample:
+        the row of bar ``t`` holds the open interest at its end) and valued at that bar's
+        close, the price at ``T`` (base amount x close).
+        """
+        step = TIMEFRAME_MS[OI_TIMEFRAME]
         out: dict[int, tuple[int, float | None, float]] = {}
         dropped = 0
         for r in raw:
-            ts = r.get("timestamp")
+            taken = r.get("timestamp")
+            ts = int(taken) - step if isinstance(taken, int | float) else None
             # okx: openInterestAmount counts contracts; baseVolume is the base amount.
             amount = r.get("baseVolume") if self.ex.id == "okx" else r.get("openInterestAmount")
             value = r.get("openInterestValue")
-            price = closes.get(int(ts)) if isinstance(ts, int | float) else None
+            price = closes.get(ts) if ts is not None else None
             if isinstance(amount, int | float) and math.isfinite(amount) and amount >= 0 and price:
                 usd = float(amount) * price
             elif isinstance(value, int | float) and math.isfinite(value) and value >= 0:
@@ -366,11 +377,11 @@ class _SymbolJob:
             else:
                 dropped += 1
                 continue
-            if not isinstance(ts, int | float) or int(ts) % TIMEFRAME_MS[OI_TIMEFRAME]:
+            if ts is None or ts % step:
                 dropped += 1
                 continue
             amt = float(amount) if isinstance(amount, int | float) and math.isfinite(amount) else None
-            out[int(ts)] = (int(ts), amt, usd)
+            out[ts] = (ts, amt, usd)
         if dropped:
             log.warning("%s open interest: dropped %d unusable value(s)", self.where, dropped)
         return [out[t] for t in sorted(out)]

@@ -42,11 +42,18 @@ class Formats:
         return [f for f in self.coins[coin].funding if f[0] <= now]
 
     def _oi(self, coin: str) -> list[tuple[int, float, float]]:
-        """(ts, base amount, usd) from the real USD series and the close of its own hour."""
+        """(time of the reading, base amount, usd): the real hourly series holds, at the open
+        time t of each hour, the open interest at its end; an exchange stamps that reading
+        t + 1h. The base amount is the USD value over the hour's close (the price then)."""
         now = self.now()
         data = self.coins[coin]
         closes = {b[0]: b[4] for b in data.candles["1h"]}
-        return [(t, usd / closes[t], usd) for t, usd in data.oi_usd if t <= now and t in closes]
+        hour = 3_600_000
+        return [
+            (t + hour, usd / closes[t], usd)
+            for t, usd in data.oi_usd
+            if t + hour <= now and t in closes
+        ]
 
     # -- Binance USDⓈ-M (fapi) ----------------------------------------------------------
 
