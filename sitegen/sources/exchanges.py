@@ -140,7 +140,6 @@ class FetchOptions:
     rate_limits: Mapping[str, tuple[int, float]] = field(default_factory=dict)  # overrides
 
 
-
 class GeoBlocked(SourceError):
     """The exchange refuses this network location (451 / regional 403). Not retried."""
 
@@ -172,11 +171,12 @@ def resolve_symbol(exchange: str, symbol: str, listed: Mapping[str, Any]) -> str
     near = difflib.get_close_matches(symbol, swaps or list(listed), n=1, cutoff=0.5)
     hint = f" (nearest listed: '{near[0]}')" if near else ""
     raise UnknownSymbol(
-        f"{exchange}: symbol '{symbol}' is not listed{hint}; fix [data] symbols in the config"
+        f"'{symbol}' is not listed on {exchange}{hint}; fix [data] symbols in the config"
     )
 
 
 # -- the client ---------------------------------------------------------------------------
+
 
 def _tag(e: BaseException, code: Any, headers: Any) -> BaseException:
     """Attach the HTTP status and headers of the answer to the exception ccxt raised for it."""
