@@ -145,6 +145,20 @@ def test_http_status_refines_the_policy(exchange: str, status: int | None, cls: 
     assert classify_error(cls("x"), exchange, status) == kind
 
 
+def test_error_descriptions_hide_url_credentials() -> None:
+    from sitegen.sources.exchanges import describe_error
+
+    try:
+        try:
+            raise OSError("Cannot connect to proxy http://bob:hunter2@10.9.8.7:3128/")
+        except OSError as cause:
+            raise ccxt.ExchangeNotAvailable("okx GET https://www.okx.com/api") from cause
+    except ccxt.ExchangeNotAvailable as e:
+        text = describe_error(e)
+    assert "hunter2" not in text and "http://***@10.9.8.7:3128" in text
+    assert text.startswith("ExchangeNotAvailable: okx GET https://www.okx.com/api (OSError: ")
+
+
 def test_status_is_read_from_ccxts_message() -> None:
     e = ccxt.ExchangeNotAvailable("binanceusdm GET https://fapi.binance.com/fapi/v1/exchangeInfo 451 ")
     assert status_in_message(e) == 451

@@ -304,7 +304,8 @@ def describe_error(e: BaseException) -> str:
     if cause is not None and str(cause).strip():
         why = re.sub(r"\s+", " ", str(cause)).strip()[:160]
         out += f" ({type(cause).__name__}: {why})"
-    return out
+    # Never pass on credentials that a URL in a message may carry (a proxy's, say).
+    return re.sub(r"([a-zA-Z][\w+.-]*://)[^/@\s]+@", r"\1***@", out)
 
 
 class ExchangeSession:
