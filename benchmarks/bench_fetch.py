@@ -9,6 +9,11 @@ measures the store's size per symbol-month with a month of real bars.
     python benchmarks/bench_fetch.py [--exchanges binanceusdm,bybit,hyperliquid] [--days 2]
 
 The last line printed is a JSON object: {"sequential_s", "concurrent_s", "speedup", ...}.
+
+The default exchanges are Binance USDⓈ-M, Bybit and Hyperliquid, whose limits leave room for
+ten symbols at once. OKX allows only 10 funding-history and 10 open-interest-history
+requests per 2 s (per endpoint), so ten OKX symbols take at least one extra window (~2.5 s)
+however concurrent the client is; ``--exchanges binanceusdm,bybit,okx`` measures that case.
 """
 
 from __future__ import annotations
