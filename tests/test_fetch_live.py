@@ -80,6 +80,10 @@ def test_first_fetch_fills_the_store_from_all_four_exchanges(server: FakeExchang
         assert hl is not None and hl.market_symbol == "BTC/USDC:USDC" and hl.source == "store"
         bn = st.load_series("binanceusdm", BTC)
         assert bn is not None and bn.market_symbol == BTC
+        # Binance's klines carry the taker-buy volume (the server sends half the volume).
+        tb = bn.candles["5m"].taker_buy_volume
+        assert tb is not None and list(tb) == [v / 2 for v in bn.candles["5m"].volume]
+        assert hl.candles["5m"].taker_buy_volume is None  # Hyperliquid does not report it
         # Open interest in USD at the price of its own bar: the server derived the base amount
         # from the real USD series and that bar's close, so the round trip gives it back.
         assert bn.open_interest is not None and bn.open_interest.timeframe == "1h"

@@ -182,6 +182,20 @@ def _funding_holes(ts: list[int], since: int, now: int) -> list[tuple[int, int]]
     return [(a + 1, b - 1) for a, b in itertools.pairwise(edges) if b - a > 1.5 * spacing]
 
 
+def _binance_kline(r: Any) -> list[Any]:
+    """``[openTime, o, h, l, c, v, closeTime, quoteVol, trades, takerBuyBase, ...]`` -> the
+    row ``clean_candles`` reads (strings to numbers; anything unreadable becomes None)."""
+
+    def num(i: int) -> float | None:
+        try:
+            return float(r[i])
+        except (TypeError, ValueError, IndexError):
+            return None
+
+    ts = r[0] if isinstance(r, list) and r and isinstance(r[0], int) else None
+    return [ts, num(1), num(2), num(3), num(4), num(5), num(9)]
+
+
 def _iso(ts: int) -> str:
     return time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(ts / 1000))
 
@@ -234,6 +248,16 @@ class _SymbolJob:
             limit = self._limit(300)
 
         async def page(since: int, until: int, lim: int) -> list[Any]:
+            if self.ex.id == "binanceusdm":
+                # Binance klines also carry the taker-buy volume (the model's "taker" side
+                # attribution uses it), which ccxt's fetch_ohlcv drops: read them raw.
+                market_id = client.market(self.market)["id"]
+                raw = await self.ex.call(
+                    f"{self.symbol} {tf} candles", client.fapiPublicGetKlines,
+                    {"symbol": market_id, "interval": tf, "startTime": since, "endTime": until,
+                     "limit": lim},
+                )
+                return [_binance_kline(r) for r in raw] if isinstance(raw, list) else []
             return await self.ex.call(
                 f"{self.symbol} {tf} candles", client.fetch_ohlcv, self.market, tf, since, lim,
                 {"until": until},
