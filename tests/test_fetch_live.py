@@ -329,7 +329,7 @@ config = load_config(None, exchanges=["binanceusdm", "bybit", "okx", "hyperliqui
                      symbols=["BTC/USDT:USDT", "ETH/USDT:USDT", "SOL/USDT:USDT"], retention_days=2)
 opts = FetchOptions(api_urls={e: url for e in config.exchanges}, now_ms=int(sys.argv[4]),
                     page_limits={"binanceusdm": 20, "bybit": 20, "okx": 20, "hyperliquid": 20},
-                    rate_limits={e: (1000, 1.0) for e in config.exchanges}, symbol_concurrency=1)
+                    limit_scale=1000.0, symbol_concurrency=1)
 with Store(db) as st:
     print("started", flush=True)
     fetch_all(config, st, options=opts)

@@ -29,7 +29,7 @@ def options(server: FakeExchanges, **kw: Any) -> FetchOptions:
         "timeout_ms": 2_000,
         # Tests check correctness, not pacing: loosen the client's limiter so they run fast
         # (the benchmark keeps the production limits and the server's enforcement).
-        "rate_limits": {e: (1_000, 1.0) for e in ALL} if not server.enforce_limits else {},
+        "limit_scale": 1.0 if server.enforce_limits else 1000.0,
     }
     base.update(kw)
     return FetchOptions(**base)
