@@ -442,3 +442,14 @@ def test_progress_counts_every_pair_once(server: FakeExchanges, db: Path) -> Non
     assert len([line for line in lines if "fetch okx: geo-blocked" in line]) == 1
     assert len([line for line in lines if "fetch hyperliquid " in line]) == 2
     assert len(lines) == 3
+
+
+def test_production_rate_limits_keep_under_what_the_server_enforces(db: Path) -> None:
+    # Ten symbols on every exchange, the production limiter, and a server that rejects any
+    # request over the exchange's documented limit: nothing may be rejected.
+    symbols = [*SYMBOLS, *(f"X{i}/USDT:USDT" for i in range(1, 8))]
+    with FakeExchanges(load_universe(extra=7), NOW) as srv:
+        assert srv.enforce_limits
+        report = run_fetch(srv, db, symbols=symbols, retention_days=1)
+        assert dict(srv.rejected) == {}
+    assert len(report.ok) == 40, report.messages
