@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import logging
 import sqlite3
-import time
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from types import TracebackType
@@ -420,7 +419,3 @@ class Store:
 def _statements(script: str) -> Iterable[str]:
     """Split a migration script into statements (no semicolons inside our DDL)."""
     return (s.strip() for s in script.split(";") if s.strip())
-
-
-def now_ms() -> int:
-    return int(time.time() * 1000)
