@@ -17,9 +17,15 @@ from sitegen.site.security import install_secret_filter, mask_secrets
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
 
+def _live_terminal() -> bool:
+    return sys.stderr.isatty() and not os.environ.get("CI")
+
+
 def _setup_logging(verbose: int, quiet: bool) -> None:
     level = logging.WARNING if quiet else (logging.DEBUG if verbose > 1 else logging.INFO)
-    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    # On a terminal the progress line is redrawn in place: clear it before a log line.
+    clear = "\r\033[K" if _live_terminal() else ""
+    logging.basicConfig(level=level, format=clear + "%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
     install_secret_filter()  # proxy credentials never reach the log
     if verbose < 2:
         for noisy in ("bokeh", "asyncio", "ccxt", "urllib3", "aiohttp"):
@@ -30,7 +36,7 @@ def _progress(quiet: bool):
     """A progress callback: a live line on a terminal, plain lines in CI and pipes."""
     if quiet:
         return None
-    tty = sys.stderr.isatty() and not os.environ.get("CI")
+    tty = _live_terminal()
 
     def show(message: str) -> None:
         if tty:

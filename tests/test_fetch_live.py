@@ -14,7 +14,8 @@ from pathlib import Path
 import pytest
 
 from sitegen.series import TIMEFRAME_MS
-from sitegen.sources.exchanges import FetchOptions, make_client, mask_proxy
+from sitegen.site.security import mask_url
+from sitegen.sources.exchanges import FetchOptions, make_client
 from sitegen.store import Store
 from tests.fakex.data import load_universe
 from tests.fakex.harness import ALL, DAY, HOUR, NOW, SYMBOLS, candle_ts, dump, run_fetch
@@ -298,8 +299,8 @@ def test_proxy_comes_from_the_environment_and_is_never_shown(
     from sitegen.sources.live import fetch_all
     from tests.fakex.harness import options
 
-    assert mask_proxy("http://user:s3cret@proxy.example:8080/x") == "http://***@proxy.example:8080"
-    assert mask_proxy("https://proxy.example:3128") == "https://proxy.example:3128"
+    assert mask_url("http://user:s3cret@proxy.example:8080/x") == "http://***@proxy.example:8080"
+    assert mask_url("https://proxy.example:3128") == "https://proxy.example:3128"
     # The loopback server doubles as the proxy; the exchange's own address is one where
     # nothing listens, so only requests that really go through the proxy can succeed.
     proxy = f"http://user:s3cret@{server.url.removeprefix('http://')}"

@@ -149,15 +149,6 @@ class UnknownSymbol(SourceError):
     """The symbol is not listed on the exchange."""
 
 
-def mask_proxy(url: str) -> str:
-    """``http://user:secret@proxy.example:8080`` -> ``http://***@proxy.example:8080``."""
-    m = re.match(r"^(?P<scheme>[a-zA-Z][\w+.-]*://)?(?:(?P<auth>[^@/]*)@)?(?P<rest>.*)$", url)
-    if not m:
-        return "***"
-    host = m.group("rest").split("/")[0]
-    return f"{m.group('scheme') or ''}{'***@' if m.group('auth') else ''}{host}"
-
-
 def resolve_symbol(exchange: str, symbol: str, listed: Mapping[str, Any]) -> str:
     """The exchange's name for the configured ``symbol`` (see the module docstring)."""
     if symbol in listed:

@@ -38,6 +38,7 @@ from typing import Any
 from sitegen.config import Config
 from sitegen.errors import SourceError
 from sitegen.series import TIMEFRAME_MS, LeverageTier
+from sitegen.site.security import mask_url
 from sitegen.sources.exchanges import (
     ExchangeSession,
     FetchOptions,
@@ -45,7 +46,6 @@ from sitegen.sources.exchanges import (
     UnknownSymbol,
     describe_error,
     make_client,
-    mask_proxy,
     resolve_symbol,
 )
 from sitegen.sources.validate import (
@@ -625,7 +625,7 @@ async def fetch_all_async(
     now = options.now_ms if options.now_ms is not None else int(time.time() * 1000)
     proxy = os.environ.get(config.proxy_env) or None
     if proxy:
-        log.info("using the HTTPS proxy %s (from $%s)", mask_proxy(proxy), config.proxy_env)
+        log.info("using the HTTPS proxy %s (from $%s)", mask_url(proxy), config.proxy_env)
     gate = asyncio.Semaphore(options.max_in_flight) if options.max_in_flight else None
     tracker = _Progress(progress, len(config.exchanges) * len(config.symbols))
     outcomes = await asyncio.gather(
