@@ -76,18 +76,27 @@ config_option = click.option(
 )
 
 
+symbols_option = click.option("--symbols", help="Comma-separated ccxt symbols, e.g. 'BTC/USDT:USDT,ETH/USDT:USDT'.")
+exchanges_option = click.option("--exchanges", help="Comma-separated ccxt exchange ids, e.g. 'okx,hyperliquid'.")
+state_option = click.option(
+    "--state", "state_dir", type=click.Path(file_okay=False, path_type=Path), help="Store folder."
+)
+verbose_option = click.option("--verbose", "-v", count=True, help="More log output (-vv for debug).")
+quiet_option = click.option("--quiet", "-q", is_flag=True, help="Only warnings and errors.")
+
+
 @main.command()
 @config_option
 @click.option("--sample", is_flag=True, help="Build from the embedded real sample data (no network).")
 @click.option("--offline", is_flag=True, help="Build from the local store only; fetch nothing.")
 @click.option("--out", "-o", "out_dir", type=click.Path(file_okay=False, path_type=Path), help="Output folder.")
-@click.option("--symbols", help="Comma-separated ccxt symbols, e.g. 'BTC/USDT:USDT,ETH/USDT:USDT'.")
-@click.option("--exchanges", help="Comma-separated ccxt exchange ids, e.g. 'okx,hyperliquid'.")
+@symbols_option
+@exchanges_option
 @click.option("--base-url", help="Absolute URL the site is published at.")
-@click.option("--state", "state_dir", type=click.Path(file_okay=False, path_type=Path), help="Store folder.")
+@state_option
 @click.option("--standalone", is_flag=True, help="Inline BokehJS into every page (single-file pages).")
-@click.option("--verbose", "-v", count=True, help="More log output (-vv for debug).")
-@click.option("--quiet", "-q", is_flag=True, help="Only warnings and errors.")
+@verbose_option
+@quiet_option
 def build(
     config_file: Path | None, sample: bool, offline: bool, out_dir: Path | None, symbols: str | None,
     exchanges: str | None, base_url: str | None, state_dir: Path | None, standalone: bool,
@@ -126,11 +135,11 @@ def build(
 
 @main.command()
 @config_option
-@click.option("--symbols", help="Comma-separated ccxt symbols, e.g. 'BTC/USDT:USDT,ETH/USDT:USDT'.")
-@click.option("--exchanges", help="Comma-separated ccxt exchange ids, e.g. 'okx,hyperliquid'.")
-@click.option("--state", "state_dir", type=click.Path(file_okay=False, path_type=Path), help="Store folder.")
-@click.option("--verbose", "-v", count=True, help="More log output (-vv for debug).")
-@click.option("--quiet", "-q", is_flag=True, help="Only warnings and errors.")
+@symbols_option
+@exchanges_option
+@state_option
+@verbose_option
+@quiet_option
 def fetch(
     config_file: Path | None, symbols: str | None, exchanges: str | None, state_dir: Path | None,
     verbose: int, quiet: bool,
