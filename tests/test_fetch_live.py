@@ -79,6 +79,8 @@ def test_first_fetch_fills_the_store_from_all_four_exchanges(server: FakeExchang
         # Hyperliquid lists USDC perps: stored under the configured symbol, its own name kept.
         hl = st.load_series("hyperliquid", BTC)
         assert hl is not None and hl.market_symbol == "BTC/USDC:USDC" and hl.source == "store"
+        # No tier table there: one bracket, maintenance = half the initial margin at 40x max.
+        assert [(t.mmr, t.max_leverage, t.cum) for t in hl.tiers] == [(0.0125, 40.0, 0.0)]
         bn = st.load_series("binanceusdm", BTC)
         assert bn is not None and bn.market_symbol == BTC
         # Binance's klines carry the taker-buy volume (the server sends half the volume).

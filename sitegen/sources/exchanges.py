@@ -65,6 +65,9 @@ class Profile:
     rate_limit_ms: float
     geo_status: tuple[int, ...] = (451,)
     tiers_in_contracts: bool = False  # tier bounds in contracts, not quote currency (OKX)
+    # No tier table, but a documented rule: maintenance margin is half the initial margin at the
+    # market's maximum leverage (Hyperliquid), one bracket for every size.
+    mmr_from_max_leverage: bool = False
 
 
 PROFILES: dict[str, Profile] = {
@@ -79,7 +82,9 @@ PROFILES: dict[str, Profile] = {
                    tiers_in_contracts=True),
     # Hyperliquid weighs an info call 20 (candles 20 + 1 per 60 bars): with every call
     # counted 10 ccxt units (see make_client), 110 ms -> 545 units/min = 54 calls a minute.
-    "hyperliquid": Profile(5000, "snapshot", 0, None, 500, False, ("swap",), 60_000, 110),
+    # Its maintenance margin is half the initial margin at the market's max leverage.
+    "hyperliquid": Profile(5000, "snapshot", 0, None, 500, False, ("swap",), 60_000, 110,
+                           mmr_from_max_leverage=True),
 }
 
 

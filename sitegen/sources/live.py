@@ -412,6 +412,8 @@ class _SymbolJob:
 
     async def tiers(self) -> tuple[list[tuple[float, float, float, float]], str | None]:
         """Public tier brackets ``(min, max, mmr, max_leverage)`` in the exchange's own unit."""
+        if self.ex.profile.mmr_from_max_leverage:
+            return self.max_leverage_bracket(), None
         if not self.ex.profile.tiers:
             return [], None
         try:
@@ -428,6 +430,15 @@ class _SymbolJob:
             if all(isinstance(x, int | float) and math.isfinite(x) for x in (lo, hi, mmr, lev)):
                 brackets.append((float(lo), float(hi), float(mmr), float(lev)))
         return brackets, None
+
+    def max_leverage_bracket(self) -> list[tuple[float, float, float, float]]:
+        """One open-ended bracket with mmr = 1 / (2 x max leverage) from the market's limits."""
+        market = (self.ex.client.markets or {}).get(self.market) or {}
+        lev = ((market.get("limits") or {}).get("leverage") or {}).get("max")
+        if not isinstance(lev, int | float) or not math.isfinite(lev) or lev < 1:
+            log.warning("%s: the market states no maximum leverage; default margin tiers used", self.where)
+            return []
+        return [(0.0, 1e15, 0.5 / float(lev), float(lev))]
 
     def tiers_usd(
         self, brackets: list[tuple[float, float, float, float]], rows_1h: list[CandleRow]
