@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import http.server
+import os
 import re
 import statistics
 import sys
@@ -45,7 +46,7 @@ def main(site: Path, runs: int) -> None:
     base = f"http://127.0.0.1:{srv.server_address[1]}/"
     print(f"{'page':28} {'HTML KB':>8} {'FCP ms':>8} {'chart ms':>9}")
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=ARGS)
+        browser = p.chromium.launch(executable_path=os.environ.get("LIQMAP_CHROMIUM") or "/usr/bin/chromium", args=ARGS)
         for name, path in page_types(site).items():
             fcp, idle = [], []
             for _ in range(runs):

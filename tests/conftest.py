@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -26,7 +27,8 @@ def sample_site(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 # -- browser fixtures (tests/test_browser*.py) -------------------------------------------
 
-CHROMIUM = "/usr/bin/chromium"
+# Debian's Chromium by default; LIQMAP_CHROMIUM names another Chromium/Chrome (set by .ci/run).
+CHROMIUM = os.environ.get("LIQMAP_CHROMIUM") or "/usr/bin/chromium"
 CHROMIUM_ARGS = [
     "--no-sandbox", "--disable-gpu", "--disable-background-networking",
     "--disable-component-update", "--disable-sync", "--no-first-run",
