@@ -318,3 +318,28 @@ def test_symbol_without_any_positions_still_renders() -> None:
     text = soup(files, "btc-usdt/index.html").get_text(" ")
     assert "No clusters" in text and "would liquidate" not in text
     assert json.loads(files["data/btc-usdt.json"])["clusters"] == []
+
+
+def test_predicted_liquidations_reach_the_json_and_the_page() -> None:
+    from dataclasses import replace
+
+    from sitegen.render.levels import range_view
+
+    report = synthetic_report(bars=300)
+    res = report.results["5m"]
+    pl = np.arange(300, dtype=np.float64) * 1_000.0
+    ps = np.arange(300, dtype=np.float64)[::-1] * 500.0
+    res = replace(res, predicted_long=pl, predicted_short=ps)
+    report = replace(report, results={"5m": res}, per_exchange={"5m": {"binanceusdm": res}})
+    files = render_site(synthetic_site(symbols=(report,)))
+    pred = json.loads(files["data/btc-usdt.json"])["predicted_liquidations"]
+    assert pred["timestamp_ms"] == [int(t) for t in res.timestamp[-288:]]
+    assert pred["long_usd"] == [float(x) for x in pl[-288:]]
+    assert pred["short_usd"] == [float(x) for x in ps[-288:]]
+    page = files["btc-usdt/index.html"].decode()
+    assert '"name":"predicted"' in page and "Predicted liquidations" in page
+    # A range that merges bars sums what the model liquidates in each merged column.
+    view = range_view(report, "24h", max_columns=96)
+    assert view.predicted_long.size == 96
+    assert view.predicted_long.sum() == pytest.approx(pl[-288:].sum())
+    assert view.predicted_short[0] == pytest.approx(ps[-288:][:3].sum())

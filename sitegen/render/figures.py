@@ -322,3 +322,56 @@ def map_figure(
     p.legend.padding = 2
     p.legend.margin = 2
     return p
+
+
+def predicted_figure(view: RangeView, x_range: Range1d, *, height: int = 150) -> figure:
+    """The model's predicted liquidations per column: shorts up, longs down, on the heatmap's time axis.
+
+    This is the series the methodology page scores against realised liquidations.
+    """
+    half = view.bar_ms * 0.4
+    data = {
+        "t": view.timestamp + view.bar_ms / 2,
+        "long": -view.predicted_long,
+        "short": view.predicted_short,
+        "long_usd": view.predicted_long,
+    }
+    src = ColumnDataSource(data=data)
+    top = float(max(np.max(view.predicted_long, initial=0.0), np.max(view.predicted_short, initial=0.0))) or 1.0
+    p = figure(
+        name="predicted",
+        x_range=x_range,
+        y_range=Range1d(-top * 1.08, top * 1.08),
+        x_axis_type="datetime",
+        sizing_mode="stretch_width",
+        height=height,
+        min_height=110,
+        tools="",
+        toolbar_location=None,
+    )
+    _style(p)
+    p.background_fill_color = "#0d1017"
+    p.xaxis.formatter = _time_formatter()
+    p.yaxis.formatter = NumeralTickFormatter(format="$0.0a")
+    p.yaxis.ticker = BasicTicker(desired_num_ticks=3)
+    bs = p.vbar(x="t", width=2 * half, top="short", bottom=0, source=src, fill_color=SHORT_COLOUR,
+                line_color=None, legend_label="shorts")
+    bl = p.vbar(x="t", width=2 * half, top=0, bottom="long", source=src, fill_color=LONG_COLOUR,
+                line_color=None, legend_label="longs")
+    p.add_tools(
+        HoverTool(
+            renderers=[bs, bl],
+            tooltips=[("time", "@t{%F %H:%M} UTC"), ("longs", "@long_usd{$0.00a}"), ("shorts", "@short{$0.00a}")],
+            formatters={"@t": "datetime"},
+            mode="mouse",
+        )
+    )
+    p.legend.location = "top_left"
+    p.legend.orientation = "horizontal"
+    p.legend.background_fill_alpha = 0.0
+    p.legend.border_line_color = None
+    p.legend.label_text_color = AXIS_TEXT
+    p.legend.label_text_font_size = "11px"
+    p.legend.padding = 2
+    p.legend.margin = 2
+    return p

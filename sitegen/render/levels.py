@@ -79,6 +79,8 @@ class RangeView:
     price_edges: np.ndarray  # (B+1,) the rows shipped (a cut of the model grid)
     long: np.ndarray  # float32 (T, B)
     short: np.ndarray  # float32 (T, B)
+    predicted_long: np.ndarray  # float64 (T,) USD of longs the model liquidates in each column
+    predicted_short: np.ndarray  # float64 (T,)
     groups: tuple[LeverageGroup, ...]
     long_by_group: tuple[np.ndarray, ...]  # one (T, B) per group
     short_by_group: tuple[np.ndarray, ...]
@@ -143,6 +145,8 @@ def _merge(a: np.ndarray, k: int, how: str) -> np.ndarray:
         return r.max(axis=1)
     if how == "min":
         return r.min(axis=1)
+    if how == "sum":
+        return r.sum(axis=1)
     return r.mean(axis=1)
 
 
@@ -197,6 +201,8 @@ def range_view(
         price_edges=edges[b0 : b1 + 1],
         long=heat(result.heat_long),
         short=heat(result.heat_short),
+        predicted_long=_merge(np.asarray(result.predicted_long, dtype=np.float64)[ri], k, "sum"),
+        predicted_short=_merge(np.asarray(result.predicted_short, dtype=np.float64)[ri], k, "sum"),
         groups=groups,
         long_by_group=lbg,
         short_by_group=sbg,

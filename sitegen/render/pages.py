@@ -33,6 +33,7 @@ from sitegen.render.figures import (
     SHORT_COLOUR,
     heatmap_figure,
     map_figure,
+    predicted_figure,
 )
 from sitegen.render.levels import (
     RangeView,
@@ -257,6 +258,7 @@ def _symbol_pages(ctx: _Ctx, s: Summary) -> dict[str, bytes]:
             # Fresh Bokeh models per page: a model belongs to one document.
             heat = heatmap_figure(view, colorbar_title=f"estimated liquidations per {row_pct:g} % price row")
             liq = map_figure(view, cum_long, cum_short)
+            pred = predicted_figure(view, heat.figure.x_range)
             canonical = f"{report.slug}/" if rng == default else f"{report.slug}/{rng}/"
             v = _symbol_vars(ctx, s, rng, rel, path, canonical)
             v.update(
@@ -268,7 +270,7 @@ def _symbol_pages(ctx: _Ctx, s: Summary) -> dict[str, bytes]:
                 row_pct=row_pct,
             )
             title = f"{s.pair} liquidation heatmap, {RANGE_TITLES[rng]} · liqmap"
-            out[path] = _bokeh_page(ctx, "symbol.html", [heat.figure, liq], title, v)
+            out[path] = _bokeh_page(ctx, "symbol.html", [heat.figure, liq, pred], title, v)
     # Embed: chart only, default range.
     view = range_view(report, default)
     heat = heatmap_figure(view, embed=True, height=420)

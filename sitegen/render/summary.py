@@ -242,9 +242,24 @@ def symbol_json(site: SiteData, s: Summary) -> bytes:
             "cum_long_usd": [round(float(x), 2) for x in cl[keep]],
             "cum_short_usd": [round(float(x), 2) for x in cs[keep]],
         },
+        "predicted_liquidations": _predicted(res),
         "data_hash": s.data_hash,
     }
     return json.dumps(payload, indent=1, allow_nan=False).encode("utf-8")
+
+
+PREDICTED_BARS = 288  # one day of 5-minute bars (12 days of hourly ones)
+
+
+def _predicted(res: ModelResult) -> dict[str, object]:
+    """The model's predicted liquidations per bar, the series the methodology page scores."""
+    n = min(PREDICTED_BARS, int(res.timestamp.size))
+    return {
+        "units": "USD of positions the model liquidates in each bar (bar open time, ms UTC)",
+        "timestamp_ms": [int(t) for t in res.timestamp[-n:]],
+        "long_usd": [round(float(x), 2) for x in res.predicted_long[-n:]],
+        "short_usd": [round(float(x), 2) for x in res.predicted_short[-n:]],
+    }
 
 
 def symbol_csv(s: Summary) -> bytes:
