@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from bokeh import __version__ as BOKEH_VERSION
 from bs4 import BeautifulSoup
 
 from sitegen.model.outputs import cumulative
@@ -103,7 +104,7 @@ def test_every_file_of_the_site(files: dict[str, bytes]) -> None:
               "robots.txt", "feed.xml", "static/css/site.css", "static/js/liqmap.js"]:
         assert files.get(p), p
     bokeh = [p for p in files if p.startswith("static/bokeh/")]
-    assert bokeh == ["static/bokeh/3.9.2/bokeh.min.js"]  # one shared copy, versioned path
+    assert bokeh == [f"static/bokeh/{BOKEH_VERSION}/bokeh.min.js"]  # one shared copy, versioned path
     assert "3d" not in {p.split("/")[1] for p in files if p.startswith("btc-usdt/")}
 
 
@@ -138,7 +139,7 @@ def test_pages_share_one_bokehjs_by_relative_path(files: dict[str, bytes]) -> No
     for path, prefix in (("btc-usdt/index.html", "../"), ("btc-usdt/12h/index.html", "../../"),
                          ("embed/btc-usdt/index.html", "../../")):
         srcs = [s["src"] for s in soup(files, path).find_all("script", src=True)]
-        assert f"{prefix}static/bokeh/3.9.2/bokeh.min.js" in srcs
+        assert f"{prefix}static/bokeh/{BOKEH_VERSION}/bokeh.min.js" in srcs
         assert f"{prefix}static/js/liqmap.js" in srcs
 
 
@@ -321,10 +322,6 @@ def test_symbol_without_any_positions_still_renders() -> None:
 
 
 def test_predicted_liquidations_reach_the_json_and_the_page() -> None:
-    from dataclasses import replace
-
-    from sitegen.render.levels import range_view
-
     report = synthetic_report(bars=300)
     res = report.results["5m"]
     pl = np.arange(300, dtype=np.float64) * 1_000.0
