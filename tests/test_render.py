@@ -130,8 +130,8 @@ def test_no_external_requests(files: dict[str, bytes], path: str) -> None:
     doc = soup(files, path)
     for tag in doc.find_all(["script", "link", "img", "iframe"]):
         url = tag.get("src") or tag.get("href") or ""
-        if tag.name == "link" and tag.get("rel") == ["canonical"]:
-            continue  # not fetched
+        if tag.name == "link" and tag.get("rel") in (["canonical"], ["alternate"]):
+            continue  # not fetched by a browser (oEmbed discovery must be an absolute URL)
         assert not re.match(r"^(https?:)?//", url), f"{path}: external {tag.name} {url}"
 
 
@@ -340,3 +340,14 @@ def test_predicted_liquidations_reach_the_json_and_the_page() -> None:
     assert view.predicted_long.size == 96
     assert view.predicted_long.sum() == pytest.approx(pl[-288:].sum())
     assert view.predicted_short[0] == pytest.approx(ps[-288:][:3].sum())
+
+
+def test_oembed_answer_and_its_discovery_link(files: dict[str, bytes]) -> None:
+    answer = json.loads(files["oembed/btc-usdt.json"])
+    assert answer["version"] == "1.0" and answer["type"] == "rich"
+    assert answer["html"].startswith('<iframe src="https://example.test/liqmap/embed/btc-usdt/"')
+    assert 'sandbox="allow-scripts' in answer["html"]
+    assert answer["thumbnail_url"] == "https://example.test/liqmap/og/btc-usdt.png"
+    assert "og/btc-usdt.png" in files
+    link = soup(files, "btc-usdt/index.html").find("link", type="application/json+oembed")
+    assert link is not None and link["href"] == "https://example.test/liqmap/oembed/btc-usdt.json"

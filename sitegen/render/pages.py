@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import json
 import logging
 import re
 from collections.abc import Iterator
@@ -189,11 +190,14 @@ def _parameters(report: SymbolReport, s: Summary, tf: str) -> list[tuple[str, st
     return rows
 
 
+EMBED_HEIGHT = 480  # px, the iframe of the embed snippet and of the oEmbed answer
+
+
 def _embed_snippet(site: SiteData, report: SymbolReport) -> str:
     base = report.symbol.split("/")[0]
     return (
         f'<iframe src="{site.base_url}embed/{report.slug}/" title="{base} liquidation heatmap '
-        f'(liqmap)" loading="lazy" width="100%" height="480" style="border:0" '
+        f'(liqmap)" loading="lazy" width="100%" height="{EMBED_HEIGHT}" style="border:0" '
         f'sandbox="allow-scripts allow-popups allow-popups-to-escape-sandbox"></iframe>'
     )
 
@@ -382,7 +386,32 @@ def render_data(summaries: list[Summary], site: SiteData) -> dict[str, bytes]:
     for s in summaries:
         out[f"data/{s.report.slug}.json"] = symbol_json(site, s)
         out[f"data/{s.report.slug}.csv"] = symbol_csv(s)
+        out[f"oembed/{s.report.slug}.json"] = oembed_json(site, s.report)
     return out
+
+
+
+def oembed_json(site: SiteData, report: SymbolReport) -> bytes:
+    """oEmbed 1.0 "rich" answer, found through the symbol page's discovery link.
+
+    Blog engines that honour discovery (WordPress) turn a pasted page URL into the iframe.
+    """
+    base = report.symbol.split("/")[0]
+    payload = {
+        "version": "1.0",
+        "type": "rich",
+        "provider_name": "liqmap",
+        "provider_url": site.base_url,
+        "title": f"{base} liquidation heatmap (liqmap)",
+        "html": _embed_snippet(site, report),
+        "width": 800,
+        "height": EMBED_HEIGHT,
+        "thumbnail_url": f"{site.base_url}og/{report.slug}.png",
+        "thumbnail_width": 1200,
+        "thumbnail_height": 630,
+        "cache_age": 3600,
+    }
+    return json.dumps(payload, indent=1).encode("utf-8")
 
 
 def render_static(bokeh_files: set[str], standalone: bool) -> dict[str, bytes]:
