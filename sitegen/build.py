@@ -21,6 +21,7 @@ import numpy as np
 from sitegen import __version__
 from sitegen.config import RANGES, Config, slugify
 from sitegen.errors import BuildError, LiqmapError, SourceError
+from sitegen.model.types import ModelResult
 from sitegen.report import KeptSymbol, SiteData, SymbolReport
 from sitegen.series import TIMEFRAME_MS, MarketSeries
 
@@ -65,7 +66,7 @@ def analyse_symbol(
 
     params = config.model
     results = {}
-    per_exchange: dict[str, dict[str, object]] = {}
+    per_exchange: dict[str, dict[str, ModelResult]] = {}
     candles = {}
     volume_model = False
     for tf in ("5m", "1h"):
@@ -101,14 +102,14 @@ def analyse_symbol(
         r for r in config.ranges
         if RANGES[r][0] in candles and len(candles[RANGES[r][0]]) >= RANGES[r][1]
     )
-    if not ranges:  # short history: still show the longest range that has some data
+    if not ranges:  # short history: still show the shortest range, with the bars there are
         ranges = tuple(r for r in config.ranges if RANGES[r][0] in candles)[:1]
     return SymbolReport(
         symbol=symbol,
         slug=slugify(symbol),
         exchanges=tuple(s.exchange for s in series),
         results=results,
-        per_exchange=per_exchange,  # type: ignore[arg-type]
+        per_exchange=per_exchange,
         candles=candles,
         funding=next((s.funding for s in series if s.funding is not None), None),
         ranges=ranges,
@@ -121,10 +122,7 @@ def analyse_symbol(
 
 def _trim(s: MarketSeries, tf: str, bars: int) -> MarketSeries:
     """Keep the last ``bars`` candles of ``tf`` (and only that timeframe) for the model."""
-    return MarketSeries(
-        s.exchange, s.symbol, {tf: s.candles[tf].tail(bars)}, s.open_interest, s.funding,
-        s.tiers, s.source,
-    )
+    return replace(s, candles={tf: s.candles[tf].tail(bars)})
 
 
 def gather(
