@@ -75,6 +75,18 @@ def _style(p: figure) -> None:
     p.toolbar.autohide = True
 
 
+def _style_legend(p: figure) -> None:
+    """A compact horizontal legend in the top left, on the dark or the light page."""
+    p.legend.location = "top_left"
+    p.legend.orientation = "horizontal"
+    p.legend.background_fill_alpha = 0.0
+    p.legend.border_line_color = None
+    p.legend.label_text_color = AXIS_TEXT
+    p.legend.label_text_font_size = "11px"
+    p.legend.padding = 2
+    p.legend.margin = 2
+
+
 def _time_formatter() -> DatetimeTickFormatter:
     return DatetimeTickFormatter(
         minutes="%H:%M", hourmin="%H:%M", hours="%H:%M", days="%b %d", months="%b %Y"
@@ -310,17 +322,10 @@ def map_figure(
     )
     legend = p.legend[0]
     p.add_layout(legend, "above")  # outside the bars, so it never hides them on a phone
-    p.legend.location = "top_left"
-    p.legend.orientation = "horizontal"
+    _style_legend(p)
     p.legend.ncols = 2  # two rows of two: fits a 375 px phone
     p.legend.click_policy = "hide"
-    p.legend.background_fill_alpha = 0.0
-    p.legend.border_line_color = None
-    p.legend.label_text_color = AXIS_TEXT
-    p.legend.label_text_font_size = "11px"
     p.legend.spacing = 6
-    p.legend.padding = 2
-    p.legend.margin = 2
     return p
 
 
@@ -366,12 +371,5 @@ def predicted_figure(view: RangeView, x_range: Range1d, *, height: int = 150) ->
             mode="mouse",
         )
     )
-    p.legend.location = "top_left"
-    p.legend.orientation = "horizontal"
-    p.legend.background_fill_alpha = 0.0
-    p.legend.border_line_color = None
-    p.legend.label_text_color = AXIS_TEXT
-    p.legend.label_text_font_size = "11px"
-    p.legend.padding = 2
-    p.legend.margin = 2
+    _style_legend(p)
     return p
