@@ -180,8 +180,12 @@ def test_heat_chunks_memory_is_bounded() -> None:
     inp = random_input(17, t=400)
     s = solve(inp, ModelParams())
     edges = price_grid(50, 200, 0.2)
-    sizes = [blk.shape[2] for _, blk in heat_chunks(s.longs, s.shorts, s.log_f, edges, 5, chunk_cells=50_000)]
-    assert sum(sizes) == 400 and max(sizes) <= 50_000 // (2 * 5 * (edges.shape[0] - 1)) + 1
+    n_lev = s.leverages.shape[0]
+    sizes = [
+        blk.shape[2]
+        for _, blk in heat_chunks(s.longs, s.shorts, s.log_f, edges, n_lev, chunk_cells=50_000)
+    ]
+    assert sum(sizes) == 400 and max(sizes) <= 50_000 // (2 * n_lev * (edges.shape[0] - 1)) + 1
 
 
 def test_chunks_respect_row_limit_and_decay_span() -> None:

@@ -10,9 +10,10 @@ from sitegen.model import ModelInput, ModelParams, cumulative, price_grid, run_m
 from sitegen.model.engine import multipliers, solve
 
 HOUR = 3_600_000
+# every model v2 term on: same-bar path, unlocated liquidations, a dollar scale
 PARAMS = ModelParams(
     leverages=(5.0, 25.0, 100.0), leverage_weights=(0.3, 0.5, 0.2), entry_points=3,
-    decay_half_life_hours=6.0,
+    decay_half_life_hours=6.0, intrabar="path", unlocated_coef=3.0, usd_scale=0.8,
 )
 EDGES = price_grid(20.0, 500.0, 0.5)  # wide: every level of these paths is on the grid
 # per-test settings (a global profile would change other modules' hypothesis tests)
@@ -48,8 +49,29 @@ def test_added_notional_is_surviving_plus_liquidated_plus_closed(inp: ModelInput
         total = new.sum()
         assert np.isclose(total, open_[-1] + pred.sum() + closed.sum(), rtol=1e-9, atol=1e-6)
         assert np.all(pred >= 0) and np.all(closed >= -1e-9)
-        # the heatmap holds exactly the survivors, bar by bar
-        assert np.allclose(heat.sum(axis=1), open_, rtol=1e-5, atol=1e-2)
+        # the heatmap holds exactly the survivors (in scaled dollars), bar by bar
+        assert np.allclose(heat.sum(axis=1), PARAMS.usd_scale * open_, rtol=1e-5, atol=1e-2)
+    # the predicted series is the located liquidations plus the unlocated term, scaled
+    total_l, total_s = s.total(PARAMS.usd_scale)
+    assert np.allclose(r.predicted_long, total_l) and np.allclose(r.predicted_short, total_s)
+    assert np.all(s.unlocated_long >= 0) and np.all(s.unlocated_short >= 0)
+
+
+@SETTINGS
+@given(paths(), st.integers(1, 39))
+def test_no_look_ahead(inp: ModelInput, cut: int) -> None:
+    """Bars after t change nothing at or before t: predictions and heat rows."""
+    t = inp.low.shape[0]
+    cut = min(cut, t - 1)
+    head = ModelInput(
+        inp.timestamp[:cut], inp.open[:cut], inp.high[:cut], inp.low[:cut], inp.close[:cut],
+        inp.volume[:cut], oi_usd=inp.oi_usd[:cut], bar_ms=HOUR,
+    )
+    full, part = run_model(inp, PARAMS, EDGES), run_model(head, PARAMS, EDGES)
+    assert np.allclose(full.predicted_long[:cut], part.predicted_long, rtol=1e-9, atol=1e-6)
+    assert np.allclose(full.predicted_short[:cut], part.predicted_short, rtol=1e-9, atol=1e-6)
+    assert np.allclose(full.heat_long[:cut], part.heat_long, rtol=1e-5, atol=1e-3)
+    assert np.allclose(full.heat_short[:cut], part.heat_short, rtol=1e-5, atol=1e-3)
 
 
 @SETTINGS

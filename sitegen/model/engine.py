@@ -116,7 +116,8 @@ def entry_prices(low: np.ndarray, high: np.ndarray, mode: np.ndarray, points: in
     fc = np.where(width > 0, (c - a) / safe, 0.5)
     left = a + np.sqrt(np.maximum(p * width * (c - a), 0.0))
     right = b - np.sqrt(np.maximum((1.0 - p) * width * (b - c), 0.0))
-    return np.exp(np.where(p < fc, left, right))
+    # clipped: exp(log(x)) may miss x by an ulp, and the intrabar path compares with low/high
+    return np.clip(np.exp(np.where(p < fc, left, right)), np.exp(a), np.exp(b))
 
 
 @dataclass(frozen=True)
@@ -152,6 +153,14 @@ def flows(inp: ModelInput, params: ModelParams) -> Flows:
     delta = np.where(known, oi - np.where(known, prev, 0.0), 0.0)
     new_oi = np.maximum(delta, 0.0)
     drop = np.maximum(-delta, 0.0)
+    if inp.oi_up_usd is not None and inp.oi_down_usd is not None:
+        # Gross flows from finer open interest: positions opened and closed inside the bar
+        # (the net change hides a bar that opened much and closed much).
+        up = np.asarray(inp.oi_up_usd, dtype=np.float64)
+        down = np.asarray(inp.oi_down_usd, dtype=np.float64)
+        gross = known & np.isfinite(up) & np.isfinite(down) & (up >= 0) & (down >= 0)
+        new_oi = np.where(gross, up, new_oi)
+        drop = np.where(gross, down, drop)
 
     # Volume fallback: trailing mean of the previous `w` bars (expanding at the start).
     w = max(int(params.volume_ma_bars), 1)
@@ -194,13 +203,55 @@ def flows(inp: ModelInput, params: ModelParams) -> Flows:
 
 @dataclass(frozen=True)
 class Cohorts:
-    """All cohorts of one side, flattened (N,). ``leverage`` indexes params.leverages."""
+    """All cohorts of one side, flattened (N,). ``leverage`` indexes params.leverages.
+
+    ``notional`` is what enters the book after the opening bar; the part the opening bar
+    itself liquidates (intrabar path) is in ``same_bar`` (T,), summed per bar.
+    """
 
     bar: np.ndarray  # int32 bar the cohort was opened in (ascending)
     leverage: np.ndarray  # int32 index into the leverage list
     price: np.ndarray  # float64 liquidation price
-    notional: np.ndarray  # float64 USD at opening
+    notional: np.ndarray  # float64 USD at opening (after the same-bar liquidation)
     liq_bar: np.ndarray  # int32 first later bar that reaches price; T = never
+    same_bar: np.ndarray  # float64 (T,) USD liquidated inside the bar that opened it
+
+
+INTRABAR_MODES = ("path", "off")
+
+
+def same_bar_share(
+    o: np.ndarray, h: np.ndarray, lo: np.ndarray, c: np.ndarray,
+    entry: np.ndarray, level: np.ndarray, side: int,
+) -> np.ndarray:
+    """Share of a cohort liquidated inside the bar that opened it, in [0, 1].
+
+    The bar's path is assumed O->L->H->C when it closes up and O->H->L->C when it closes
+    down (half of each for an unchanged close, so a mirrored path gives mirrored shares).
+    Each pass of the path through the entry price carries an equal share of the entries;
+    that share is liquidated in the bar when the rest of the path reaches ``level`` (below
+    the entry for longs, ``side`` 0; above for shorts, ``side`` 1). Arrays broadcast
+    together; bar values must have a trailing axis for each extra axis of ``entry``.
+    """
+    e, p = entry, level
+
+    def f(mask: np.ndarray) -> np.ndarray:
+        return np.asarray(mask, dtype=np.float64)
+
+    n_up = 1.0 + f(e <= o) + f(e >= c)  # passes through the entry on O->L->H->C
+    n_down = 1.0 + f(e >= o) + f(e <= c)  # on O->H->L->C
+    if side == 0:
+        # up bar: passes on O->L (entry <= O) see the rest reach L; on L->H (always) and
+        # H->C (entry >= C) the rest reaches C. Down bar: passes on O->H (entry >= O) and
+        # H->L (always) see L; on L->C (entry <= C) the rest only rises.
+        up = (f(e <= o) * f(lo <= p) + f(c <= p) * (1.0 + f(e >= c))) / n_up
+        down = (f(e >= o) + 1.0) * f(lo <= p) / n_down
+    else:
+        # the mirror image: up bar, passes on O->L and L->H see H, on H->C nothing;
+        # down bar, O->H sees H, H->L and L->C see C
+        up = (f(e <= o) + 1.0) * f(h >= p) / n_up
+        down = (f(e >= o) * f(h >= p) + f(c >= p) * (1.0 + f(e <= c))) / n_down
+    return np.where(c > o, up, np.where(c < o, down, 0.5 * (up + down)))
 
 
 def leverage_set(
@@ -299,15 +350,24 @@ def cohorts(
     shape = (t, n_lev, j)
     bars = np.broadcast_to(np.arange(t, dtype=np.int32)[:, None, None], shape).ravel()
     levi = np.broadcast_to(np.arange(n_lev, dtype=np.int32)[None, :, None], shape).ravel()
+    if params.intrabar not in INTRABAR_MODES:
+        raise ValueError(f"intrabar must be one of {INTRABAR_MODES}, got {params.intrabar!r}")
+    bar_ohlc = [np.asarray(x, dtype=np.float64)[:, None, None] for x in (inp.open, high, low, inp.close)]
     out = []
     for side, new in enumerate((fl.new_long, fl.new_short)):
-        price = (entries[:, None, :] * k[side][None, :, None]).ravel()
-        notional = np.broadcast_to(new[:, None, None] * w[None, :, None] / j, shape).ravel()
+        price3 = entries[:, None, :] * k[side][None, :, None]  # (T, L, J)
+        notional3 = np.broadcast_to(new[:, None, None] * w[None, :, None] / j, shape)
+        same = np.zeros(t)
+        if params.intrabar == "path":
+            f = same_bar_share(*bar_ohlc, entries[:, None, :], price3, side)
+            same = (notional3 * f).reshape(t, -1).sum(axis=1)
+            notional3 = notional3 * (1.0 - f)
+        price, notional = price3.ravel(), notional3.ravel()
         keep = notional > 0
         b, li, p, nn = bars[keep], levi[keep], price[keep], notional[keep]
-        start = b.astype(np.int64) + 1  # no same-bar look-ahead
+        start = b.astype(np.int64) + 1  # what the opening bar did not take: later bars
         liq = first_reach(low, start, p) if side == 0 else first_reach(-high, start, -p)
-        out.append(Cohorts(b, li, p, nn, liq.astype(np.int32)))
+        out.append(Cohorts(b, li, p, nn, liq.astype(np.int32), same))
     return out[0], out[1], lev
 
 
@@ -347,18 +407,20 @@ def predicted(c: Cohorts, log_f: np.ndarray, t: int) -> np.ndarray:
 def survival(
     longs: Cohorts, shorts: Cohorts, fl: Flows, t: int
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Solve for log F (T,) and the predicted liquidations per side (T,) each.
+    """Solve for log F (T,) and the later-bar liquidations per side (T,) each.
 
-    Bar ``t`` closes the share ``max(drop_t - liq_t, 0) / OI_{t-1}`` of every open position on
+    The returned predictions are the cohorts liquidated after their opening bar (the
+    same-bar part is in ``Cohorts.same_bar``). Bar ``t`` closes the share ``max(drop_t - liq_t, 0) / OI_{t-1}`` of every open position on
     both sides: the part of the open-interest fall that the model's own liquidations
-    (``liq_t`` = long + short) do not explain.
+    (``liq_t`` = long + short, same-bar included) do not explain.
     """
     hl, hs = _Hits.of(longs, t), _Hits.of(shorts, t)
     log_f = np.cumsum(fl.log_decay)
     denom = np.where(np.isfinite(fl.oi_prev) & (fl.oi_prev > 0), fl.oi_prev, np.inf)
+    same = longs.same_bar + shorts.same_bar  # same-bar liquidations explain OI falls too
     change = 0.0
     for _ in range(FIXED_POINT_PASSES):
-        liq = hl.per_bar(log_f, t) + hs.per_bar(log_f, t)
+        liq = hl.per_bar(log_f, t) + hs.per_bar(log_f, t) + same
         share = np.clip(np.maximum(fl.oi_drop - liq, 0.0) / denom, 0.0, MAX_CLOSE_SHARE)
         new_log_f = np.cumsum(np.log1p(-share) + fl.log_decay)
         change = float(np.max(np.abs(new_log_f - log_f))) if t else 0.0
@@ -487,7 +549,7 @@ class Solved:
     shorts: Cohorts
     leverages: np.ndarray
     log_f: np.ndarray  # log of the cumulative survival factor after each bar
-    predicted_long: np.ndarray  # liquidated by the model in each bar
+    predicted_long: np.ndarray  # located: liquidated at the model's levels in each bar
     predicted_short: np.ndarray
     new_long: np.ndarray  # opened in each bar
     new_short: np.ndarray
@@ -496,6 +558,56 @@ class Solved:
     open_long: np.ndarray  # surviving after each bar (all prices, also off the grid)
     open_short: np.ndarray
     volume_bars: np.ndarray  # bool, bars driven by the volume fallback
+    # unlocated liquidations (not tied to a level, not in the book; ``unlocated_coef``)
+    unlocated_long: np.ndarray
+    unlocated_short: np.ndarray
+
+    def total(self, scale: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
+        """Predicted liquidations per bar, located + unlocated, times ``scale``: (long, short)."""
+        return (
+            scale * (self.predicted_long + self.unlocated_long),
+            scale * (self.predicted_short + self.unlocated_short),
+        )
+
+
+# The adverse move of a bar for the unlocated term: this share of its log range plus the
+# rest of its open-to-low (longs) or open-to-high (shorts) log move.
+UNLOCATED_RANGE_MIX = 0.5
+
+
+def adverse_moves(inp: ModelInput) -> tuple[np.ndarray, np.ndarray]:
+    """Per-bar adverse log moves (long, short), each (T,) >= 0.
+
+    long  = MIX * log(high / low) + (1 - MIX) * log(open / low)
+    short = MIX * log(high / low) + (1 - MIX) * log(high / open)
+    """
+    o, h, lo = (np.asarray(x, dtype=np.float64) for x in (inp.open, inp.high, inp.low))
+    rng = np.log(h / lo)
+    mix = UNLOCATED_RANGE_MIX
+    return mix * rng + (1 - mix) * np.log(o / lo), mix * rng + (1 - mix) * np.log(h / o)
+
+
+def unlocated(
+    inp: ModelInput, coef: float, fl: Flows, open_before: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Unlocated liquidations per bar (long, short), USD (T,) each.
+
+    ``coef x OI x move^2``: OI is the open interest before the bar (at its close where the
+    previous value is unknown); where there is none (volume model) the model's own open
+    notional of that side before the bar, ``open_before`` (2, T). The squared log move scales
+    with the bar length like a variance, so one coefficient serves every timeframe.
+    """
+    t = int(np.asarray(inp.timestamp).shape[0])
+    if coef == 0:
+        return np.zeros(t), np.zeros(t)
+    oi = np.full(t, np.nan) if inp.oi_usd is None else np.asarray(inp.oi_usd, dtype=np.float64)
+    ref = np.where(np.isfinite(fl.oi_prev), fl.oi_prev, oi)
+    ml, ms = adverse_moves(inp)
+    out = []
+    for side, move in enumerate((ml, ms)):
+        base = np.where(np.isfinite(ref) & (ref >= 0), ref, open_before[side])
+        out.append(coef * base * move**2)
+    return out[0], out[1]
 
 
 def totals(
@@ -526,17 +638,27 @@ def solve(inp: ModelInput, params: ModelParams, mult: np.ndarray | None = None) 
     ``mult`` optionally overrides the liquidation multipliers (see :func:`cohorts`).
     """
     t = _check_input(inp)
+    if not (math.isfinite(params.usd_scale) and params.usd_scale > 0):
+        raise ValueError(f"usd_scale must be a positive number, got {params.usd_scale!r}")
+    if not (math.isfinite(params.unlocated_coef) and params.unlocated_coef >= 0):
+        raise ValueError(f"unlocated_coef must be a number >= 0, got {params.unlocated_coef!r}")
     fl = flows(inp, params)
     longs, shorts, lev = cohorts(inp, params, fl, mult)
     log_f, pl, ps = survival(longs, shorts, fl, t)
-    open_ = np.stack([totals(fl.new_long, pl, log_f), totals(fl.new_short, ps, log_f)])
+    # what enters the book is the new notional less the part its own bar liquidated
+    open_ = np.stack([
+        totals(fl.new_long - longs.same_bar, pl, log_f),
+        totals(fl.new_short - shorts.same_bar, ps, log_f),
+    ])
     # bar t closes the share 1 - keep_t of what was open before it and not liquidated in it
     keep = np.exp(np.diff(np.concatenate([[0.0], log_f])))
-    before = np.concatenate([np.zeros((2, 1)), open_[:, :-1]], axis=1) - np.stack([pl, ps])
-    closed = np.maximum(before, 0.0) * (1.0 - keep)
+    open_prev = np.concatenate([np.zeros((2, 1)), open_[:, :-1]], axis=1)
+    closed = np.maximum(open_prev - np.stack([pl, ps]), 0.0) * (1.0 - keep)
+    ul, us = unlocated(inp, float(params.unlocated_coef), fl, open_prev)
     return Solved(
-        longs, shorts, lev, log_f, pl, ps, fl.new_long, fl.new_short, closed[0], closed[1],
-        open_[0], open_[1], fl.volume_bars,
+        longs, shorts, lev, log_f, pl + longs.same_bar, ps + shorts.same_bar,
+        fl.new_long, fl.new_short, closed[0], closed[1], open_[0], open_[1], fl.volume_bars,
+        ul, us,
     )
 
 
@@ -574,17 +696,21 @@ def run_model(
     ll = n_lev if by_leverage else 0
     lev_l = np.zeros((ll, kept, n_bins), np.float32)
     lev_s = np.zeros((ll, kept, n_bins), np.float32)
+    scale = float(params.usd_scale)
     for a, block in heat_chunks(
         sol.longs, sol.shorts, sol.log_f, edges, n_lev,
         by_leverage=by_leverage, start_row=start, chunk_cells=chunk_cells,
     ):
         r0, r1 = a - start, a - start + block.shape[2]
+        if scale != 1.0:
+            block *= np.float32(scale)
         heat_l[r0:r1] = block[0].sum(axis=0)
         heat_s[r0:r1] = block[1].sum(axis=0)
         if by_leverage:
             lev_l[:, r0:r1] = block[0]
             lev_s[:, r0:r1] = block[1]
     volume_model = bool(np.mean(sol.volume_bars[start:]) > 0.5) if kept else False
+    pred_l, pred_s = sol.total(scale)
     return ModelResult(
         timestamp=np.asarray(inp.timestamp, np.int64)[start:].copy(),
         close=np.asarray(inp.close, np.float64)[start:].copy(),
@@ -593,8 +719,8 @@ def run_model(
         heat_short=heat_s,
         heat_long_by_leverage=lev_l,
         heat_short_by_leverage=lev_s,
-        predicted_long=sol.predicted_long[start:].copy(),
-        predicted_short=sol.predicted_short[start:].copy(),
+        predicted_long=pred_l[start:].copy(),
+        predicted_short=pred_s[start:].copy(),
         leverages=tuple(float(x) for x in sol.leverages),
         params=params,
         volume_model=volume_model,
