@@ -410,7 +410,8 @@ def survival(
     """Solve for log F (T,) and the later-bar liquidations per side (T,) each.
 
     The returned predictions are the cohorts liquidated after their opening bar (the
-    same-bar part is in ``Cohorts.same_bar``). Bar ``t`` closes the share ``max(drop_t - liq_t, 0) / OI_{t-1}`` of every open position on
+    same-bar part is in ``Cohorts.same_bar``). Bar ``t`` closes the share
+    ``max(drop_t - liq_t, 0) / OI_{t-1}`` of every open position on
     both sides: the part of the open-interest fall that the model's own liquidations
     (``liq_t`` = long + short, same-bar included) do not explain.
     """
