@@ -21,6 +21,8 @@ import numpy as np
 from sitegen import __version__
 from sitegen.config import RANGES, Config, slugify
 from sitegen.errors import BuildError, LiqmapError, SourceError
+from sitegen.evaluation import calibration_report
+from sitegen.model.calibration import CalibrationReport
 from sitegen.model.types import ModelResult
 from sitegen.report import KeptSymbol, SiteData, SymbolReport
 from sitegen.series import TIMEFRAME_MS, MarketSeries
@@ -164,11 +166,9 @@ def _kept(carried: Sequence[object]) -> tuple[KeptSymbol, ...]:
     )
 
 
-def _evaluation(config: Config) -> dict[str, object] | None:
-    from sitegen import model
-
+def _evaluation(config: Config) -> CalibrationReport | None:
     try:
-        return model.calibration_report(config.model)
+        return calibration_report(config.model)
     except (LiqmapError, OSError, ValueError) as e:  # the site still builds without it
         log.warning("calibration report unavailable: %s", e)
         return None

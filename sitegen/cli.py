@@ -203,16 +203,30 @@ def check(site_dir: Path, base_url: str | None) -> None:
 @config_option
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of a table.")
 @click.option("--halves", is_flag=True, help="Also score the first and second half separately.")
-def evaluate(csv_file: Path, config_file: Path | None, as_json: bool, halves: bool) -> None:
+@click.option(
+    "--oi-share", type=click.FloatRange(0, 1, min_open=True), default=None,
+    help="Share of the open interest behind the realised liquidations that the file's "
+    "open_interest_usd covers; predictions are divided by it. Default 0.59: Binance's share of "
+    "Binance+Bybit+OKX, the coverage of the packaged calibration file (Coinglass export). "
+    "Use 1 when both columns cover the same exchanges.",
+)
+def evaluate(
+    csv_file: Path, config_file: Path | None, as_json: bool, halves: bool, oi_share: float | None
+) -> None:
     """Score the model against realised liquidations in CSV_FILE, beside a naive baseline.
 
     \b
     CSV_FILE columns (timestamp = bar open, ms UTC; one row per bar; .gz is fine):
       timestamp,open,high,low,close,open_interest_usd,liq_long_usd,liq_short_usd
+    optional: oi_high_usd,oi_low_usd (open-interest range in each bar: gross flows)
 
     Prints, per side, the correlation of log(1+predicted) with log(1+realised) and the
-    share of realised liquidations in the model's top 10 % of bars, each beside the
-    baseline OI x the bar's move. Bad rows are listed with their line numbers.
+    share of realised liquidations in the model's top 10 % of bars, for the total and for
+    the located part (the map's levels), each beside the baseline OI x the bar's move; the
+    top-10 capture as a share of the best possible; predicted / realised USD over the file
+    and per full calendar month; the scores in falling markets (24 h return < -3 %).
+    Bad rows are listed with their line numbers. Input limit: 64 MiB of CSV text (after
+    decompression), fields of at most 128 KiB.
 
     \b
     Example:
@@ -220,14 +234,17 @@ def evaluate(csv_file: Path, config_file: Path | None, as_json: bool, halves: bo
     """
     import json
 
-    from sitegen.model.evaluate import evaluate_csv, format_table
+    from sitegen.evaluation import CALIBRATION_OI_SHARE, evaluate_csv, format_table
 
     try:
         config = load_config(config_file)
-        result = evaluate_csv(csv_file, config.model, halves=halves)
+        share = CALIBRATION_OI_SHARE if oi_share is None else oi_share
+        result = evaluate_csv(csv_file, config.model, halves=halves, oi_share=share)
     except LiqmapError as e:
         raise _fail(e) from None
-    click.echo(json.dumps(result) if as_json else format_table(result))
+    except ValueError as e:  # the model refused the input (e.g. a parameter out of range)
+        raise _fail(LiqmapError(f"{csv_file}: {e}")) from None
+    click.echo(json.dumps(result.as_dict()) if as_json else format_table(result))
 
 
 if __name__ == "__main__":

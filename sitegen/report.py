@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from sitegen.model.calibration import CalibrationReport
 from sitegen.model.types import ModelParams, ModelResult
 from sitegen.series import Candles, Funding
 
@@ -52,6 +53,6 @@ class SiteData:
     generated_at: datetime  # UTC
     symbols: tuple[SymbolReport, ...]
     params: ModelParams
-    evaluation: dict[str, object] | None = None  # calibration table for the methodology page
+    evaluation: CalibrationReport | None = None  # accuracy for the methodology page
     version: str = "0"
     kept: tuple[KeptSymbol, ...] = ()  # listed on the index, nav and sitemap, pages carried over

@@ -50,7 +50,7 @@ def test_slugify() -> None:
         ('[dta]\nsymbols = ["BTC/USDT:USDT"]\n', "unknown section [dta] (did you mean 'data'?)"),
         ('[site]\ntitel = "x"\n', "unknown key 'titel' (did you mean 'title'?)"),
         ('[site]\nbase_url = "example.com"\n', "must be an absolute http(s) URL"),
-        ("[model]\nleverages = [5, 10]\n", "has 5 weights for 2 leverages"),
+        ("[model]\nleverages = [5, 10]\n", "has 12 weights for 2 leverages"),
         ('[model]\nside_attribution = "random"\n', "must be 'symmetric' or 'taker'"),
         ("[model]\nbin_pct = -1\n", "bin_pct"),
         ("[build]\nmin_fresh_share = 2\n", "between 0 and 1"),

@@ -13,15 +13,20 @@ from click.testing import CliRunner
 
 from sitegen.cli import main
 from sitegen.errors import DataError, LiqmapError
-from sitegen.model import ModelParams, calibration_report, evaluate_arrays, evaluate_csv
-from sitegen.model.evaluate import (
+from sitegen.evaluation import (
+    CALIBRATION_OI_SHARE,
     COLUMNS,
+    MAX_INPUT_BYTES,
     calibrate,
     calibration_data,
+    calibration_report,
+    evaluate_arrays,
+    evaluate_csv,
     format_table,
-    log_corr,
-    top_decile_capture,
+    sample_window_check,
 )
+from sitegen.model import ModelParams, log_corr, top_decile_capture
+from sitegen.model.metrics import evaluate_data, falling_mask, full_months, gross_from_range
 
 HEADER = ",".join(COLUMNS)
 
@@ -56,11 +61,16 @@ def test_baseline_is_oi_times_the_bar_move() -> None:
     oi = np.full(3, 1000.0)
     liq_l = oi * (o - lo) / o  # realised exactly equal to the baseline
     liq_s = oi * (h - o) / o
-    res = evaluate_arrays(ts, o, h, lo, o, oi, liq_l, liq_s, ModelParams())
+    res = evaluate_arrays(ts, o, h, lo, o, oi, liq_l, liq_s, ModelParams()).as_dict()
     assert res["bars"] == 3
     assert res["long"]["baseline_logcorr"] == pytest.approx(1.0)
     assert res["short"]["baseline_logcorr"] == pytest.approx(1.0)
-    assert set(res["long"]) == {"model_logcorr", "baseline_logcorr", "model_top10", "baseline_top10"}
+    assert set(res["long"]) == {
+        "model_logcorr", "baseline_logcorr", "model_top10", "baseline_top10", "levels_logcorr",
+        "levels_top10", "oracle_top10", "pred_to_real_usd", "predicted_usd", "realised_usd",
+    }
+    # the oracle ranks the realised series itself: bar 1 (the biggest) of 3 bars
+    assert res["long"]["oracle_top10"] == pytest.approx(liq_l.max() / liq_l.sum())
 
 
 def test_bad_rows_are_listed_with_line_numbers(tmp_path: Path) -> None:
@@ -106,30 +116,71 @@ def test_evaluate_csv_reads_plain_and_gzip(tmp_path: Path) -> None:
     gz.write_bytes(gzip.compress(plain.read_bytes()))
     a = evaluate_csv(plain, ModelParams())
     b = evaluate_csv(gz, ModelParams(), halves=True)
-    assert a["bars"] == 400 and a["long"] == b["long"]
-    assert b["halves"]["first"]["bars"] == 200
+    assert a.all.scores.bars == 400 and a.all.scores.long == b.all.scores.long
+    assert b.first is not None and b.first.scores.bars == 200
     assert "first half, 200 bars:" in format_table(b)
+
+
+V1 = ModelParams(
+    leverages=(5.0, 10.0, 25.0, 50.0, 100.0), leverage_weights=(0.5405, 0.2703, 0.1081, 0.0541, 0.027),
+    entry_points=9, intrabar="off", unlocated_coef=0.0, usd_scale=1.0,
+)
+
+
+def test_v1_settings_reproduce_the_v1_numbers_exactly() -> None:
+    """With the v2 terms off (unlocated 0, no intrabar path, scale 1, no bridge) nothing moved."""
+    ev = evaluate_data(calibration_data(), V1, halves=True, oi_share=1.0)
+    assert ev.second is not None
+    got = [round(x, 3) for x in (  # type: ignore[arg-type]
+        ev.all.scores.long.model_logcorr, ev.all.scores.short.model_logcorr,
+        ev.second.scores.long.model_logcorr, ev.second.scores.short.model_logcorr,
+        ev.all.scores.long.model_top10, ev.all.scores.short.model_top10,
+    )]
+    assert got == [0.652, 0.518, 0.662, 0.487, 0.771, 0.601]  # `liqmap evaluate` before v2
+    # located = total when nothing is unlocated
+    assert ev.all.scores.long.levels_logcorr == ev.all.scores.long.model_logcorr
+
+
+def test_shipped_defaults_meet_the_targets_on_the_second_half() -> None:
+    """The issue's targets, on the half the search never saw."""
+    ev = evaluate_data(calibration_data(), ModelParams(), halves=True, oi_share=CALIBRATION_OI_SHARE)
+    v1 = evaluate_data(calibration_data(), V1, halves=True, oi_share=1.0)
+    assert ev.second is not None and v1.second is not None
+    sec = ev.second
+    assert sec.scores.long.model_logcorr >= 0.72 and sec.scores.short.model_logcorr >= 0.68
+    # the map's own levels rank bars no worse than v1 did
+    assert sec.scores.long.levels_logcorr >= v1.second.scores.long.model_logcorr
+    assert sec.scores.short.levels_logcorr >= v1.second.scores.short.model_logcorr
+    for side in ("long", "short"):
+        assert 0.67 <= getattr(ev.all.scores, side).pred_to_real_usd <= 1.5
+        assert 0.67 <= getattr(sec.scores, side).pred_to_real_usd <= 1.5
+        for m in ev.all.months:
+            assert 0.5 <= getattr(m, side) <= 2.0, m
+    assert [m.month for m in ev.all.months] == ["2026-01", "2026-02"]
+    assert sec.falling is not None and sec.falling.short.model_logcorr >= 0.5
 
 
 def test_calibration_report_describes_data_and_beats_the_baseline() -> None:
     params = ModelParams()
     rep = calibration_report(params)
-    assert rep["bars"] == len(calibration_data()) == 2078
-    assert "Coinglass" in rep["dataset"] and "first half" in rep["method"]
-    assert rep["params"] == params.as_dict()
-    for part in (rep, rep["halves"]["first"], rep["halves"]["second"]):
+    ev = rep.evaluation
+    assert ev.all.scores.bars == len(calibration_data()) == 2078
+    assert "Coinglass" in rep.dataset and "first half" in rep.method
+    assert "0.59" in rep.bridge and rep.oi_share == CALIBRATION_OI_SHARE
+    assert rep.params == params
+    assert ev.first is not None and ev.second is not None
+    for part in (ev.all, ev.first, ev.second):
         for side in ("long", "short"):
-            s = part[side]
-            assert s["model_logcorr"] > s["baseline_logcorr"], (side, s)
-    assert "second half (check, 1039 bars): long" in rep["halves_summary"]
-    assert "5m bars driven by volume" in rep["sample_window_summary"]
-    tot = rep["totals_usd"]
-    assert tot["realised_long"] == pytest.approx(float(calibration_data().liq_long.sum()))
-    assert tot["predicted_long"] > 0 and tot["predicted_short"] > 0
-    sel = rep["selection"]
-    assert sel["scored_params_are_chosen"] is True  # the shipped defaults are the search's pick
-    assert sel["chosen"]["fit"] > 0 and "first half" in sel["rule"]
-    json.dumps(rep)  # goes into the page's JSON as is
+            s = getattr(part.scores, side)
+            assert s.model_logcorr > s.baseline_logcorr, (side, s)
+    assert ev.all.scores.long.realised_usd == pytest.approx(float(calibration_data().liq_long.sum()))
+    sel = rep.selection
+    assert sel.scored_params_are_chosen is True  # the shipped defaults are the search's pick
+    assert sel.chosen.fit > 0 and "first half" in sel.rule
+    assert sel.chosen.params(ModelParams()) == params
+    # one unlocated coefficient holds across bar lengths: 5m and 1h sums agree within 30 %
+    ratio = rep.sample_window.unlocated_5m_to_1h
+    assert ratio is not None and 0.7 <= ratio <= 1.3
 
 
 def test_calibration_search_uses_only_the_first_half() -> None:
@@ -139,10 +190,10 @@ def test_calibration_search_uses_only_the_first_half() -> None:
     scrambled = np.array(d.liq_long)
     scrambled[mid:] = scrambled[mid:][::-1]
     other = type(d)(**{**d.__dict__, "liq_long": scrambled})
-    a, b = calibrate(d)["chosen"], calibrate(other)["chosen"]
-    assert {k: a[k] for k in ("alpha", "entry_points", "decay_half_life_hours", "fit")} == {
-        k: b[k] for k in ("alpha", "entry_points", "decay_half_life_hours", "fit")
-    }
+    a, b = calibrate(d).chosen, calibrate(other).chosen
+    assert (a.intrabar, a.unlocated_coef, a.entry_points, a.alpha, a.decay_half_life_hours,
+            a.usd_scale, a.fit) == (b.intrabar, b.unlocated_coef, b.entry_points, b.alpha,
+                                    b.decay_half_life_hours, b.usd_scale, b.fit)
 
 
 def test_cli_evaluate_table_and_json(tmp_path: Path) -> None:
@@ -151,11 +202,19 @@ def test_cli_evaluate_table_and_json(tmp_path: Path) -> None:
     runner = CliRunner()
     res = runner.invoke(main, ["evaluate", str(path)])
     assert res.exit_code == 0, res.output
-    assert "log-corr model" in res.output and "long" in res.output
+    assert "logcorr" in res.output and "located" in res.output and "long" in res.output
     res = runner.invoke(main, ["evaluate", str(path), "--json"])
     assert res.exit_code == 0
     data = json.loads(res.output)
-    assert data["bars"] == 300 and set(data) == {"long", "short", "bars"}
+    assert data["bars"] == 300
+    assert {"long", "short", "bars"} <= set(data)
+    for side in ("long", "short"):
+        assert {"model_logcorr", "baseline_logcorr", "model_top10", "baseline_top10",
+                "levels_logcorr", "oracle_top10", "pred_to_real_usd"} <= set(data[side])
+    assert data["oi_share"] == CALIBRATION_OI_SHARE
+    res = runner.invoke(main, ["evaluate", str(path), "--json", "--oi-share", "1"])
+    one = json.loads(res.output)
+    assert one["long"]["predicted_usd"] == pytest.approx(data["long"]["predicted_usd"] * CALIBRATION_OI_SHARE)
 
 
 def test_cli_evaluate_bad_file_exits_with_line_numbers(tmp_path: Path) -> None:
@@ -166,21 +225,90 @@ def test_cli_evaluate_bad_file_exits_with_line_numbers(tmp_path: Path) -> None:
     assert "line 3: duplicate timestamp" in res.output
 
 
-def test_sample_window_check_scores_5m_and_volume_runs() -> None:
-    from sitegen.model.evaluate import sample_window_check
+def test_truncated_gzip_names_the_file_and_the_problem(tmp_path: Path) -> None:
+    raw = gzip.compress(("\n".join(_calibration_lines(500)) + "\n").encode())
+    path = tmp_path / "cut.csv.gz"
+    path.write_bytes(raw[: len(raw) // 2])
+    res = CliRunner().invoke(main, ["evaluate", str(path)])
+    assert res.exit_code == 1
+    assert f"{path}: truncated gzip file" in res.output
+    assert "Aborted" not in res.output and "Traceback" not in res.output
 
+
+def test_huge_field_names_the_file_and_the_line(tmp_path: Path) -> None:
+    lines = _calibration_lines(5)
+    lines[3] = lines[3] + "," + '"' + "x" * (200 * 1024) + '"'
+    path = tmp_path / "wide.csv"
+    path.write_text("\n".join(lines) + "\n")
+    res = CliRunner().invoke(main, ["evaluate", str(path)])
+    assert res.exit_code == 1
+    assert f"{path}: line 4: not valid CSV" in res.output and "field larger" in res.output
+    assert "Traceback" not in res.output
+
+
+def test_gzip_bomb_stops_at_the_input_limit(tmp_path: Path) -> None:
+    """A ~1 MB gzip that expands to 1 GiB: refused after reading the limit, not into memory."""
+    path = tmp_path / "bomb.csv.gz"
+    block = b"0" * (1 << 20)
+    with gzip.open(path, "wb", compresslevel=9) as fh:
+        fh.write((HEADER + "\n").encode())
+        for _ in range(1024):
+            fh.write(block)
+    assert path.stat().st_size < 2 * 1024 * 1024
+    res = CliRunner().invoke(main, ["evaluate", str(path)])
+    assert res.exit_code == 1
+    assert f"{path}: decompresses to more than {MAX_INPUT_BYTES >> 20} MiB" in res.output
+    assert "Traceback" not in res.output
+
+
+def test_open_interest_range_columns_give_gross_flows(tmp_path: Path) -> None:
+    lines = _calibration_lines(200)
+    rows = [line.split(",") for line in lines[1:]]
+    out = [lines[0] + ",oi_high_usd,oi_low_usd"]
+    for r in rows:
+        oi = float(r[5])
+        out.append(",".join([*r, f"{oi * 1.01:.0f}", f"{oi * 0.99:.0f}"]))
+    path = tmp_path / "range.csv"
+    path.write_text("\n".join(out) + "\n")
+    plain = tmp_path / "plain.csv"
+    plain.write_text("\n".join(lines) + "\n")
+    with_range = evaluate_csv(path, ModelParams())
+    without = evaluate_csv(plain, ModelParams())
+    # the wider gross flows open and close more positions: more predicted dollars
+    assert with_range.all.scores.long.predicted_usd > without.all.scores.long.predicted_usd
+    up, down = gross_from_range(np.array([100.0]), np.array([103.0]), np.array([105.0]), np.array([98.0]))
+    assert up.tolist() == [7.0] and down.tolist() == [4.0]  # 100 -> 98 -> 105 -> 103
+    bad = [out[0], *out[1:3], out[3].rsplit(",", 2)[0] + ",5,9"]
+    path.write_text("\n".join(bad) + "\n")
+    with pytest.raises(DataError, match="line 4: oi_high_usd below oi_low_usd"):
+        evaluate_csv(path, ModelParams())
+
+
+def test_full_months_and_falling_market_bars() -> None:
+    hour = 3_600_000
+    start = 1767225600000  # 2026-01-01 00:00 UTC
+    ts = start - 5 * 24 * hour + np.arange(24 * 70) * hour  # 2025-12-27 .. 2026-03-07
+    assert [m for m, _ in full_months(ts)] == ["2026-01", "2026-02"]
+    assert int(full_months(ts)[0][1].sum()) == 31 * 24
+    close = np.full(72, 100.0)
+    close[30:] = 96.0  # 4 % below: bars 30..53 look back to a close of 100
+    mask = falling_mask(np.arange(72) * hour, close)
+    assert np.flatnonzero(mask).tolist() == list(range(30, 54))
+
+
+def test_sample_window_check_scores_5m_and_volume_runs() -> None:
     res = sample_window_check(ModelParams())
-    runs = res["runs"]
-    assert [(r["timeframe"], r["driver"]) for r in runs] == [
+    runs = res.runs
+    assert [(r.timeframe, r.driver) for r in runs] == [
         ("1h", "open interest"), ("1h", "volume"), ("5m", "open interest"), ("5m", "volume"),
     ]
-    assert res["hours"] > 700
+    assert res.hours > 700
     for r in runs:
         for side in ("long", "short"):
-            s = r[side]
-            assert -1 <= s["model_logcorr"] <= 1 and 0 <= s["model_top10"] <= 1
+            s = getattr(r.scores, side)
+            assert -1 <= s.model_logcorr <= 1 and 0 <= s.model_top10 <= 1
     # the baseline is scored on the same hours whatever drives the model
     for a, b in ((runs[0], runs[1]), (runs[2], runs[3])):
-        assert a["long"]["baseline_logcorr"] == b["long"]["baseline_logcorr"]
+        assert a.scores.long.baseline_logcorr == b.scores.long.baseline_logcorr
     # withholding open interest changes the predictions
-    assert runs[0]["long"]["model_logcorr"] != runs[1]["long"]["model_logcorr"]
+    assert runs[0].scores.long.model_logcorr != runs[1].scores.long.model_logcorr

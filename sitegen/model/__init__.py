@@ -8,18 +8,14 @@ Public API (what ``build.py`` and the CLI call)::
     aggregate(results) -> ModelResult
     clusters(result, top=10, min_gap_pct=0.5) -> list[Cluster]
     cumulative(result) -> (long_cum (B,), short_cum (B,))
-    evaluate_csv(path, params) / evaluate_arrays(...) -> {"long": {...}, "short": {...}, "bars": N}
-    calibration_report(params) -> evaluation of the packaged calibration data + description
+    log_corr(pred, real), top_decile_capture(pred, real), baseline(data)   (pure metrics)
+    evaluate_data(EvalData, params, halves=, oi_share=) -> Evaluation (frozen dataclasses)
+
+Reading evaluation files, calibration and the methodology report: ``sitegen.evaluation``.
 """
 
 from sitegen.model.adapt import align_open_interest, model_input
 from sitegen.model.engine import default_grid, price_grid, run_model, solve
-from sitegen.model.evaluate import (
-    calibration_report,
-    evaluate_arrays,
-    evaluate_csv,
-    read_csv,
-)
 from sitegen.model.liqprice import (
     bybit_tiers,
     liq_price_long,
@@ -29,35 +25,49 @@ from sitegen.model.liqprice import (
     tier_lookup,
     tier_table,
 )
+from sitegen.model.metrics import (
+    EvalData,
+    Evaluation,
+    Scores,
+    SideScore,
+    baseline,
+    evaluate_data,
+    log_corr,
+    top_decile_capture,
+)
 from sitegen.model.outputs import aggregate, clusters, cumulative
 from sitegen.model.tiers import packaged_tiers
 from sitegen.model.types import Cluster, ModelInput, ModelParams, ModelResult, TierTable
 
 __all__ = [
     "Cluster",
+    "EvalData",
+    "Evaluation",
     "ModelInput",
     "ModelParams",
     "ModelResult",
+    "Scores",
+    "SideScore",
     "TierTable",
     "aggregate",
     "align_open_interest",
+    "baseline",
     "bybit_tiers",
-    "calibration_report",
     "clusters",
     "cumulative",
     "default_grid",
-    "evaluate_arrays",
-    "evaluate_csv",
+    "evaluate_data",
     "liq_price_long",
     "liq_price_short",
+    "log_corr",
     "maintenance_margin",
     "model_input",
     "okx_tiers",
     "packaged_tiers",
     "price_grid",
-    "read_csv",
     "run_model",
     "solve",
     "tier_lookup",
     "tier_table",
+    "top_decile_capture",
 ]

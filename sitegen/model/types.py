@@ -14,11 +14,11 @@ LEVERAGE_CONTINUUM: tuple[float, ...] = (
     2.0, 2.91, 4.24, 6.18, 9.0, 13.1, 19.1, 27.8, 40.5, 58.9, 85.8, 125.0,
 )
 # The calibrated defaults (the search's pick; a test keeps them in step with it).
-DEFAULT_ALPHA = 1.0
-DEFAULT_ENTRY_POINTS = 9
+DEFAULT_ALPHA = 0.5
+DEFAULT_ENTRY_POINTS = 5
 DEFAULT_HALF_LIFE = 0.0
-DEFAULT_UNLOCATED = 0.0
-DEFAULT_USD_SCALE = 1.0
+DEFAULT_UNLOCATED = 0.5
+DEFAULT_USD_SCALE = 0.175
 
 
 def power_law_weights(leverages: tuple[float, ...], alpha: float) -> tuple[float, ...]:

@@ -25,6 +25,7 @@ from bokeh.resources import CDN, INLINE
 from bokeh.settings import settings
 
 from sitegen.config import RANGES
+from sitegen.model.calibration import CalibrationReport
 from sitegen.render import assets
 from sitegen.render.figures import (
     AXIS_TEXT,
@@ -298,11 +299,10 @@ def render_pages(site: SiteData, summaries: list[Summary], *, standalone: bool) 
                       thumbs=_thumb_urls(summaries, standalone))
     out["index.html"] = _plain_page(ctx, "index.html", index_vars)
     meth = ctx.common("../", "methodology/index.html")
-    meth.update(evaluation=_evaluation_rows(site.evaluation), params=site.params,
-                leverage_mix=", ".join(f"{lev:g}x {w:.0%}" for lev, w in
+    meth.update(evaluation=evaluation_view(site.evaluation), params=site.params,
+                leverage_mix=", ".join(f"{lev:g}x {w:.1%}" for lev, w in
                                        zip(site.params.leverages, site.params.leverage_weights, strict=True)),
-                evaluation_extra=_evaluation_extra(site.evaluation),
-                evaluation_raw=site.evaluation, summaries=summaries,
+                summaries=summaries,
                 description="How liqmap estimates liquidation levels, every parameter, and how well "
                             "the model matched real liquidations.", og_image="")
     out["methodology/index.html"] = _plain_page(ctx, "methodology.html", meth)
@@ -336,36 +336,75 @@ def _site_description(site: SiteData, summaries: list[Summary]) -> str:
     )
 
 
-def _evaluation_rows(ev: dict[str, object] | None) -> list[dict[str, Any]]:
-    """Rows of the accuracy table from the calibration report, or [] when there is none."""
-    if not ev:
-        return []
+def evaluation_view(rep: CalibrationReport | None) -> dict[str, Any] | None:
+    """What the methodology page shows of the calibration report (read by field)."""
+    if rep is None:
+        return None
+    ev = rep.evaluation
+    sections = [("all", ev.all)]
+    if ev.first is not None and ev.second is not None:
+        sections += [("first half (fit)", ev.first), ("second half (check)", ev.second)]
     rows = []
-    for side in ("long", "short"):
-        part = ev.get(side)
-        if not isinstance(part, dict):
-            continue
-        rows.append({
-            "side": side,
-            "model_logcorr": part.get("model_logcorr"),
-            "baseline_logcorr": part.get("baseline_logcorr"),
-            "model_top10": part.get("model_top10"),
-            "baseline_top10": part.get("baseline_top10"),
-        })
-        rows[-1]["verdict"] = _verdict(rows[-1])
-    return rows
+    for label, sec in sections:
+        for side in ("long", "short"):
+            sc = getattr(sec.scores, side)
+            rows.append({
+                "section": f"{label}, {sec.scores.bars}", "side": side,
+                "values": (sc.model_logcorr, sc.levels_logcorr, sc.baseline_logcorr, sc.model_top10,
+                           sc.levels_top10, sc.baseline_top10, sc.top10_of_oracle, sc.pred_to_real_usd),
+                "verdict": _verdict({
+                    "model_logcorr": sc.model_logcorr, "baseline_logcorr": sc.baseline_logcorr,
+                    "model_top10": sc.model_top10, "baseline_top10": sc.baseline_top10,
+                }),
+            })
+    check = ev.second or ev.all
+    ratio = (f"{_num(check.scores.long.pred_to_real_usd, 2)} for longs and "
+             f"{_num(check.scores.short.pred_to_real_usd, 2)} for shorts")
+    falling = []
+    for label, sec in sections:
+        if sec.falling is not None:
+            falling.append(
+                f"{label}, {sec.falling.bars} bars: log-correlation longs {_num(sec.falling.long.model_logcorr)}, "
+                f"shorts {_num(sec.falling.short.model_logcorr)}"
+            )
+    sw = rep.sample_window
+    runs = "; ".join(
+        f"{r.timeframe} bars driven by {r.driver}: log-correlation longs {_num(r.scores.long.model_logcorr)}, "
+        f"shorts {_num(r.scores.short.model_logcorr)}" for r in sw.runs
+    )
+    sel = rep.selection
+    c = sel.chosen
+    facts = [
+        ("data", rep.dataset),
+        ("file", rep.file),
+        ("how the parameters were chosen", rep.method),
+        ("search rule", sel.rule),
+        ("search pick", f"intrabar {c.intrabar}, unlocated coefficient {c.unlocated_coef:g}, {c.entry_points} "
+                        f"entry points, alpha {c.alpha:g}, decay half-life {c.decay_half_life_hours:g} h, "
+                        f"dollar scale {c.usd_scale:g}; fit {c.fit:.3f}, check {c.check:.3f}"
+                        + ("" if sel.scored_params_are_chosen else " (this build uses other parameters)")),
+        ("embedded sample window", f"{sw.description} {sw.hours} hours: {runs}."),
+    ]
+    ratio_5m = sw.unlocated_5m_to_1h
+    if ratio_5m is not None:
+        facts.append(("one unlocated coefficient for every bar length",
+                      f"on the sample window the unlocated term summed over 5-minute bars is "
+                      f"{ratio_5m:.2f} times the same term on hourly bars"))
+    return {
+        "bars": ev.all.scores.bars,
+        "period": f"{_utc_text(datetime.fromtimestamp(rep.start / 1000, UTC))} to "
+                  f"{_utc_text(datetime.fromtimestamp(rep.end / 1000, UTC))}",
+        "rows": rows,
+        "months": ev.all.months,
+        "falling": "; ".join(falling),
+        "facts": facts,
+        "bridge": rep.bridge,
+        "summary_ratio": ratio,
+    }
 
 
-def _evaluation_extra(ev: dict[str, object] | None) -> list[tuple[str, str]]:
-    """The calibration report's other facts as (label, text); epoch-ms times become UTC dates."""
-    out = []
-    for k, v in (ev or {}).items():
-        if k in ("long", "short") or isinstance(v, dict | list):
-            continue
-        if k in ("start", "end", "start_ms", "end_ms") and isinstance(v, int | float) and v > 1e11:
-            v = _utc_text(datetime.fromtimestamp(v / 1000, UTC))
-        out.append((k.replace("_", " "), str(v)))
-    return out
+def _num(v: float | None, digits: int = 3) -> str:
+    return "n/a" if v is None else f"{v:.{digits}f}"
 
 
 def _verdict(row: dict[str, Any]) -> str:
