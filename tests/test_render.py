@@ -196,13 +196,16 @@ def test_index_lists_every_symbol(files: dict[str, bytes]) -> None:
 
 
 def test_methodology_without_and_with_evaluation(files: dict[str, bytes]) -> None:
+    from sitegen.evaluation import calibration_report
+
     assert "No calibration report" in soup(files, "methodology/index.html").get_text()
-    ev = {"long": {"model_logcorr": 0.41, "baseline_logcorr": 0.33, "model_top10": 0.52, "baseline_top10": 0.4},
-          "short": {"model_logcorr": 0.38, "baseline_logcorr": 0.35, "model_top10": None, "baseline_top10": 0.3},
-          "bars": 8760}
-    doc = soup(render_site(synthetic_site(evaluation=ev)), "methodology/index.html")
+    rep = calibration_report(ModelParams())
+    doc = soup(render_site(synthetic_site(evaluation=rep)), "methodology/index.html")
     text = doc.get_text(" ")
-    assert "0.410" in text and "0.330" in text and "8760" in text and "–" in text
+    long_ = rep.evaluation.all.scores.long
+    assert f"{long_.model_logcorr:.3f}" in text and f"{long_.levels_logcorr:.3f}" in text
+    assert "2078" in text and "second half (check)" in text and "2026-01" in text
+    assert "What the dollars mean" in text and "falling markets" in text
 
 
 def test_data_json_matches_the_schema(files: dict[str, bytes]) -> None:

@@ -344,18 +344,15 @@ def evaluation_view(rep: CalibrationReport | None) -> dict[str, Any] | None:
     sections = [("all", ev.all)]
     if ev.first is not None and ev.second is not None:
         sections += [("first half (fit)", ev.first), ("second half (check)", ev.second)]
-    rows = []
+    rows: list[dict[str, Any]] = []
     for label, sec in sections:
         for side in ("long", "short"):
             sc = getattr(sec.scores, side)
             rows.append({
                 "section": f"{label}, {sec.scores.bars}", "side": side,
-                "values": (sc.model_logcorr, sc.levels_logcorr, sc.baseline_logcorr, sc.model_top10,
+                "cells": (sc.model_logcorr, sc.levels_logcorr, sc.baseline_logcorr, sc.model_top10,
                            sc.levels_top10, sc.baseline_top10, sc.top10_of_oracle, sc.pred_to_real_usd),
-                "verdict": _verdict({
-                    "model_logcorr": sc.model_logcorr, "baseline_logcorr": sc.baseline_logcorr,
-                    "model_top10": sc.model_top10, "baseline_top10": sc.baseline_top10,
-                }),
+                "verdict": _short_verdict(sc.model_logcorr, sc.baseline_logcorr, sc.model_top10, sc.baseline_top10),
             })
     check = ev.second or ev.all
     ratio = (f"{_num(check.scores.long.pred_to_real_usd, 2)} for longs and "
@@ -403,21 +400,14 @@ def evaluation_view(rep: CalibrationReport | None) -> dict[str, Any] | None:
     }
 
 
+def _short_verdict(m1: float | None, b1: float | None, m2: float | None, b2: float | None) -> str:
+    """How many of the two scores beat the baseline, e.g. "2 of 2"."""
+    pairs = [(m, b) for m, b in ((m1, b1), (m2, b2)) if m is not None and b is not None]
+    return f"{sum(m > b for m, b in pairs)} of {len(pairs)}" if pairs else "–"
+
+
 def _num(v: float | None, digits: int = 3) -> str:
     return "n/a" if v is None else f"{v:.{digits}f}"
-
-
-def _verdict(row: dict[str, Any]) -> str:
-    pairs = [("model_logcorr", "baseline_logcorr"), ("model_top10", "baseline_top10")]
-    wins = [row.get(m) > row.get(b) for m, b in pairs  # type: ignore[operator]
-            if isinstance(row.get(m), int | float) and isinstance(row.get(b), int | float)]
-    if not wins:
-        return "–"
-    if all(wins):
-        return "beats the baseline on both scores"
-    if any(wins):
-        return "beats the baseline on one score of two"
-    return "does not beat the baseline"
 
 
 def render_data(summaries: list[Summary], site: SiteData) -> dict[str, bytes]:
