@@ -1,17 +1,21 @@
-"""Time the liquidation engine against the memory-bound floor.
+"""Time the liquidation engine against honest memory-bound floors.
 
-One year of 5-minute bars (105,120) x 500 price rows x 5 leverage tiers:
+One year of 5-minute bars (105,120) x 500 price rows x the 12 leverages of the shipped
+parameters, with every model v2 term on (intrabar path, unlocated term, dollar scale):
 
-* ``engine``: ``solve`` (cohorts, first-crossing search, closing factors, predictions) plus
-  the full heat pass (every bar x row x leverage x side, built in bounded chunks and
-  dropped, as ``run_model`` builds them);
-* ``floor``: one ``np.cumsum`` over the time axis of a float32 array of shape
-  (5, 105120, 500), in place: the least any difference-array engine must do;
+* ``engine``: ``solve`` (cohorts, same-bar shares, first-crossing search, closing factors,
+  predictions) plus the full heat pass (every bar x row x leverage x side, built in bounded
+  chunks and dropped, as ``run_model`` builds them);
+* ``floor (cumsum)``: the same work as the engine's running sums and nothing else: both
+  sides, float64, in the engine's chunks of ``chunk_cells``, ``np.cumsum`` over the time
+  axis of each (rows, 2 x L x B) block, carrying the last row into the next chunk;
+* ``floor (running sum)``: the same blocks summed row by row with ``np.add`` (contiguous
+  rows instead of a whole-row stride): the tighter floor, and the form the engine uses;
 * for reference, ``run_model(keep_last=2016)`` (what a page needs) and, on a small size,
   the plain-Python bar-by-bar oracle against the engine.
 
 The price path is a seeded random walk (a benchmark needs a year of bars; the sample data
-holds a month). Prints the times and, as the last line, one JSON object.
+holds a month). Prints the times and, as the last line, one JSON object with the ratios.
 
     python benchmarks/bench_model.py [--bars 105120] [--rows 500] [--memory]
 
@@ -29,7 +33,7 @@ import time
 import numpy as np
 
 from sitegen.model import ModelInput, ModelParams, price_grid, run_model
-from sitegen.model.engine import heat_chunks, solve
+from sitegen.model.engine import heat_chunks, running_sum, solve
 from sitegen.model.reference import run_model_loop
 
 BAR_MS = 300_000
@@ -67,10 +71,29 @@ def time_engine(inp: ModelInput, params: ModelParams, edges: np.ndarray) -> tupl
     return t1 - t0, t2 - t0
 
 
-def time_floor(shape: tuple[int, int, int]) -> float:
-    a = np.random.default_rng(0).random(shape, dtype=np.float32)
+CHUNK_CELLS = 8_000_000  # run_model's default working block
+
+
+def _blocks(bars: int, width: int) -> list[int]:
+    rows = max(1, CHUNK_CELLS // width)
+    return [min(rows, bars - a) for a in range(0, bars, rows)]
+
+
+def time_floor(bars: int, width: int, form: str) -> float:
+    """Running sums over time of (bars, width) float64 in the engine's chunks, with a carry."""
+    sizes = _blocks(bars, width)
+    block = np.random.default_rng(0).random((sizes[0], width))
+    carry = np.zeros(width)
     t0 = time.perf_counter()
-    np.cumsum(a, axis=1, out=a)
+    for n in sizes:
+        part = block[:n]
+        part[0] += carry
+        if form == "cumsum":
+            np.cumsum(part, axis=0, out=part)
+        else:
+            running_sum(part)
+        carry = part[-1].copy()
+        part *= 1e-12  # keep the values bounded from one chunk to the next
     return time.perf_counter() - t0
 
 
@@ -113,10 +136,18 @@ def main() -> None:
     edges = grid_for(inp, args.rows)
     solve_s, engine_s = time_engine(inp, params, edges)
     engine_rss = peak_rss_mb()
+    assert params.intrabar == "path" and params.unlocated_coef > 0  # every v2 term on
     print(f"engine: {engine_s:.2f} s ({solve_s:.2f} s solve + {engine_s - solve_s:.2f} s heat) for "
           f"{args.bars} bars x {edges.shape[0] - 1} rows x {n_lev} leverages x 2 sides")
-    floor_s = time_floor((n_lev, args.bars, edges.shape[0] - 1))
-    print(f"floor:  {floor_s:.2f} s (np.cumsum over time, float32 {n_lev}x{args.bars}x{edges.shape[0] - 1})")
+    width = 2 * n_lev * (edges.shape[0] - 1)
+    floor_s = time_floor(args.bars, width, "cumsum")
+    print(f"floor (cumsum):      {floor_s:.2f} s (np.cumsum over time, float64, both sides, "
+          f"{args.bars} x {width} in chunks of {CHUNK_CELLS} cells)")
+    tight_s = time_floor(args.bars, width, "add")
+    print(f"floor (running sum): {tight_s:.2f} s (the same blocks, row by row with np.add)")
+    print(f"engine / floor (cumsum) = {engine_s / floor_s:.2f}; engine / floor (running sum) = "
+          f"{engine_s / tight_s:.2f}; heat pass alone / floor (running sum) = "
+          f"{(engine_s - solve_s) / tight_s:.2f}")
 
     t0 = time.perf_counter()
     page = run_model(inp, params, edges, keep_last=2016)
@@ -136,8 +167,12 @@ def main() -> None:
 
     print(json.dumps({
         "bars": args.bars, "rows": int(edges.shape[0] - 1), "leverages": n_lev,
-        "engine_s": round(engine_s, 3), "solve_s": round(solve_s, 3), "floor_s": round(floor_s, 3),
-        "ratio": round(engine_s / floor_s, 2), "run_model_keep_last_2016_s": round(page_s, 3),
+        "engine_s": round(engine_s, 3), "solve_s": round(solve_s, 3),
+        "floor_cumsum_s": round(floor_s, 3), "floor_running_sum_s": round(tight_s, 3),
+        "ratio_cumsum": round(engine_s / floor_s, 2), "ratio_running_sum": round(engine_s / tight_s, 2),
+        "params": {k: v for k, v in params.as_dict().items() if k in (
+            "intrabar", "unlocated_coef", "usd_scale", "entry_points")},
+        "run_model_keep_last_2016_s": round(page_s, 3),
         "loop_small_s": round(loop_s, 3), "engine_small_s": round(small_engine_s, 4),
         "engine_peak_rss_mb": round(engine_rss), **extra,
     }))

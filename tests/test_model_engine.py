@@ -18,7 +18,12 @@ from sitegen.model.engine import (
 from sitegen.model.reference import run_model_loop
 
 HOUR = 3_600_000
-ONE = ModelParams(leverages=(10.0,), leverage_weights=(1.0,), entry_points=1)
+# one leverage, one entry point, the v1 engine (no same-bar path, no unlocated term, scale 1):
+# the hand-computed cases below; the v2 terms have their own in test_model_v2.py
+ONE = ModelParams(
+    leverages=(10.0,), leverage_weights=(1.0,), entry_points=1, intrabar="off",
+    unlocated_coef=0.0, usd_scale=1.0,
+)
 K = np.array([[0.9], [1.1]])  # liquidation at -10 % (long) / +10 % (short)
 
 
@@ -87,11 +92,11 @@ def test_engine_matches_plain_python_oracle() -> None:
     edges = price_grid(50, 200, 0.5)
     r = run_model(inp, params, edges, chunk_cells=20_000)  # many chunks
     ref = run_model_loop(inp, params, edges)
-    scale = ref["heat"].max()
-    assert np.abs(r.heat_long_by_leverage - ref["heat"][0]).max() <= 1e-6 * scale
-    assert np.abs(r.heat_short_by_leverage - ref["heat"][1]).max() <= 1e-6 * scale
-    assert np.allclose(r.predicted_long, ref["predicted"][0], rtol=1e-9, atol=1e-6)
-    assert np.allclose(r.predicted_short, ref["predicted"][1], rtol=1e-9, atol=1e-6)
+    scale = ref["scaled_heat"].max()
+    assert np.abs(r.heat_long_by_leverage - ref["scaled_heat"][0]).max() <= 1e-6 * scale
+    assert np.abs(r.heat_short_by_leverage - ref["scaled_heat"][1]).max() <= 1e-6 * scale
+    assert np.allclose(r.predicted_long, ref["total"][0], rtol=1e-9, atol=1e-6)
+    assert np.allclose(r.predicted_short, ref["total"][1], rtol=1e-9, atol=1e-6)
     s = solve(inp, params)
     assert np.allclose(s.closed_long, ref["closed"][0], rtol=1e-9, atol=1e-6)
 

@@ -521,14 +521,28 @@ def heat_chunks(
         ).astype(np.float64, copy=False)
         diff = diff.reshape(n, n_keys)
         diff[0] += carry
-        np.cumsum(diff, axis=0, out=diff)
-        diff *= np.exp(log_f[a:e] - base)[:, None]
-        carry = diff[-1].copy()
-        out = diff.astype(dtype, copy=False)
+        running_sum(diff)
+        factor = np.exp(log_f[a:e] - base)
+        carry = diff[-1] * factor[-1]
+        # scale and narrow to the output type in one pass over the block
+        out = np.empty((n, n_keys), dtype)
+        np.multiply(diff, factor[:, None], out=out, casting="unsafe")
         # Cancellation in the running sums leaves ~1e-16 x notional where a level was fully
         # removed; clear such dust so a crossed row is exactly empty.
         out[out < dust] = 0
         yield a, out.reshape(n, 2, ll, n_bins).transpose(1, 2, 0, 3)
+
+
+def running_sum(block: np.ndarray) -> np.ndarray:
+    """In-place cumulative sum over axis 0 of a C-ordered 2-D block, row by row with np.add.
+
+    Same numbers as ``np.cumsum(block, axis=0)``, but each step reads and writes whole
+    contiguous rows, where ``cumsum`` along axis 0 walks the array with a whole-row stride
+    (several times slower on wide blocks, see benchmarks/bench_model.py).
+    """
+    for i in range(1, block.shape[0]):
+        np.add(block[i - 1], block[i], out=block[i])
+    return block
 
 
 @dataclass(frozen=True)
