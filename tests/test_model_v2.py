@@ -120,3 +120,24 @@ def test_intrabar_off_is_the_v1_engine() -> None:
     assert np.all(s.longs.liq_bar > s.longs.bar)
     with pytest.raises(ValueError, match="intrabar"):
         solve(inp, ModelParams(intrabar="sideways"))
+
+
+def test_finer_open_interest_gives_gross_flows_per_bar() -> None:
+    from sitegen.model.adapt import gross_open_interest_flows
+    from sitegen.series import OpenInterest
+
+    five = 300_000
+    # 5m open interest at the close of each 5m period: 0..23 -> two hourly bars
+    ts = np.arange(24, dtype=np.int64) * five
+    vals = np.array([100, 110, 105, 120, 90, 95, 100, 100, 130, 125, 120, 121] * 2, float)
+    got = gross_open_interest_flows(np.array([0, HOUR], np.int64), HOUR, OpenInterest("5m", ts, vals))
+    assert got is not None
+    up, down = got
+    # bar 0 (0, 1h]: observations at 5m..60m: 11 changes inside it, one short of 12: unknown
+    assert np.isnan(up[0]) and np.isnan(down[0])
+    # bar 1 (1h, 2h]: the change into 65m (121 -> 100) and the 11 inside
+    steps = np.diff(vals)[11:23]
+    assert up[1] == pytest.approx(steps[steps > 0].sum())
+    assert down[1] == pytest.approx(-steps[steps < 0].sum())
+    # hourly open interest under hourly bars: nothing finer, the net change is used
+    assert gross_open_interest_flows(np.array([0], np.int64), HOUR, OpenInterest("1h", ts * 12, vals)) is None

@@ -74,8 +74,48 @@ def align_open_interest(
     return out
 
 
+def gross_open_interest_flows(
+    bar_open: np.ndarray, bar_ms: int, oi: OpenInterest
+) -> tuple[np.ndarray, np.ndarray] | None:
+    """Gross rises and falls of open interest inside each bar from finer open interest.
+
+    Returns (up, down) USD (T,), the sums of the positive and of the negative changes between
+    consecutive finer observations that fall inside the bar (the change into the bar's first
+    step included), NaN where the bar is not fully covered by consecutive steps. None when the
+    open interest is not finer than the bars (the model then uses the net change).
+    """
+    ts = np.asarray(oi.timestamp, dtype=np.int64)
+    if ts.shape[0] < 2:
+        return None
+    order = np.argsort(ts, kind="stable")
+    ts = ts[order]
+    val = np.asarray(oi.value_usd, dtype=np.float64)[order]
+    period = _period_ms(ts, oi.timeframe)
+    if period >= bar_ms or bar_ms % period:
+        return None
+    t_obs = ts + period if getattr(oi, "at_close", True) else ts
+    step = np.diff(val)
+    ok = (np.diff(t_obs) == period) & np.isfinite(step)
+    at = t_obs[1:]  # each change ends at an observation time
+    opens = np.asarray(bar_open, dtype=np.int64)
+    # the bar whose (open, close] holds the change's end time
+    bar = np.searchsorted(opens + bar_ms, at, side="left")
+    inside = (bar < opens.shape[0]) & (at > opens[np.minimum(bar, opens.shape[0] - 1)])
+    n = opens.shape[0]
+    b = bar[inside & ok]
+    s = step[inside & ok]
+    up = np.bincount(b, weights=np.maximum(s, 0.0), minlength=n)
+    down = np.bincount(b, weights=np.maximum(-s, 0.0), minlength=n)
+    count = np.bincount(b, minlength=n)
+    full = count == bar_ms // period
+    return np.where(full, up, np.nan), np.where(full, down, np.nan)
+
+
 def model_input(series: MarketSeries, timeframe: str) -> ModelInput:
     """Candles of ``timeframe`` with open interest aligned to their closes; tiers -> TierTable.
+
+    Where the open interest is finer than the bars (e.g. 5m open interest under 1h bars) the
+    bars also carry its gross rises and falls (:func:`gross_open_interest_flows`).
 
     Tier table: the series' own tiers (live from the exchange) when present, else the table
     shipped in ``sitegen/model/tiers/`` for the exchange and symbol, else None (0.4 %).
@@ -88,8 +128,10 @@ def model_input(series: MarketSeries, timeframe: str) -> ModelInput:
     c = series.candles[timeframe]
     bar_ms = _period_ms(np.asarray(c.timestamp), timeframe)
     oi = None
+    gross = None
     if series.open_interest is not None and len(series.open_interest.timestamp) > 0:
         oi = align_open_interest(c.timestamp, bar_ms, c.volume, series.open_interest)
+        gross = gross_open_interest_flows(np.asarray(c.timestamp), bar_ms, series.open_interest)
     last = float(c.close[-1]) if len(c) else None
     tiers = tier_table(series.tiers) if series.tiers else None
     if tiers is None:
@@ -104,6 +146,8 @@ def model_input(series: MarketSeries, timeframe: str) -> ModelInput:
         close=np.asarray(c.close, dtype=np.float64),
         volume=np.asarray(c.volume, dtype=np.float64),
         oi_usd=oi,
+        oi_up_usd=None if gross is None else gross[0],
+        oi_down_usd=None if gross is None else gross[1],
         taker_buy_volume=None if c.taker_buy_volume is None else np.asarray(c.taker_buy_volume, float),
         tiers=tiers,
         bar_ms=bar_ms,
