@@ -237,6 +237,8 @@ def _validate_model(values: dict[str, Any], where: str) -> ModelParams:
         elif isinstance(default, str):
             if key == "side_attribution" and value not in ("symmetric", "taker"):
                 raise err(key, f"must be 'symmetric' or 'taker', got {value!r}")
+            if key == "intrabar" and value not in ("path", "off"):
+                raise err(key, f"must be 'path' or 'off', got {value!r}")
             clean[key] = value
         elif isinstance(default, int) and not isinstance(default, bool):
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
@@ -255,6 +257,8 @@ def _validate_model(values: dict[str, Any], where: str) -> ModelParams:
         )
     if any(lev < 1 or lev > 200 for lev in params.leverages):
         raise err("leverages", f"each leverage must be between 1 and 200, got {list(params.leverages)}")
+    if not 0 < params.usd_scale <= 100:
+        raise err("usd_scale", f"must be above 0 and at most 100, got {params.usd_scale}")
     if not 0.01 <= params.bin_pct <= 5:
         raise err("bin_pct", f"must be between 0.01 and 5 percent, got {params.bin_pct}")
     return params

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -141,3 +143,19 @@ def test_finer_open_interest_gives_gross_flows_per_bar() -> None:
     assert down[1] == pytest.approx(-steps[steps < 0].sum())
     # hourly open interest under hourly bars: nothing finer, the net change is used
     assert gross_open_interest_flows(np.array([0], np.int64), HOUR, OpenInterest("1h", ts * 12, vals)) is None
+
+
+def test_model_v2_keys_are_validated(tmp_path: Path) -> None:  # config: small local checks
+    from sitegen.config import load_config
+    from sitegen.errors import ConfigError
+
+    p = tmp_path / "c.toml"
+    p.write_text('[model]\nintrabar = "sideways"\n')
+    with pytest.raises(ConfigError, match="intrabar: must be 'path' or 'off'"):
+        load_config(p)
+    p.write_text("[model]\nusd_scale = 0\n")
+    with pytest.raises(ConfigError, match="usd_scale: must be above 0"):
+        load_config(p)
+    p.write_text('[model]\nunlocated_coef = 0\nintrabar = "off"\nusd_scale = 1\n')
+    m = load_config(p).model
+    assert (m.unlocated_coef, m.intrabar, m.usd_scale) == (0.0, "off", 1.0)

@@ -131,7 +131,9 @@ class ModelResult:
     heat_short: np.ndarray  # float32 (T, B) USD
     heat_long_by_leverage: np.ndarray  # float32 (L, T, B), sums to heat_long over L
     heat_short_by_leverage: np.ndarray  # float32 (L, T, B)
-    predicted_long: np.ndarray  # float64 (T,) USD of longs the model liquidates in each bar
+    # float64 (T,) USD of longs the model predicts liquidated in each bar: located (at its
+    # levels, same bar included) plus unlocated, times usd_scale
+    predicted_long: np.ndarray
     predicted_short: np.ndarray  # float64 (T,)
     leverages: tuple[float, ...]
     params: ModelParams

@@ -255,7 +255,8 @@ def _predicted(res: ModelResult) -> dict[str, object]:
     """The model's predicted liquidations per bar, the series the methodology page scores."""
     n = min(PREDICTED_BARS, int(res.timestamp.size))
     return {
-        "units": "USD of positions the model liquidates in each bar (bar open time, ms UTC)",
+        "units": "USD the model predicts liquidated in each bar, at its levels plus unlocated, in "
+                 "calibrated dollars (bar open time, ms UTC)",
         "timestamp_ms": [int(t) for t in res.timestamp[-n:]],
         "long_usd": [round(float(x), 2) for x in res.predicted_long[-n:]],
         "short_usd": [round(float(x), 2) for x in res.predicted_short[-n:]],
