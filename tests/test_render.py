@@ -205,7 +205,7 @@ def test_methodology_without_and_with_evaluation(files: dict[str, bytes]) -> Non
     long_ = rep.evaluation.all.scores.long
     assert f"{long_.model_logcorr:.3f}" in text and f"{long_.levels_logcorr:.3f}" in text
     assert "2078" in text and "second half (check)" in text and "2026-01" in text
-    assert "What the dollars mean" in text and "falling markets" in text
+    assert "What the dollars mean" in text and "Falling markets" in text
 
 
 def test_data_json_matches_the_schema(files: dict[str, bytes]) -> None:
