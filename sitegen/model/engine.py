@@ -6,6 +6,12 @@ first *later* bar whose low (long) or high (short) reaches ``P``; meanwhile it s
 closing factor of every later bar (open interest falling for reasons other than the model's
 own liquidations, plus optional decay).
 
+Model v2 adds, all optional through ``ModelParams``: same-bar liquidation along an assumed
+intrabar path (``same_bar_share``; part of the open-interest fixed point), gross flows from
+finer open interest (``ModelInput.oi_up_usd``/``oi_down_usd``), an *unlocated* per-bar term
+added to the predicted series only (``unlocated``), and one pooled dollar scale on every
+output (``usd_scale``, applied in ``run_model``; ``Solved`` stays in open-interest units).
+
 How the engine avoids Python loops over bars x price rows:
 
 1. *First later bar that reaches a level*: a sparse table of running minima of ``low``
@@ -16,7 +22,8 @@ How the engine avoids Python loops over bars x price rows:
    model's own liquidations, which depend on the factors; this triangular system is solved by
    a few vectorised fixed-point passes (each pass is a ``bincount``), until it stops changing.
 3. *Heatmap*: difference arrays. A cohort adds ``n / F_t`` at (t, row) and removes it at its
-   liquidation bar; a cumulative sum over time multiplied by ``F_u`` gives the survivors.
+   liquidation bar; a running sum over time (row by row, ``running_sum``) multiplied by
+   ``F_u`` gives the survivors.
    The time axis is processed in chunks, carrying the running state, so memory stays bounded
    (``chunk_cells``) whatever the number of bars. Logarithms of ``F`` keep a year of decay
    from underflowing.
