@@ -225,6 +225,8 @@ class Cohorts:
 
 
 INTRABAR_MODES = ("path", "off")
+# Relative slack when comparing an entry with the bar's open and close (see same_bar_share).
+PATH_SLACK = 1e-9
 
 
 def same_bar_share(
@@ -245,19 +247,28 @@ def same_bar_share(
     def f(mask: np.ndarray) -> np.ndarray:
         return np.asarray(mask, dtype=np.float64)
 
-    n_up = 1.0 + f(e <= o) + f(e >= c)  # passes through the entry on O->L->H->C
-    n_down = 1.0 + f(e >= o) + f(e <= c)  # on O->H->L->C
+    # Entries can sit exactly on the open or close (a bar with no wick on that side): compare
+    # with a relative slack, so rounding (e.g. in a mirrored path) cannot flip a pass.
+    def le(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+        return f(x <= y * (1.0 + PATH_SLACK))
+
+    def ge(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+        return f(x >= y * (1.0 - PATH_SLACK))
+
+    e_le_o, e_ge_o, e_le_c, e_ge_c = le(e, o), ge(e, o), le(e, c), ge(e, c)
+    n_up = 1.0 + e_le_o + e_ge_c  # passes through the entry on O->L->H->C
+    n_down = 1.0 + e_ge_o + e_le_c  # on O->H->L->C
     if side == 0:
         # up bar: passes on O->L (entry <= O) see the rest reach L; on L->H (always) and
         # H->C (entry >= C) the rest reaches C. Down bar: passes on O->H (entry >= O) and
         # H->L (always) see L; on L->C (entry <= C) the rest only rises.
-        up = (f(e <= o) * f(lo <= p) + f(c <= p) * (1.0 + f(e >= c))) / n_up
-        down = (f(e >= o) + 1.0) * f(lo <= p) / n_down
+        up = (e_le_o * f(lo <= p) + f(c <= p) * (1.0 + e_ge_c)) / n_up
+        down = (e_ge_o + 1.0) * f(lo <= p) / n_down
     else:
         # the mirror image: up bar, passes on O->L and L->H see H, on H->C nothing;
         # down bar, O->H sees H, H->L and L->C see C
-        up = (f(e <= o) + 1.0) * f(h >= p) / n_up
-        down = (f(e >= o) * f(h >= p) + f(c >= p) * (1.0 + f(e <= c))) / n_down
+        up = (e_le_o + 1.0) * f(h >= p) / n_up
+        down = (e_ge_o * f(h >= p) + f(c >= p) * (1.0 + e_le_c)) / n_down
     return np.where(c > o, up, np.where(c < o, down, 0.5 * (up + down)))
 
 
@@ -536,7 +547,10 @@ def heat_chunks(
         np.multiply(diff, factor[:, None], out=out, casting="unsafe")
         # Cancellation in the running sums leaves ~1e-16 x notional where a level was fully
         # removed; clear such dust so a crossed row is exactly empty.
-        out[out < dust] = 0
+        # (a multiply by the mask, then abs for the -0.0 it leaves: much faster than a
+        # masked assignment, since most cells of a block are empty)
+        np.multiply(out, out >= dust, out=out)
+        np.abs(out, out=out)
         yield a, out.reshape(n, 2, ll, n_bins).transpose(1, 2, 0, 3)
 
 

@@ -16,6 +16,7 @@ import numpy as np
 
 from sitegen.model.engine import (
     MAX_CLOSE_SHARE,
+    PATH_SLACK,
     entry_prices,
     flows,
     multipliers,
@@ -116,7 +117,7 @@ def _same_bar(o: float, h: float, lo: float, c: float, e: float, p: float, side:
         passes = hits = 0
         for i in range(3):
             a, b = pts[i], pts[i + 1]
-            if min(a, b) <= e <= max(a, b):
+            if min(a, b) * (1 - PATH_SLACK) <= e <= max(a, b) * (1 + PATH_SLACK):
                 passes += 1
                 rest = pts[i + 1 :]
                 if (min(rest) <= p) if side == 0 else (max(rest) >= p):
