@@ -10,7 +10,8 @@ from sitegen.model import ModelInput, ModelParams, cumulative, price_grid, run_m
 from sitegen.model.engine import multipliers, solve
 
 HOUR = 3_600_000
-# every model v2 term on: same-bar path, unlocated liquidations, a dollar scale
+# every model v2 term on: same-bar path, unlocated liquidations, a dollar scale (and the
+# paths below carry gross open-interest flows)
 PARAMS = ModelParams(
     leverages=(5.0, 25.0, 100.0), leverage_weights=(0.3, 0.5, 0.2), entry_points=3,
     decay_half_life_hours=6.0, intrabar="path", unlocated_coef=3.0, usd_scale=0.8,
@@ -32,8 +33,12 @@ def paths(draw: st.DrawFn) -> ModelInput:
     h = np.maximum(o, c) * np.exp(up)
     lo = np.minimum(o, c) * np.exp(-down)
     oi = 1e6 * np.exp(np.cumsum(oi_ret))
+    # gross flows inside each bar (as from finer open interest): the net change plus churn
+    churn = np.array(draw(st.lists(st.floats(0.0, 0.2), min_size=t, max_size=t))) * oi
+    delta = np.diff(np.concatenate([[oi[0]], oi]))
     return ModelInput(
-        np.arange(t, dtype=np.int64) * HOUR, o, h, lo, c, np.zeros(t), oi_usd=oi, bar_ms=HOUR
+        np.arange(t, dtype=np.int64) * HOUR, o, h, lo, c, np.zeros(t), oi_usd=oi, bar_ms=HOUR,
+        oi_up_usd=np.maximum(delta, 0) + churn, oi_down_usd=np.maximum(-delta, 0) + churn,
     )
 
 
@@ -66,6 +71,7 @@ def test_no_look_ahead(inp: ModelInput, cut: int) -> None:
     head = ModelInput(
         inp.timestamp[:cut], inp.open[:cut], inp.high[:cut], inp.low[:cut], inp.close[:cut],
         inp.volume[:cut], oi_usd=inp.oi_usd[:cut], bar_ms=HOUR,
+        oi_up_usd=inp.oi_up_usd[:cut], oi_down_usd=inp.oi_down_usd[:cut],
     )
     full, part = run_model(inp, PARAMS, EDGES), run_model(head, PARAMS, EDGES)
     assert np.allclose(full.predicted_long[:cut], part.predicted_long, rtol=1e-9, atol=1e-6)
@@ -99,7 +105,8 @@ def test_no_level_survives_a_bar_that_crossed_it(inp: ModelInput) -> None:
 @given(paths())
 def test_doubling_open_interest_doubles_the_map(inp: ModelInput) -> None:
     r1 = run_model(inp, PARAMS, EDGES)
-    r2 = run_model(ModelInput(**{**inp.__dict__, "oi_usd": 2 * inp.oi_usd}), PARAMS, EDGES)
+    double = {"oi_usd": 2 * inp.oi_usd, "oi_up_usd": 2 * inp.oi_up_usd, "oi_down_usd": 2 * inp.oi_down_usd}
+    r2 = run_model(ModelInput(**{**inp.__dict__, **double}), PARAMS, EDGES)
     assert np.allclose(r2.heat_long, 2 * r1.heat_long, rtol=1e-5, atol=1e-3)
     assert np.allclose(r2.heat_short_by_leverage, 2 * r1.heat_short_by_leverage, rtol=1e-5, atol=1e-3)
     assert np.allclose(r2.predicted_long, 2 * r1.predicted_long, rtol=1e-9, atol=1e-6)
@@ -117,7 +124,7 @@ def test_mirrored_price_path_swaps_long_and_short(inp: ModelInput) -> None:
     k, _, _ = multipliers(PARAMS, None)
     mirror = ModelInput(
         inp.timestamp, big_k / inp.open, big_k / inp.low, big_k / inp.high, big_k / inp.close,
-        inp.volume, oi_usd=inp.oi_usd, bar_ms=HOUR,
+        inp.volume, oi_usd=inp.oi_usd, bar_ms=HOUR, oi_up_usd=inp.oi_up_usd, oi_down_usd=inp.oi_down_usd,
     )
     edges_m = big_k / EDGES[::-1]
     r = run_model(inp, PARAMS, EDGES, multipliers=k)
