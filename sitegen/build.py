@@ -21,7 +21,7 @@ import numpy as np
 from sitegen import __version__
 from sitegen.config import RANGES, Config, slugify
 from sitegen.errors import BuildError, LiqmapError, SourceError
-from sitegen.model.types import ModelResult
+from sitegen.model.types import ModelParams, ModelResult
 from sitegen.report import KeptSymbol, SiteData, SymbolReport
 from sitegen.series import TIMEFRAME_MS, MarketSeries
 
@@ -51,6 +51,11 @@ class BuildResult:
     notes: tuple[str, ...] = field(default_factory=tuple)
 
 
+def model_params(config: Config) -> ModelParams:
+    """The model's parameters from the plain ``[model]`` settings of the config."""
+    return ModelParams(**config.model.as_dict())
+
+
 def _reference(series: Sequence[MarketSeries], tf: str) -> MarketSeries | None:
     for s in series:
         if tf in s.candles and len(s.candles[tf]) > 0:
@@ -64,7 +69,7 @@ def analyse_symbol(
     """Run the model for every exchange and timeframe of one symbol, on one shared price grid."""
     from sitegen import model
 
-    params = config.model
+    params = model_params(config)
     results = {}
     per_exchange: dict[str, dict[str, ModelResult]] = {}
     candles = {}
@@ -168,7 +173,7 @@ def _evaluation(config: Config) -> dict[str, object] | None:
     from sitegen import model
 
     try:
-        return model.calibration_report(config.model)
+        return model.calibration_report(model_params(config))
     except (LiqmapError, OSError, ValueError) as e:  # the site still builds without it
         log.warning("calibration report unavailable: %s", e)
         return None
@@ -222,7 +227,7 @@ def build_site(
         base_url=config.base_url,
         generated_at=generated_at,
         symbols=tuple(reports),
-        params=config.model,
+        params=model_params(config),
         evaluation=_evaluation(config),
         version=__version__,
         kept=_kept(find_kept(config.out_dir, failures, now=generated_at)),

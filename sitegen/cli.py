@@ -220,11 +220,12 @@ def evaluate(csv_file: Path, config_file: Path | None, as_json: bool, halves: bo
     """
     import json
 
+    from sitegen.build import model_params
     from sitegen.model.evaluate import evaluate_csv, format_table
 
     try:
         config = load_config(config_file)
-        result = evaluate_csv(csv_file, config.model, halves=halves)
+        result = evaluate_csv(csv_file, model_params(config), halves=halves)
     except LiqmapError as e:
         raise _fail(e) from None
     click.echo(json.dumps(result) if as_json else format_table(result))
