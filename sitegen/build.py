@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Protocol
 
@@ -135,31 +135,48 @@ def gather(
     source: SeriesSource,
     exchanges: Sequence[str],
     progress: Callable[[str], None] | None = None,
+    *,
+    failed_this_run: Collection[tuple[str, str]] = (),
 ) -> tuple[list[SymbolReport], dict[str, str]]:
-    """Load and model every symbol; returns the reports and {symbol: reason} for failures."""
+    """Load and model every symbol; returns the reports and {symbol: reason} for failures.
+
+    ``failed_this_run`` holds the (exchange, symbol) pairs whose fetch failed this run; with
+    the exchanges that could not be loaded they become each report's ``failed_exchanges``.
+    """
     reports: list[SymbolReport] = []
     failures: dict[str, str] = {}
     for symbol in config.symbols:
         series: list[MarketSeries] = []
         notes: list[str] = []
+        failed = [e for e in exchanges if (e, symbol) in failed_this_run]
         for exchange in exchanges:
             try:
                 series.append(source.load(exchange, symbol))
             except SourceError as e:
                 log.warning("%s", e)
                 notes.append(str(e))
+                failed.append(exchange)
         if not series:
             failures[symbol] = "; ".join(notes) or "no data"
             continue
         try:
-            reports.append(analyse_symbol(symbol, series, config, notes))
+            report = analyse_symbol(symbol, series, config, notes)
         except LiqmapError as e:
             log.warning("%s: %s", symbol, e)
             failures[symbol] = str(e)
             continue
+        reports.append(replace(report, failed_exchanges=tuple(e for e in exchanges if e in failed)))
         if progress:
             progress(f"modelled {symbol} ({', '.join(s.exchange for s in series)})")
     return reports, failures
+
+
+def judge_freshness(report: SymbolReport, now: datetime, stale_after_hours: float) -> SymbolReport:
+    """Fresh means the data reaches ``now`` within ``stale_after_hours``; older data is
+    published marked stale (since its last bar), whatever the fetch said."""
+    if now - report.as_of <= timedelta(hours=stale_after_hours):
+        return report
+    return replace(report, stale=True, stale_since=report.as_of)
 
 
 def _kept(carried: Sequence[object]) -> tuple[KeptSymbol, ...]:
@@ -198,6 +215,9 @@ def build_site(
 
     started = time.perf_counter()
     notes: list[str] = []
+    failed_this_run: set[tuple[str, str]] = set()
+    # The sample is a fixed recording: it is never judged against the clock.
+    judge = not sample and getattr(source, "name", "") != "sample"
     if source is None:
         if sample:
             from sitegen.sources.sample import SampleSource
@@ -205,20 +225,28 @@ def build_site(
             source = SampleSource()
             exchanges = SampleSource.exchanges
         else:
-            source, fetch_notes = _live_source(config, offline=offline, progress=progress)
+            source, fetch_notes, failed_this_run = _live_source(config, offline=offline, progress=progress)
             notes.extend(fetch_notes)
+            if now is None:
+                now = _fetch_clock()
     if exchanges is None:
         exchanges = config.exchanges
-    reports, failures = gather(config, source, exchanges, progress)
-    fresh = tuple(r.symbol for r in reports)
+    generated_at = (now or datetime.now(UTC)).replace(microsecond=0)
+    reports, failures = gather(config, source, exchanges, progress, failed_this_run=failed_this_run)
+    if judge:
+        reports = [judge_freshness(r, generated_at, config.stale_after_hours) for r in reports]
+    fresh = tuple(r.symbol for r in reports if not r.stale)
     share = len(fresh) / len(config.symbols)
     if share < config.min_fresh_share or not reports:
-        detail = "; ".join(f"{s}: {why}" for s, why in failures.items())
+        detail = "; ".join(
+            [f"{s}: {why}" for s, why in failures.items()]
+            + [f"{r.symbol}: data ends {r.as_of:%Y-%m-%d %H:%M} UTC, more than "
+               f"{config.stale_after_hours:g} h before the build" for r in reports if r.stale]
+        )
         raise BuildError(
             f"only {len(fresh)} of {len(config.symbols)} symbols have fresh data "
             f"(need {config.min_fresh_share:.0%}); nothing was written. {detail}"
         )
-    generated_at = (now or datetime.now(UTC)).replace(microsecond=0)
     # keep last good: failed symbols keep their previous pages (marked stale) and stay listed
     # on the index; then the hourly snapshot history is carried forward. Both read the
     # previous tree at out_dir.
@@ -231,6 +259,7 @@ def build_site(
         evaluation=_evaluation(config),
         version=__version__,
         kept=_kept(find_kept(config.out_dir, failures, now=generated_at)),
+        stale_after_hours=config.stale_after_hours,
     )
     if progress:
         progress("rendering pages")
@@ -247,8 +276,13 @@ def build_site(
         )
     files = merged
     files = add_snapshots(files, config.out_dir, now=site.generated_at)
-    stale = tuple(c.symbol for c in carried)
+    stale = tuple(r.symbol for r in reports if r.stale) + tuple(c.symbol for c in carried)
     failed = tuple(s for s in failures if s not in stale)
+    for r in reports:
+        if r.stale:
+            notes.append(f"{r.symbol}: data ends {r.as_of:%Y-%m-%d %H:%M} UTC (published marked stale)")
+        if r.failed_exchanges:
+            notes.append(f"{r.symbol}: failed this run on {', '.join(r.failed_exchanges)}")
     write_site(files, config.out_dir)
     for symbol, why in failures.items():
         kept = next((c for c in carried if c.symbol == symbol), None)
@@ -270,22 +304,34 @@ def build_site(
 
 def _live_source(
     config: Config, *, offline: bool, progress: Callable[[str], None] | None
-) -> tuple[SeriesSource, list[str]]:
-    """Fetch into the local store (unless offline), then read every series from the store."""
+) -> tuple[SeriesSource, list[str], set[tuple[str, str]]]:
+    """Fetch into the local store (unless offline), then read every series from the store.
+
+    Returns the source, the fetch's messages and the (exchange, symbol) pairs that failed.
+    """
     from sitegen.sources.live import fetch_all
-    from sitegen.store import Store
+    from sitegen.store import STORE_FILE, Store
 
     notes: list[str] = []
-    path = config.state_dir / "liqmap.sqlite"
+    failed: set[tuple[str, str]] = set()
+    path = config.state_dir / STORE_FILE
     if not offline:
         with Store(path) as store:
             report = fetch_all(config, store, progress=progress)
-        notes.extend(getattr(report, "messages", ()))
+        notes.extend(report.messages)
+        failed = {(r.exchange, r.symbol) for r in report.failed}
     elif not path.exists():
         raise BuildError(
             f"{path}: no local store yet; run `liqmap fetch` (or build without --offline) first"
         )
-    return _StoreSource(path), notes
+    return _StoreSource(path), notes, failed
+
+
+def _fetch_clock() -> datetime:
+    """The fetcher's clock (tests replace it to replay recorded exchanges), as the build time."""
+    from sitegen.sources.live import clock_ms
+
+    return datetime.fromtimestamp(clock_ms() / 1000, UTC)
 
 
 class _StoreSource:

@@ -25,6 +25,8 @@ from sitegen.series import Candles, Funding, LeverageTier, MarketSeries, OpenInt
 
 log = logging.getLogger(__name__)
 
+STORE_FILE = "liqmap.sqlite"  # the store's file name inside the state folder (--state)
+
 # Each entry migrates the schema from version i to i + 1; append, never edit.
 MIGRATIONS: tuple[str, ...] = (
     # 0 -> 1: market data tables

@@ -46,6 +46,8 @@ class FlakySource:
 
 
 def config(out: Path, **kw):
+    # The sample's SOL series ends 6 h before BTC and ETH: 12 h keeps all three fresh at T0/T1.
+    kw.setdefault("stale_after_hours", 12)
     return load_config(None, out_dir=out, ranges=RANGES, base_url="https://example.test/liqmap/", **kw)
 
 

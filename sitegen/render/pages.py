@@ -58,7 +58,6 @@ from sitegen.report import SiteData, SymbolReport
 log = logging.getLogger(__name__)
 
 CSP_PLACEHOLDER = "__LIQMAP_CSP__"
-STALE_AFTER_HOURS = 2.0
 COMPRESSION_LEVEL = 9
 RANGE_TITLES = {"12h": "12 hours", "24h": "24 hours", "3d": "3 days", "1w": "1 week",
                 "1m": "1 month", "3m": "3 months"}
@@ -121,7 +120,7 @@ class _Ctx:
             "csp": CSP_PLACEHOLDER,
             "generated_iso": iso(self.site.generated_at),
             "generated_text": _utc_text(self.site.generated_at),
-            "stale_after_hours": STALE_AFTER_HOURS,
+            "stale_after_hours": self.site.stale_after_hours,
             "symbols": [(r.slug, r.symbol.split("/")[0]) for r in (*self.site.symbols, *self.site.kept)],
             "fmt_usd": fmt_usd,
             "fmt_price": fmt_price,

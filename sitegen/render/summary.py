@@ -213,6 +213,7 @@ def symbol_json(site: SiteData, s: Summary) -> bytes:
         "source": r.source,
         "volume_model": r.volume_model,
         "exchanges": list(r.exchanges),
+        "failed_exchanges": list(r.failed_exchanges),
         "ranges": list(r.ranges),
         "timeframe": s.timeframe,
         "last_price": s.last_price,

@@ -55,11 +55,11 @@ from sitegen.sources.validate import (
     find_gaps,
     tiers_binance_form,
 )
-from sitegen.store import Store
+from sitegen.store import STORE_FILE, Store
 
 __all__ = [
     "DEFAULT_OPTIONS", "ExchangeResult", "FetchOptions", "FetchReport", "SymbolResult",
-    "fetch_all", "fetch_all_async", "fetch_into_state",
+    "clock_ms", "fetch_all", "fetch_all_async", "fetch_into_state",
 ]
 
 log = logging.getLogger(__name__)
@@ -627,13 +627,19 @@ async def _fetch_exchange(
 DEFAULT_OPTIONS = FetchOptions()
 
 
+def clock_ms(options: FetchOptions | None = None) -> int:
+    """Now, in epoch ms, as the fetch sees it (``options.now_ms`` when set, for replayed exchanges)."""
+    options = options or DEFAULT_OPTIONS
+    return options.now_ms if options.now_ms is not None else int(time.time() * 1000)
+
+
 async def fetch_all_async(
     config: Config, store: Store, *, progress: Callable[[str], None] | None = None,
     options: FetchOptions | None = None,
 ) -> FetchReport:
     options = options or DEFAULT_OPTIONS
     started = time.perf_counter()
-    now = options.now_ms if options.now_ms is not None else int(time.time() * 1000)
+    now = clock_ms(options)
     proxy = os.environ.get(config.proxy_env) or None
     if proxy:
         log.info("using the HTTPS proxy %s (from $%s)", mask_url(proxy), config.proxy_env)
@@ -681,9 +687,6 @@ class _Progress:
         self.done += symbols
         if self.show:
             self.show(f"[{self.done}/{self.total}] fetch {exchange}: {message}")
-
-
-STORE_FILE = "liqmap.sqlite"
 
 
 def fetch_into_state(
