@@ -12,7 +12,7 @@ import click
 from sitegen import __version__
 from sitegen.config import load_config
 from sitegen.errors import LiqmapError
-from sitegen.site.security import install_secret_filter, mask_secrets
+from sitegen.masking import install_secret_filter, mask_secrets
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from sitegen.masking import mask_url
 from sitegen.series import TIMEFRAME_MS
-from sitegen.site.security import mask_url
 from sitegen.sources.exchanges import FetchOptions, make_client
 from sitegen.store import Store
 from tests.fakex.data import load_universe

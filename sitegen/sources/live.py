@@ -37,8 +37,8 @@ from typing import Any
 
 from sitegen.config import Config
 from sitegen.errors import SourceError
+from sitegen.masking import mask_url
 from sitegen.series import TIMEFRAME_MS, LeverageTier
-from sitegen.site.security import mask_url
 from sitegen.sources.exchanges import (
     ExchangeSession,
     FetchOptions,
