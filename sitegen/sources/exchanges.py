@@ -36,6 +36,7 @@ import ccxt
 import ccxt.async_support as ccxt_async
 
 from sitegen.errors import SourceError
+from sitegen.masking import mask_known
 
 log = logging.getLogger(__name__)
 
@@ -302,7 +303,7 @@ def describe_error(e: BaseException) -> str:
         why = re.sub(r"\s+", " ", str(cause)).strip()[:160]
         out += f" ({type(cause).__name__}: {why})"
     # Never pass on credentials that a URL in a message may carry (a proxy's, say).
-    return re.sub(r"([a-zA-Z][\w+.-]*://)[^/@\s]+@", r"\1***@", out)
+    return mask_known(out)
 
 
 class ExchangeSession:

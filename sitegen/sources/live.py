@@ -37,7 +37,7 @@ from typing import Any
 
 from sitegen.config import Config
 from sitegen.errors import SourceError
-from sitegen.masking import mask_url
+from sitegen.masking import mask_url, watch_env
 from sitegen.series import TIMEFRAME_MS, LeverageTier
 from sitegen.sources.exchanges import (
     ExchangeSession,
@@ -640,6 +640,7 @@ async def fetch_all_async(
     options = options or DEFAULT_OPTIONS
     started = time.perf_counter()
     now = clock_ms(options)
+    watch_env(config.proxy_env)  # its value is masked in every log line and message from now on
     proxy = os.environ.get(config.proxy_env) or None
     if proxy:
         log.info("using the HTTPS proxy %s (from $%s)", mask_url(proxy), config.proxy_env)
