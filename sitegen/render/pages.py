@@ -315,7 +315,7 @@ def render_pages(site: SiteData, summaries: list[Summary], *, standalone: bool) 
 
 
 def _thumb_urls(summaries: list[Summary], standalone: bool) -> dict[str, str]:
-    from sitegen.site.og import thumbnail_png
+    from sitegen.render.og import thumbnail_png
 
     out = {}
     for s in summaries:
@@ -428,8 +428,8 @@ def render_site(site: SiteData, *, standalone: bool = False) -> dict[str, bytes]
     ``standalone=True`` inlines BokehJS, the CSS and the page script into every page, so each
     HTML file works on its own (e.g. opened from disk).
     """
-    from sitegen.site.feeds import feed_xml, robots_txt, sitemap_xml
-    from sitegen.site.og import og_png, thumbnail_png
+    from sitegen.render.feeds import feed_xml, robots_txt, sitemap_xml
+    from sitegen.render.og import og_png, thumbnail_png
 
     summaries = [summarise(r) for r in site.symbols]
     files: dict[str, bytes] = {}
