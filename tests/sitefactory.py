@@ -68,4 +68,7 @@ def make_site(slugs: dict[str, str] | None = None, ranges: tuple[str, ...] = ("1
         files[f"data/{slug}.json"] = json.dumps(symbol_json(sym, slug, list(ranges))).encode()
         files[f"data/{slug}.csv"] = b"price,long_usd,short_usd\n95,1000000,0\n"
         files[f"og/{slug}.png"] = b"\x89PNG\r\n\x1a\nfake"
+        files[f"og/{slug}-thumb.png"] = b"\x89PNG\r\n\x1a\nthumb"
+        files[f"oembed/{slug}.json"] = json.dumps({"version": "1.0", "type": "rich", "html": "<iframe></iframe>",
+                                                  "width": 800, "height": 480}).encode()
     return files

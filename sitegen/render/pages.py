@@ -24,7 +24,9 @@ from bokeh.models import Model
 from bokeh.resources import CDN, INLINE
 from bokeh.settings import settings
 
+from sitegen import plan
 from sitegen.config import RANGES
+from sitegen.plan import FileSet
 from sitegen.render import assets
 from sitegen.render.figures import (
     AXIS_TEXT,
@@ -124,6 +126,7 @@ class _Ctx:
             "symbols": [(r.slug, r.symbol.split("/")[0]) for r in (*self.site.symbols, *self.site.kept)],
             "fmt_usd": fmt_usd,
             "fmt_price": fmt_price,
+            "path_of": plan.path,  # templates take their links from the site plan
             "long_colour": LONG_COLOUR,
             "short_colour": SHORT_COLOUR,
         }
@@ -195,7 +198,7 @@ EMBED_HEIGHT = 480  # px, the iframe of the embed snippet and of the oEmbed answ
 def _embed_snippet(site: SiteData, report: SymbolReport) -> str:
     base = report.symbol.split("/")[0]
     return (
-        f'<iframe src="{site.base_url}embed/{report.slug}/" title="{base} liquidation heatmap '
+        f'<iframe src="{site.base_url}{plan.url("embed", report.slug)}" title="{base} liquidation heatmap '
         f'(liqmap)" loading="lazy" width="100%" height="{EMBED_HEIGHT}" style="border:0" '
         f'sandbox="allow-scripts allow-popups allow-popups-to-escape-sandbox"></iframe>'
     )
@@ -231,7 +234,7 @@ def _symbol_vars(ctx: _Ctx, s: Summary, rng: str, rel: str, path: str, canonical
         parameters=_parameters(report, s, RANGES[rng][0]),
         band_pct=BAND_PCT,
         # Versioned: social sites cache previews hard; a new hash means a new picture.
-        og_image=f"{ctx.site.base_url}og/{report.slug}.png?v={s.data_hash}",
+        og_image=f"{ctx.site.base_url}{plan.path('og', report.slug)}?v={s.data_hash}",
         description=s.describe(),
         embed_snippet=_embed_snippet(ctx.site, report),
         candle_up=CANDLE_UP,
@@ -248,21 +251,21 @@ def _group_highs(view: RangeView) -> dict[str, float]:
 
 def _symbol_pages(ctx: _Ctx, s: Summary) -> dict[str, bytes]:
     report = s.report
-    out: dict[str, bytes] = {}
+    out = FileSet()
     default = default_range(report)
     for rng in report.ranges:
         view = range_view(report, rng)
         cum_long, cum_short = _cumulatives(view)
         row_pct = report.results[RANGES[rng][0]].params.bin_pct
-        pages = [(f"{report.slug}/{rng}/index.html", "../../")]
+        pages = [(plan.path("range_page", report.slug, rng), "../../")]
         if rng == default:
-            pages.append((f"{report.slug}/index.html", "../"))
+            pages.append((plan.path("page", report.slug), "../"))
         for path, rel in pages:
             # Fresh Bokeh models per page: a model belongs to one document.
             heat = heatmap_figure(view, colorbar_title=f"estimated liquidations per {row_pct:g} % price row")
             liq = map_figure(view, cum_long, cum_short)
             pred = predicted_figure(view, heat.figure.x_range)
-            canonical = f"{report.slug}/" if rng == default else f"{report.slug}/{rng}/"
+            canonical = plan.url("page", report.slug) if rng == default else plan.url("range_page", report.slug, rng)
             v = _symbol_vars(ctx, s, rng, rel, path, canonical)
             v.update(
                 groups=view.groups,
@@ -277,8 +280,8 @@ def _symbol_pages(ctx: _Ctx, s: Summary) -> dict[str, bytes]:
     # Embed: chart only, default range.
     view = range_view(report, default)
     heat = heatmap_figure(view, embed=True, height=420)
-    path = f"embed/{report.slug}/index.html"
-    v = _symbol_vars(ctx, s, default, "../../", path, f"{report.slug}/")
+    path = plan.path("embed", report.slug)
+    v = _symbol_vars(ctx, s, default, "../../", path, plan.url("page", report.slug))
     v.update(groups=view.groups, colour_high=heat.high, view=view)
     out[path] = _bokeh_page(ctx, "embed.html", [heat.figure], f"{s.pair} liquidation heatmap · liqmap", v)
     return out
@@ -287,16 +290,16 @@ def _symbol_pages(ctx: _Ctx, s: Summary) -> dict[str, bytes]:
 def render_pages(site: SiteData, summaries: list[Summary], *, standalone: bool) -> tuple[dict[str, bytes], set[str]]:
     """All HTML pages; returns the pages and the BokehJS bundles they reference."""
     ctx = _Ctx(site, standalone, set())
-    out: dict[str, bytes] = {}
+    out = FileSet()
     with _compression(COMPRESSION_LEVEL):
         for s in summaries:
             out.update(_symbol_pages(ctx, s))
     index_vars = ctx.common("", "index.html")
     index_vars.update(summaries=summaries, description=_site_description(site, summaries),
-                      og_image=f"{site.base_url}og/{summaries[0].report.slug}.png" if summaries else "",
+                      og_image=f"{site.base_url}{plan.path('og', summaries[0].report.slug)}" if summaries else "",
                       thumbs=_thumb_urls(summaries, standalone))
-    out["index.html"] = _plain_page(ctx, "index.html", index_vars)
-    meth = ctx.common("../", "methodology/index.html")
+    out[plan.path("index")] = _plain_page(ctx, "index.html", index_vars)
+    meth = ctx.common("../", plan.path("methodology"))
     meth.update(evaluation=_evaluation_rows(site.evaluation), params=site.params,
                 leverage_mix=", ".join(f"{lev:g}x {w:.0%}" for lev, w in
                                        zip(site.params.leverages, site.params.leverage_weights, strict=True)),
@@ -304,13 +307,13 @@ def render_pages(site: SiteData, summaries: list[Summary], *, standalone: bool) 
                 evaluation_raw=site.evaluation, summaries=summaries,
                 description="How liqmap estimates liquidation levels, every parameter, and how well "
                             "the model matched real liquidations.", og_image="")
-    out["methodology/index.html"] = _plain_page(ctx, "methodology.html", meth)
-    nf = ctx.common("", "404.html")
+    out[plan.path("methodology")] = _plain_page(ctx, "methodology.html", meth)
+    nf = ctx.common("", plan.path("not_found"))
     # GitHub Pages serves 404.html for any missing path: a <base> makes its relative links
     # resolve against the site root whatever the depth of the missing URL.
     nf["base_href"] = site.base_url
     nf.update(description="Page not found.", og_image="")
-    out["404.html"] = _plain_page(ctx, "404.html", nf)
+    out[plan.path("not_found")] = _plain_page(ctx, "404.html", nf)
     return out, ctx.bokeh_files
 
 
@@ -323,7 +326,7 @@ def _thumb_urls(summaries: list[Summary], standalone: bool) -> dict[str, str]:
             png = thumbnail_png(s)
             out[s.report.slug] = "data:image/png;base64," + base64.b64encode(png).decode()
         else:
-            out[s.report.slug] = f"og/{s.report.slug}-thumb.png"
+            out[s.report.slug] = plan.path("thumb", s.report.slug)
     return out
 
 
@@ -381,11 +384,11 @@ def _verdict(row: dict[str, Any]) -> str:
 
 
 def render_data(summaries: list[Summary], site: SiteData) -> dict[str, bytes]:
-    out: dict[str, bytes] = {}
+    out = FileSet()
     for s in summaries:
-        out[f"data/{s.report.slug}.json"] = symbol_json(site, s)
-        out[f"data/{s.report.slug}.csv"] = symbol_csv(s)
-        out[f"oembed/{s.report.slug}.json"] = oembed_json(site, s.report)
+        out[plan.path("data_json", s.report.slug)] = symbol_json(site, s)
+        out[plan.path("data_csv", s.report.slug)] = symbol_csv(s)
+        out[plan.path("oembed", s.report.slug)] = oembed_json(site, s.report)
     return out
 
 
@@ -405,7 +408,7 @@ def oembed_json(site: SiteData, report: SymbolReport) -> bytes:
         "html": _embed_snippet(site, report),
         "width": 800,
         "height": EMBED_HEIGHT,
-        "thumbnail_url": f"{site.base_url}og/{report.slug}.png",
+        "thumbnail_url": f"{site.base_url}{plan.path('og', report.slug)}",
         "thumbnail_width": 1200,
         "thumbnail_height": 630,
         "cache_age": 3600,
@@ -432,16 +435,22 @@ def render_site(site: SiteData, *, standalone: bool = False) -> dict[str, bytes]
     from sitegen.render.og import og_png, thumbnail_png
 
     summaries = [summarise(r) for r in site.symbols]
-    files: dict[str, bytes] = {}
+    files = FileSet()
     pages, bokeh_files = render_pages(site, summaries, standalone=standalone)
     files.update(pages)
     files.update(render_data(summaries, site))
     for s in summaries:
-        files[f"og/{s.report.slug}.png"] = og_png(s, site)
-        files[f"og/{s.report.slug}-thumb.png"] = thumbnail_png(s)
+        files[plan.path("og", s.report.slug)] = og_png(s, site)
+        files[plan.path("thumb", s.report.slug)] = thumbnail_png(s)
     files.update(render_static(bokeh_files, standalone))
-    files["sitemap.xml"] = sitemap_xml(site, summaries, list(files))
-    files["robots.txt"] = robots_txt(site)
-    files["feed.xml"] = feed_xml(site, summaries)
+    files[plan.path("sitemap")] = sitemap_xml(site, summaries, list(files))
+    files[plan.path("robots")] = robots_txt(site)
+    files[plan.path("feed")] = feed_xml(site, summaries)
+    site_plan = plan.SitePlan({r.slug: r.ranges for r in site.symbols})
+    if site_plan.unplanned(files) or site_plan.missing(files):  # a renderer bug: never publish it
+        raise AssertionError(
+            f"render and the site plan disagree: unplanned {site_plan.unplanned(files)[:3]}, "
+            f"missing {site_plan.missing(files)[:3]} (add the artifact kind to sitegen/plan.py)"
+        )
     log.info("rendered %d files (%d pages)", len(files), sum(p.endswith(".html") for p in files))
-    return files
+    return dict(files)

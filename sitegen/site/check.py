@@ -2,9 +2,9 @@
 
 What is checked (an empty list means the tree may be published):
 
-* every expected page exists: the global pages, and for every ``data/<slug>.json`` the
-  symbol page, one page per range listed in that JSON, the embed page, the CSV and the
-  social image;
+* every file the site plan (:mod:`sitegen.plan`) names exists: the global pages, and for
+  every ``data/<slug>.json`` every artifact of that symbol, with one page per range listed
+  in that JSON;
 * every internal link and asset (``href``, ``src``, ``srcset``, ``poster``, CSS ``url()``,
   sitemap/feed ``<loc>``/``<link>`` under the site's base URL) resolves to a file;
 * every ``.json`` file parses, and the symbol data, snapshot and snapshot index files
@@ -28,24 +28,9 @@ from typing import Any
 from urllib.parse import unquote, urlsplit
 from xml.etree import ElementTree
 
+from sitegen import plan
 from sitegen.config import RANGES
 
-GLOBAL_PAGES = (
-    "index.html",
-    "methodology/index.html",
-    "404.html",
-    "sitemap.xml",
-    "robots.txt",
-    "feed.xml",
-)
-# Per symbol; "{slug}" and "{range}" are filled in from data/<slug>.json.
-SYMBOL_PAGES = (
-    "{slug}/index.html",
-    "embed/{slug}/index.html",
-    "data/{slug}.csv",
-    "og/{slug}.png",
-)
-RANGE_PAGE = "{slug}/{range}/index.html"
 IGNORED_PREFIXES = (".",)  # marker and dot files never reach GitHub Pages
 
 # --------------------------------------------------------------------------------------
@@ -363,7 +348,7 @@ def check_files(files: Mapping[str, bytes], *, base_url: str | None = None) -> l
     problems: list[str] = []
 
     # 1. expected pages
-    expected: dict[str, str] = {p: "every site has it" for p in GLOBAL_PAGES}
+    expected: dict[str, str] = {p: "every site has it" for p in plan.GLOBAL_FILES.values()}
     data_files = sorted(f for f in names if re.fullmatch(r"data/[^/]+\.json", f))
     if not data_files:
         problems.append("data/: no data/<slug>.json files: the site has no symbols (did every symbol fail?)")
@@ -376,12 +361,13 @@ def check_files(files: Mapping[str, bytes], *, base_url: str | None = None) -> l
         problems.extend(f"{df}: schema: {e} (the renderer must write this key/type)" for e in errs)
         if isinstance(payload, dict) and payload.get("slug") not in (None, slug):
             problems.append(f"{df}: slug {payload.get('slug')!r} does not match the file name {slug!r}")
-        for pattern in SYMBOL_PAGES:
-            expected[pattern.format(slug=slug)] = f"{df} lists symbol {slug}"
         ranges = payload.get("ranges") if isinstance(payload, dict) else None
-        for r in ranges if isinstance(ranges, list) else []:
-            if isinstance(r, str) and r in RANGES:
-                expected[RANGE_PAGE.format(slug=slug, range=r)] = f"{df} lists range {r}"
+        ranges = [r for r in ranges if isinstance(r, str) and r in RANGES] if isinstance(ranges, list) else []
+        for path in plan.symbol_files(slug, ()):
+            expected.setdefault(path, f"{df} lists symbol {slug}")
+        for r in ranges:
+            for path in plan.symbol_files(slug, (r,)):
+                expected.setdefault(path, f"{df} lists range {r}")
     for path, why in expected.items():
         if path not in names:
             problems.append(f"{path}: missing ({why}; the renderer must write it)")

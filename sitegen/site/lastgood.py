@@ -3,8 +3,8 @@
 For each failed symbol, :func:`carry_over` copies that symbol's files from the previous
 site (``out_dir`` before the swap) into the new tree:
 
-* ``<slug>/**`` (symbol and range pages), ``embed/<slug>/**``, ``data/<slug>.json|.csv``,
-  ``og/<slug>.png`` and ``og/<slug>-*.png``;
+* the files the site plan (:mod:`sitegen.plan`) names for that symbol (pages, range pages,
+  embed, data, oEmbed, images), and nothing else found in its folders;
 * ``data/<slug>.json`` is rewritten with ``"stale": true`` and ``"stale_since"`` (the time of
   the last good data: the previous ``stale_since`` if it was already stale, else its ``as_of``);
 * every carried HTML page gets ``data-stale="true" data-stale-since="<ISO>"`` on its
@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from sitegen import plan
 from sitegen.config import slugify
 from sitegen.site.check import SYMBOL_SCHEMA, internal_links, validate
 from sitegen.site.writer import MARKER
@@ -64,14 +65,8 @@ def parse_iso(text: str) -> datetime:
 
 
 def symbol_paths(names: set[str] | list[str], slug: str) -> list[str]:
-    """The files of one symbol among ``names`` (site-relative posix paths)."""
-    own = (f"{slug}/", f"embed/{slug}/")
-    singles = {f"data/{slug}.json", f"data/{slug}.csv", f"og/{slug}.png", f"oembed/{slug}.json"}
-    og_prefix = f"og/{slug}-"
-    return sorted(
-        n for n in names
-        if n.startswith(own) or n in singles or (n.startswith(og_prefix) and "/" not in n[3:])
-    )
+    """The files of one symbol among ``names`` that the site plan names (nothing else is carried)."""
+    return plan.owned_by(names, slug)
 
 
 def mark_html_stale(html: bytes, stale_since: datetime) -> bytes:
