@@ -18,10 +18,11 @@ from typing import Protocol
 
 import numpy as np
 
-from sitegen import __version__
+from sitegen import __version__, plan
 from sitegen.config import RANGES, Config, slugify
 from sitegen.errors import BuildError, LiqmapError, SourceError
 from sitegen.model.types import ModelParams, ModelResult
+from sitegen.plan import FileSet
 from sitegen.report import KeptSymbol, SiteData, SymbolReport
 from sitegen.series import TIMEFRAME_MS, MarketSeries
 
@@ -209,7 +210,7 @@ def build_site(
 ) -> BuildResult:
     """Build the whole site into ``config.out_dir``; see the module docstring for the policy."""
     from sitegen.render import render_site
-    from sitegen.site.lastgood import carry_over, find_kept
+    from sitegen.site.lastgood import plan_carry_over
     from sitegen.site.snapshots import add_snapshots
     from sitegen.site.writer import write_site
 
@@ -248,8 +249,13 @@ def build_site(
             f"(need {config.min_fresh_share:.0%}); nothing was written. {detail}"
         )
     # keep last good: failed symbols keep their previous pages (marked stale) and stay listed
-    # on the index; then the hourly snapshot history is carried forward. Both read the
-    # previous tree at out_dir.
+    # on the index; decided before rendering from the site plan, so the site renders once.
+    # Then the hourly snapshot history is carried forward. Both read the previous tree.
+    fresh_plan = plan.SitePlan({r.slug: r.ranges for r in reports})
+    kept, kept_assets, not_kept = plan_carry_over(
+        config.out_dir, failures, set(fresh_plan.files), now=generated_at, base_url=config.base_url
+    )
+    carried = [c for c, _ in kept]
     site = SiteData(
         title=config.title,
         base_url=config.base_url,
@@ -258,23 +264,17 @@ def build_site(
         params=model_params(config),
         evaluation=_evaluation(config),
         version=__version__,
-        kept=_kept(find_kept(config.out_dir, failures, now=generated_at)),
+        kept=_kept(carried),
         stale_after_hours=config.stale_after_hours,
     )
     if progress:
         progress("rendering pages")
-    files = render_site(site, standalone=standalone)
-    merged, carried, not_kept = carry_over(
-        config.out_dir, failures, files, now=generated_at, base_url=config.base_url
-    )
-    if {c.symbol for c in carried} != {k.symbol for k in site.kept}:
-        # a kept page would link to something this build lacks: list only what is carried
-        site = replace(site, kept=_kept(carried))
-        files = render_site(site, standalone=standalone)
-        merged, carried, not_kept = carry_over(
-            config.out_dir, failures, files, now=generated_at, base_url=config.base_url
-        )
-    files = merged
+    files = FileSet(render_site(site, standalone=standalone))
+    for _, own in kept:
+        files.update(own)  # refuses a path the fresh site already has
+    for rel, content in kept_assets.items():
+        if rel not in files:  # an older BokehJS the kept pages still load
+            files[rel] = content
     files = add_snapshots(files, config.out_dir, now=site.generated_at)
     stale = tuple(r.symbol for r in reports if r.stale) + tuple(c.symbol for c in carried)
     failed = tuple(s for s in failures if s not in stale)
@@ -285,10 +285,10 @@ def build_site(
             notes.append(f"{r.symbol}: failed this run on {', '.join(r.failed_exchanges)}")
     write_site(files, config.out_dir)
     for symbol, why in failures.items():
-        kept = next((c for c in carried if c.symbol == symbol), None)
+        kept_one = next((c for c in carried if c.symbol == symbol), None)
         outcome = (
-            f"kept the last good pages of {kept.stale_since:%Y-%m-%d %H:%M} UTC, marked stale"
-            if kept else f"not shown: {not_kept.get(symbol, 'nothing to keep')}"
+            f"kept the last good pages of {kept_one.stale_since:%Y-%m-%d %H:%M} UTC, marked stale"
+            if kept_one else f"not shown: {not_kept.get(symbol, 'nothing to keep')}"
         )
         notes.append(f"{symbol}: {why} ({outcome})")
     return BuildResult(

@@ -24,7 +24,7 @@ import json
 import logging
 import posixpath
 import re
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -109,30 +109,6 @@ def _previous_names(prev_dir: Path) -> set[str]:
     }
 
 
-def find_kept(
-    prev_dir: Path | None,
-    failed: Mapping[str, str],
-    *,
-    now: datetime,
-    max_age_hours: float = DEFAULT_MAX_AGE_HOURS,
-) -> list[Carried]:
-    """The failed symbols whose previous pages can be kept, read before rendering.
-
-    The renderer lists them on the index, in the navigation and in the sitemap;
-    :func:`carry_over` then merges their files (and may still drop one whose links break).
-    """
-    if not failed or prev_dir is None or not (Path(prev_dir) / MARKER).is_file():
-        return []
-    prev_dir = Path(prev_dir)
-    names = _previous_names(prev_dir)
-    kept = []
-    for symbol in failed:
-        found, _ = _load_previous(prev_dir, names, symbol, slugify(symbol), {}, now, max_age_hours)
-        if found is not None:
-            kept.append(found[0])
-    return kept
-
-
 def carry_over(
     prev_dir: Path | None,
     failed: Mapping[str, str],
@@ -145,20 +121,46 @@ def carry_over(
     """Merge the previous pages of the ``failed`` symbols ({symbol: reason}) into ``files``.
 
     Returns ``(merged files, carried symbols, {symbol: why it could not be kept})``.
-    ``files`` itself is not modified.
+    ``files`` itself is not modified. (The build plans with :func:`plan_carry_over` before
+    rendering and merges after, so the site is rendered once.)
     """
+    kept, extra_assets, not_kept = plan_carry_over(
+        prev_dir, failed, set(files), now=now, max_age_hours=max_age_hours, base_url=base_url
+    )
     merged = dict(files)
+    for _, own in kept:
+        merged.update(own)
+    for rel, content in extra_assets.items():
+        merged.setdefault(rel, content)
+    return merged, [c for c, _ in kept], not_kept
+
+
+def plan_carry_over(
+    prev_dir: Path | None,
+    failed: Mapping[str, str],
+    names: set[str],
+    *,
+    now: datetime,
+    max_age_hours: float = DEFAULT_MAX_AGE_HOURS,
+    base_url: str | None = None,
+) -> tuple[list[tuple[Carried, dict[str, bytes]]], dict[str, bytes], dict[str, str]]:
+    """Which failed symbols keep their previous pages, decided before rendering.
+
+    ``names`` are the paths the new site will have (from the site plan). Returns
+    ``([(carried symbol, its files marked stale)], shared assets their pages need from the
+    previous site, {symbol: why it could not be kept})``.
+    """
     not_kept: dict[str, str] = {}
     if not failed:
-        return merged, [], not_kept
+        return [], {}, not_kept
     if prev_dir is None or not (Path(prev_dir) / MARKER).is_file():
-        return merged, [], {s: "no previous site to keep pages from" for s in failed}
+        return [], {}, {s: "no previous site to keep pages from" for s in failed}
     prev_dir = Path(prev_dir)
     prev_names = _previous_names(prev_dir)
     candidates: dict[str, tuple[Carried, dict[str, bytes]]] = {}
     for symbol in failed:
         slug = slugify(symbol)
-        kept, why = _load_previous(prev_dir, prev_names, symbol, slug, files, now, max_age_hours)
+        kept, why = _load_previous(prev_dir, prev_names, symbol, slug, names, now, max_age_hours)
         if kept is None:
             not_kept[symbol] = why
             log.warning("%s: cannot keep the last good pages: %s", symbol, why)
@@ -168,13 +170,13 @@ def carry_over(
     # Drop symbols whose pages would link to something missing; repeat, since dropping one
     # symbol can break the links of another kept one.
     while True:
-        names = set(files) | {p for _, own in candidates.values() for p in own}
+        all_names = set(names) | {p for _, own in candidates.values() for p in own}
         extra_assets: dict[str, bytes] = {}
         broken: dict[str, str] = {}
         for symbol, (_, own) in candidates.items():
             for rel, content in own.items():
                 for target in internal_links(rel, content, base_url):
-                    if _exists(names, target) or target in extra_assets:
+                    if _exists(all_names, target) or target in extra_assets:
                         continue
                     if target.startswith("static/") and target in prev_names:
                         extra_assets[target] = (prev_dir / target).read_bytes()
@@ -186,14 +188,7 @@ def carry_over(
             log.warning("%s: cannot keep the last good pages: %s", symbol, why)
             not_kept[symbol] = why
             del candidates[symbol]
-
-    carried = []
-    for carried_symbol, own in candidates.values():
-        merged.update(own)
-        carried.append(carried_symbol)
-    for rel, content in extra_assets.items():
-        merged.setdefault(rel, content)
-    return merged, carried, not_kept
+    return list(candidates.values()), extra_assets, not_kept
 
 
 def _load_previous(
@@ -201,7 +196,7 @@ def _load_previous(
     prev_names: set[str],
     symbol: str,
     slug: str,
-    files: Mapping[str, bytes],
+    files: Collection[str],
     now: datetime,
     max_age_hours: float,
 ) -> tuple[tuple[Carried, dict[str, bytes]] | None, str]:
