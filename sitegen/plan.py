@@ -15,6 +15,8 @@ import posixpath
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
+from sitegen.schemas import PUBLISHED_DIR, SCHEMAS
+
 # One per site.
 GLOBAL_FILES: dict[str, str] = {
     "index": "index.html",
@@ -23,6 +25,8 @@ GLOBAL_FILES: dict[str, str] = {
     "sitemap": "sitemap.xml",
     "robots": "robots.txt",
     "feed": "feed.xml",
+    # the JSON Schemas of the data files: schema_symbol, schema_snapshot, schema_snapshot_index
+    **{f"schema_{name}": f"{PUBLISHED_DIR}/{file}" for name, file in SCHEMAS.items()},
 }
 # One per symbol: kind -> pattern with {slug}.
 SYMBOL_ARTIFACTS: dict[str, str] = {

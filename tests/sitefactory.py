@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import json
 
+from sitegen.schemas import published
+
 BASE = "https://example.test/liqmap/"
 
 
@@ -48,6 +50,7 @@ def make_site(slugs: dict[str, str] | None = None, ranges: tuple[str, ...] = ("1
     files["methodology/index.html"] = page("method", "<p>model</p>", 1)
     files["404.html"] = page("not found", "<p>not found</p>", 0)
     files["static/site.css"] = b"body{background:url('img/bg.svg')}"
+    files.update(published())
     files["static/img/bg.svg"] = b"<svg xmlns='http://www.w3.org/2000/svg'/>"
     urls = "".join(f"<url><loc>{BASE}{s}/</loc></url>" for s in slugs.values())
     files["sitemap.xml"] = (

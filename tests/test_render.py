@@ -25,8 +25,8 @@ from sitegen.render import render_site
 from sitegen.render.levels import fmt_usd, headline, leverage_groups, range_view, round_sig
 from sitegen.render.summary import Level, side_cumulative
 from sitegen.report import SiteData, SymbolReport
+from sitegen.schemas import validate
 from sitegen.series import Candles
-from sitegen.site.check import SYMBOL_SCHEMA, validate
 
 BAR = 300_000
 T0 = 1_769_600_000_000  # 2026-01-28 11:33 UTC, on a 5-minute boundary below
@@ -207,7 +207,7 @@ def test_methodology_without_and_with_evaluation(files: dict[str, bytes]) -> Non
 
 def test_data_json_matches_the_schema(files: dict[str, bytes]) -> None:
     payload = json.loads(files["data/btc-usdt.json"])
-    assert validate(payload, SYMBOL_SCHEMA) == []
+    assert validate(payload, "symbol") == []
     assert payload["ranges"] == ["12h", "24h"] and payload["stale"] is False
     lm = payload["liquidation_map"]
     assert len(lm["price_low"]) == len(lm["long_usd"]) == len(lm["cum_short_usd"]) > 0

@@ -24,7 +24,7 @@ from bokeh.models import Model
 from bokeh.resources import CDN, INLINE
 from bokeh.settings import settings
 
-from sitegen import plan
+from sitegen import plan, schemas
 from sitegen.config import RANGES
 from sitegen.plan import FileSet
 from sitegen.render import assets
@@ -443,6 +443,7 @@ def render_site(site: SiteData, *, standalone: bool = False) -> dict[str, bytes]
         files[plan.path("og", s.report.slug)] = og_png(s, site)
         files[plan.path("thumb", s.report.slug)] = thumbnail_png(s)
     files.update(render_static(bokeh_files, standalone))
+    files.update(schemas.published())
     files[plan.path("sitemap")] = sitemap_xml(site, summaries, list(files))
     files[plan.path("robots")] = robots_txt(site)
     files[plan.path("feed")] = feed_xml(site, summaries)

@@ -29,9 +29,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from sitegen import plan
+from sitegen import plan, schemas
 from sitegen.config import slugify
-from sitegen.site.check import SYMBOL_SCHEMA, internal_links, validate
+from sitegen.site.links import internal_links
 from sitegen.site.writer import MARKER
 
 log = logging.getLogger(__name__)
@@ -207,7 +207,7 @@ def _load_previous(
         payload = json.loads((prev_dir / data_rel).read_bytes())
     except (OSError, ValueError) as e:
         return None, f"previous {data_rel} is unreadable: {e}"
-    errors = validate(payload, SYMBOL_SCHEMA)
+    errors = schemas.validate(payload, "symbol")
     if errors:
         return None, f"previous {data_rel} does not match the schema: {errors[0]}"
     if payload["symbol"] != symbol:

@@ -18,7 +18,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from sitegen.site.check import SNAPSHOT_SCHEMA, validate
+from sitegen import schemas
 from sitegen.site.writer import MARKER
 
 log = logging.getLogger(__name__)
@@ -98,7 +98,7 @@ def add_snapshots(
             except (OSError, ValueError) as e:
                 log.warning("%s: dropping an unreadable snapshot: %s", rel, e)
                 continue
-            problems = validate(payload, SNAPSHOT_SCHEMA)
+            problems = schemas.validate(payload, "snapshot")
             if problems:
                 log.warning("%s: dropping a snapshot that does not match the schema: %s", rel, problems[0])
                 continue
