@@ -98,7 +98,7 @@ class ModelSettings:
         "Leverage tiers (x) new positions are opened at", lo=1, hi=200)
     leverage_weights: tuple[float, ...] = setting(
         "model", "floats", (0.5405, 0.2703, 0.1081, 0.0541, 0.027),
-        "Share of new notional at each leverage (normalised to sum 1)", lo=1e-6, hi=1e6,
+        "Share of new notional at each leverage (normalised to sum 1)", lo=0.0001, hi=1000,
         note="~1/L, calibrated")
     side_attribution: str = setting(
         "model", "choice", "symmetric", "How new open interest is split between longs and shorts",

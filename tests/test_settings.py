@@ -119,3 +119,13 @@ def test_zero_turns_decay_off_and_bounds_admit_the_edges(tmp_path: Path) -> None
                    encoding="utf-8")
     c = load_config(cfg)
     assert (c.model.decay_half_life_hours, c.model.grid_span_pct, c.retention_days) == (0.0, 100.0, 730)
+
+
+def test_methodology_parameter_table_follows_the_declarations() -> None:
+    from sitegen.build import model_params
+    from sitegen.render.pages import parameter_rows
+
+    rows = parameter_rows(model_params(load_config(None)))
+    text = "\n".join(" | ".join(r) for r in rows)
+    for key, s in declared(ModelSettings).items():
+        assert f"({key}" in text and s.help in text, key

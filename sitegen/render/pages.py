@@ -25,7 +25,8 @@ from bokeh.resources import CDN, INLINE
 from bokeh.settings import settings
 
 from sitegen import plan, schemas
-from sitegen.config import RANGES
+from sitegen.config import RANGES, ModelSettings, declared
+from sitegen.model.types import ModelParams
 from sitegen.plan import FileSet
 from sitegen.render import assets
 from sitegen.render.figures import (
@@ -301,9 +302,7 @@ def render_pages(site: SiteData, summaries: list[Summary], *, standalone: bool) 
     out[plan.path("index")] = _plain_page(ctx, "index.html", index_vars)
     meth = ctx.common("../", plan.path("methodology"))
     meth.update(evaluation=_evaluation_rows(site.evaluation), params=site.params,
-                leverage_mix=", ".join(f"{lev:g}x {w:.0%}" for lev, w in
-                                       zip(site.params.leverages, site.params.leverage_weights, strict=True)),
-                evaluation_extra=_evaluation_extra(site.evaluation),
+                evaluation_extra=_evaluation_extra(site.evaluation), param_rows=parameter_rows(site.params),
                 evaluation_raw=site.evaluation, summaries=summaries,
                 description="How liqmap estimates liquidation levels, every parameter, and how well "
                             "the model matched real liquidations.", og_image="")
@@ -315,6 +314,30 @@ def render_pages(site: SiteData, summaries: list[Summary], *, standalone: bool) 
     nf.update(description="Page not found.", og_image="")
     out[plan.path("not_found")] = _plain_page(ctx, "404.html", nf)
     return out, ctx.bokeh_files
+
+
+def parameter_rows(params: ModelParams) -> list[tuple[str, str, str]]:
+    """The methodology page's parameter table: (name, value, meaning) from the one declaration
+    of each [model] setting (:class:`sitegen.config.ModelSettings`)."""
+    decl = declared(ModelSettings)
+    values = params.as_dict()
+
+    def meaning(*keys: str) -> str:
+        parts = []
+        for k in keys:
+            s = decl.get(k)
+            bounds = f", {s.bounds_text()}" if s and s.bounds_text() else ""
+            parts.append(f"{s.help if s else ''} ({k}{bounds})".strip())
+        return "; ".join(parts)
+
+    lev = ", ".join(f"{lev:g}x {w:.0%}" for lev, w in zip(params.leverages, params.leverage_weights, strict=True))
+    rows = [("leverage mix", lev, meaning("leverages", "leverage_weights"))]
+    for key, value in values.items():
+        if key in ("leverages", "leverage_weights"):
+            continue
+        text = f"{value:g}" if isinstance(value, float) else str(value)
+        rows.append((key.replace("_", " "), text, meaning(key)))
+    return rows
 
 
 def _thumb_urls(summaries: list[Summary], standalone: bool) -> dict[str, str]:
