@@ -16,8 +16,6 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Protocol
 
-import numpy as np
-
 from sitegen import __version__, plan
 from sitegen.config import RANGES, Config, slugify
 from sitegen.errors import BuildError, LiqmapError, SourceError
@@ -82,11 +80,8 @@ def analyse_symbol(
         bars = MODEL_BARS[tf]
         ref_c = ref.candles[tf].tail(bars)
         candles[tf] = ref_c
-        span = 1 + params.grid_span_pct / 100
-        last = float(ref_c.close[-1])
-        low = min(float(np.min(ref_c.low)), last / span)
-        high = max(float(np.max(ref_c.high)), last * span)
-        edges = model.price_grid(low, high, params.bin_pct)
+        # one grid per timeframe, shared by every exchange: the reference exchange's default grid
+        edges = model.default_grid(model.model_input(_trim(ref, tf, bars), tf), params)
         tf_results = {}
         for s in series:
             if tf not in s.candles or len(s.candles[tf]) == 0:

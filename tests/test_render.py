@@ -19,11 +19,11 @@ import pytest
 from bokeh import __version__ as BOKEH_VERSION
 from bs4 import BeautifulSoup
 
-from sitegen.model.outputs import cumulative
+from sitegen.model.outputs import cumulative, cumulative_curves
 from sitegen.model.types import ModelParams, ModelResult
 from sitegen.render import render_site
 from sitegen.render.levels import fmt_usd, headline, leverage_groups, range_view, round_sig
-from sitegen.render.summary import Level, side_cumulative
+from sitegen.render.summary import Level
 from sitegen.report import SiteData, SymbolReport
 from sitegen.schemas import validate
 from sitegen.series import Candles
@@ -260,7 +260,7 @@ def test_leverage_groups_follow_the_parameters() -> None:
 def test_group_cumulative_uses_the_model_convention() -> None:
     rep = synthetic_report()
     res = rep.results["5m"]
-    cl, cs = side_cumulative(res.price_edges, res.map_long, res.map_short, float(res.close[-1]))
+    cl, cs = cumulative_curves(res.price_edges, res.map_long, res.map_short, float(res.close[-1]))
     ml, ms = cumulative(res)
     np.testing.assert_allclose(cl, ml, rtol=1e-6)
     np.testing.assert_allclose(cs, ms, rtol=1e-6)

@@ -26,6 +26,7 @@ from bokeh.settings import settings
 
 from sitegen import plan, schemas
 from sitegen.config import RANGES, ModelSettings, declared
+from sitegen.model.outputs import cumulative_curves
 from sitegen.model.types import ModelParams
 from sitegen.plan import FileSet
 from sitegen.render import assets
@@ -50,13 +51,12 @@ from sitegen.render.levels import (
 from sitegen.render.summary import (
     BAND_PCT,
     Summary,
-    iso,
-    side_cumulative,
     summarise,
     symbol_csv,
     symbol_json,
 )
 from sitegen.report import SiteData, SymbolReport
+from sitegen.times import iso, utc_text
 
 log = logging.getLogger(__name__)
 
@@ -122,7 +122,7 @@ class _Ctx:
             "inline_js": static["js/liqmap.js"].decode("utf-8") if self.standalone else "",
             "csp": CSP_PLACEHOLDER,
             "generated_iso": iso(self.site.generated_at),
-            "generated_text": _utc_text(self.site.generated_at),
+            "generated_text": utc_text(self.site.generated_at),
             "stale_after_hours": self.site.stale_after_hours,
             "symbols": [(r.slug, r.symbol.split("/")[0]) for r in (*self.site.symbols, *self.site.kept)],
             "fmt_usd": fmt_usd,
@@ -131,10 +131,6 @@ class _Ctx:
             "long_colour": LONG_COLOUR,
             "short_colour": SHORT_COLOUR,
         }
-
-
-def _utc_text(dt: datetime) -> str:
-    return dt.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
 
 
 def _bokeh_page(
@@ -208,11 +204,11 @@ def _embed_snippet(site: SiteData, report: SymbolReport) -> str:
 def _cumulatives(view: RangeView) -> tuple[dict[str, Any], dict[str, Any]]:
     edges = view.price_edges
     last = view.last_close
-    cl, cs = side_cumulative(edges, view.long[-1].astype(float), view.short[-1].astype(float), last)
+    cl, cs = cumulative_curves(edges, view.long[-1].astype(float), view.short[-1].astype(float), last)
     cum_long: dict[str, Any] = {"all": cl}
     cum_short: dict[str, Any] = {"all": cs}
     for g, lg, sg in zip(view.groups, view.long_by_group, view.short_by_group, strict=True):
-        gl, gs = side_cumulative(edges, lg[-1].astype(float), sg[-1].astype(float), last)
+        gl, gs = cumulative_curves(edges, lg[-1].astype(float), sg[-1].astype(float), last)
         cum_long[g.key] = gl
         cum_short[g.key] = gs
     return cum_long, cum_short
@@ -230,8 +226,8 @@ def _symbol_vars(ctx: _Ctx, s: Summary, rng: str, rel: str, path: str, canonical
         ranges=[(r, RANGE_TITLES[r], r == rng) for r in report.ranges],
         default_range=default_range(report),
         as_of_iso=iso(report.as_of),
-        as_of_text=_utc_text(report.as_of),
-        stale_since_text=_utc_text(report.stale_since) if report.stale_since else "",
+        as_of_text=utc_text(report.as_of),
+        stale_since_text=utc_text(report.stale_since) if report.stale_since else "",
         parameters=_parameters(report, s, RANGES[rng][0]),
         band_pct=BAND_PCT,
         # Versioned: social sites cache previews hard; a new hash means a new picture.
@@ -388,7 +384,7 @@ def _evaluation_extra(ev: dict[str, object] | None) -> list[tuple[str, str]]:
         if k in ("long", "short") or isinstance(v, dict | list):
             continue
         if k in ("start", "end", "start_ms", "end_ms") and isinstance(v, int | float) and v > 1e11:
-            v = _utc_text(datetime.fromtimestamp(v / 1000, UTC))
+            v = utc_text(datetime.fromtimestamp(v / 1000, UTC))
         out.append((k.replace("_", " "), str(v)))
     return out
 

@@ -33,6 +33,7 @@ from sitegen import plan, schemas
 from sitegen.config import slugify
 from sitegen.site.links import internal_links
 from sitegen.site.writer import MARKER
+from sitegen.times import iso, parse_iso
 
 log = logging.getLogger(__name__)
 
@@ -54,14 +55,6 @@ class Carried:
     files: tuple[str, ...]
     summary: tuple[str, ...] = ()  # the kept page's headline sentences
     last_price: float | None = None
-
-
-def iso(dt: datetime) -> str:
-    return dt.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def parse_iso(text: str) -> datetime:
-    return datetime.fromisoformat(text.replace("Z", "+00:00")).astimezone(UTC)
 
 
 def symbol_paths(names: set[str] | list[str], slug: str) -> list[str]:

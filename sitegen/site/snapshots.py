@@ -20,6 +20,7 @@ from pathlib import Path
 
 from sitegen import schemas
 from sitegen.site.writer import MARKER
+from sitegen.times import iso
 
 log = logging.getLogger(__name__)
 
@@ -121,7 +122,7 @@ def add_snapshots(
         _, key, name = rel.split("/")
         by_hour.setdefault(key, {})[name[: -len(".json")]] = rel
     index = {
-        "generated_at": now.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "generated_at": iso(now),
         "retention_hours": retention_hours,
         "snapshots": [
             {"hour": key, "files": dict(sorted(by_hour[key].items()))}

@@ -56,6 +56,7 @@ from sitegen.sources.validate import (
     tiers_binance_form,
 )
 from sitegen.store import STORE_FILE, Store
+from sitegen.times import utc_text_ms
 
 __all__ = [
     "DEFAULT_OPTIONS", "ExchangeResult", "FetchOptions", "FetchReport", "SymbolResult",
@@ -196,10 +197,6 @@ def _binance_kline(r: Any) -> list[Any]:
     return [ts, num(1), num(2), num(3), num(4), num(5), num(9)]
 
 
-def _iso(ts: int) -> str:
-    return time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(ts / 1000))
-
-
 def _floor(ts: int, step: int) -> int:
     return ts - ts % step
 
@@ -273,7 +270,7 @@ class _SymbolJob:
         gaps = find_gaps(edges, step) if first <= last else []
         if rows and gaps and gaps[0][0] == first and gaps[0][1] - first >= limit * step:
             # More than a page before the first bar: the market's history starts there.
-            log.info("%s %s candles: history starts at %s", self.where, tf, _iso(rows[0][0]))
+            log.info("%s %s candles: history starts at %s", self.where, tf, utc_text_ms(rows[0][0]))
             first = rows[0][0]
             gaps = gaps[1:]
         if gaps and err is None:
@@ -291,7 +288,7 @@ class _SymbolJob:
                 missing = sum((b - a) // step + 1 for a, b in left)
                 notes.append(
                     f"{missing} bar(s) missing in {len(left)} gap(s), first at "
-                    f"{_iso(left[0][0])}; "
+                    f"{utc_text_ms(left[0][0])}; "
                     "the exchange has no bars there (left as gaps)"
                 )
             elif gaps:
