@@ -159,10 +159,6 @@ class Config:
         lo=0.1, hi=720)
     source_file: str = "<defaults>"
 
-    @property
-    def slugs(self) -> dict[str, str]:
-        return {s: slugify(s) for s in self.symbols}
-
 
 def declared(cls: type = Config) -> dict[str, Setting]:
     """{attribute name: Setting} of ``cls`` in declaration order."""

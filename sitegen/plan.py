@@ -15,6 +15,7 @@ import posixpath
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
+from sitegen.errors import BuildError
 from sitegen.schemas import PUBLISHED_DIR, SCHEMAS
 
 # One per site.
@@ -120,26 +121,14 @@ def owned_by(names: Iterable[str], slug: str) -> list[str]:
     return sorted(out)
 
 
-def ranges_of(names: Iterable[str], slug: str) -> list[str]:
-    """The ranges whose pages exist among ``names`` for ``slug``."""
-    out = []
-    for pattern in RANGE_ARTIFACTS.values():
-        head, _, tail = pattern.partition("{range}")
-        head, tail = head.format(slug=slug), tail
-        for n in names:
-            if n.startswith(head) and n.endswith(tail) and "/" not in n[len(head): len(n) - len(tail)]:
-                out.append(n[len(head): len(n) - len(tail)])
-    return sorted(set(out))
-
-
 class FileSet(dict[str, bytes]):
     """{path: bytes} that refuses a second write to one path (gather, then write once)."""
 
     def __setitem__(self, key: str, value: bytes) -> None:
         if key in self:
-            raise ValueError(f"site plan: {key} is written twice (two artifacts claim one path)")
+            raise BuildError(f"{key!r}: two parts of the build write this path; each path is written once")
         if posixpath.normpath(key) != key or key.startswith("/"):
-            raise ValueError(f"site plan: {key!r} is not a clean site-relative path")
+            raise BuildError(f"{key!r}: not a clean site-relative path")
         super().__setitem__(key, value)
 
     def update(self, other: Mapping[str, bytes] = (), /, **kw: bytes) -> None:  # type: ignore[override]

@@ -50,8 +50,6 @@ class ExchangeRow:
     exchange: str
     long_usd: float  # longs within BAND_PCT below price
     short_usd: float
-    top_long: Level | None
-    top_short: Level | None
     volume_model: bool
 
 
@@ -131,15 +129,12 @@ def summarise(report: SymbolReport) -> Summary:
     long_band, short_band = _band(result, last)
     rows = []
     for ex, res in sorted(report.per_exchange.get(tf, {}).items()):
-        ex_levels = _levels_for(res)
         lb, sb = _band(res, last)
         rows.append(
             ExchangeRow(
                 exchange=ex,
                 long_usd=lb,
                 short_usd=sb,
-                top_long=max((x for x in ex_levels if x.side == "long"), key=lambda x: x.usd, default=None),
-                top_short=max((x for x in ex_levels if x.side == "short"), key=lambda x: x.usd, default=None),
                 volume_model=res.volume_model,
             )
         )
