@@ -19,10 +19,11 @@ from typing import Protocol
 from sitegen import __version__, plan
 from sitegen.config import RANGES, Config, slugify
 from sitegen.errors import BuildError, LiqmapError, SourceError
-from sitegen.model.types import ModelParams, ModelResult
+from sitegen.model.types import ModelInput, ModelParams, ModelResult
 from sitegen.plan import FileSet
 from sitegen.report import KeptSymbol, SiteData, SymbolReport
 from sitegen.series import TIMEFRAME_MS, MarketSeries
+from sitegen.sources.adapters import adapter
 
 log = logging.getLogger(__name__)
 
@@ -81,13 +82,12 @@ def analyse_symbol(
         ref_c = ref.candles[tf].tail(bars)
         candles[tf] = ref_c
         # one grid per timeframe, shared by every exchange: the reference exchange's default grid
-        edges = model.default_grid(model.model_input(_trim(ref, tf, bars), tf), params)
+        edges = model.default_grid(_model_input(ref, tf, bars), params)
         tf_results = {}
         for s in series:
             if tf not in s.candles or len(s.candles[tf]) == 0:
                 continue
-            trimmed = _trim(s, tf, bars)
-            inp = model.model_input(trimmed, tf)
+            inp = _model_input(s, tf, bars)
             res = model.run_model(inp, params, price_edges=edges)
             tf_results[s.exchange] = res
             volume_model = volume_model or res.volume_model
@@ -119,6 +119,13 @@ def analyse_symbol(
         volume_model=volume_model,
         notes=tuple(notes),
     )
+
+
+def _model_input(s: MarketSeries, tf: str, bars: int) -> ModelInput:
+    """The model's input from the last ``bars`` candles of ``tf``, in the exchange's margin form."""
+    from sitegen import model
+
+    return model.model_input(_trim(s, tf, bars), tf, margin_form=adapter(s.exchange).margin_form)
 
 
 def _trim(s: MarketSeries, tf: str, bars: int) -> MarketSeries:
@@ -270,7 +277,7 @@ def build_site(
     for rel, content in kept_assets.items():
         if rel not in files:  # an older BokehJS the kept pages still load
             files[rel] = content
-    files = add_snapshots(files, config.out_dir, now=site.generated_at)
+    written = add_snapshots(files, config.out_dir, now=site.generated_at)
     stale = tuple(r.symbol for r in reports if r.stale) + tuple(c.symbol for c in carried)
     failed = tuple(s for s in failures if s not in stale)
     for r in reports:
@@ -278,7 +285,7 @@ def build_site(
             notes.append(f"{r.symbol}: data ends {r.as_of:%Y-%m-%d %H:%M} UTC (published marked stale)")
         if r.failed_exchanges:
             notes.append(f"{r.symbol}: failed this run on {', '.join(r.failed_exchanges)}")
-    write_site(files, config.out_dir)
+    write_site(written, config.out_dir)
     for symbol, why in failures.items():
         kept_one = next((c for c in carried if c.symbol == symbol), None)
         outcome = (
@@ -291,7 +298,7 @@ def build_site(
         fresh=fresh,
         stale=stale,
         failed=failed,
-        files=len(files),
+        files=len(written),
         seconds=time.perf_counter() - started,
         notes=tuple(notes),
     )

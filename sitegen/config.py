@@ -167,7 +167,9 @@ def declared(cls: type = Config) -> dict[str, Setting]:
 
 def _default(cls: type, name: str) -> Any:
     f = next(f for f in fields(cls) if f.name == name)
-    return f.default if f.default is not MISSING else f.default_factory()  # type: ignore[misc]
+    if f.default_factory is not MISSING:
+        return f.default_factory()
+    return f.default
 
 
 def _close_match(word: str, options: list[str]) -> str:

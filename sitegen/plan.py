@@ -131,6 +131,6 @@ class FileSet(dict[str, bytes]):
             raise BuildError(f"{key!r}: not a clean site-relative path")
         super().__setitem__(key, value)
 
-    def update(self, other: Mapping[str, bytes] = (), /, **kw: bytes) -> None:  # type: ignore[override]
-        for k, v in dict(other, **kw).items():
+    def update(self, other: Mapping[str, bytes] | None = None, /, **kw: bytes) -> None:  # type: ignore[override]
+        for k, v in {**(other or {}), **kw}.items():
             self[k] = v

@@ -461,7 +461,7 @@ def heat_chunks(
         np.cumsum(diff, axis=0, out=diff)
         diff *= np.exp(log_f[a:e] - base)[:, None]
         carry = diff[-1].copy()
-        out = diff.astype(dtype, copy=False)
+        out: np.ndarray = diff.astype(dtype, copy=False)
         # Cancellation in the running sums leaves ~1e-16 x notional where a level was fully
         # removed; clear such dust so a crossed row is exactly empty.
         out[out < dust] = 0

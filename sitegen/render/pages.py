@@ -16,11 +16,11 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
 from bokeh.embed import file_html
 from bokeh.embed.bundle import bundle_for_objs_and_resources
-from bokeh.models import Model
+from bokeh.models import Model, Range1d
 from bokeh.resources import CDN, INLINE
 from bokeh.settings import settings
 
@@ -124,7 +124,8 @@ class _Ctx:
             "generated_iso": iso(self.site.generated_at),
             "generated_text": utc_text(self.site.generated_at),
             "stale_after_hours": self.site.stale_after_hours,
-            "symbols": [(r.slug, r.symbol.split("/")[0]) for r in (*self.site.symbols, *self.site.kept)],
+            "symbols": [(r.slug, r.symbol.split("/")[0]) for r in self.site.symbols]
+            + [(k.slug, k.symbol.split("/")[0]) for k in self.site.kept],
             "fmt_usd": fmt_usd,
             "fmt_price": fmt_price,
             "path_of": plan.path,  # templates take their links from the site plan
@@ -261,7 +262,7 @@ def _symbol_pages(ctx: _Ctx, s: Summary) -> dict[str, bytes]:
             # Fresh Bokeh models per page: a model belongs to one document.
             heat = heatmap_figure(view, colorbar_title=f"estimated liquidations per {row_pct:g} % price row")
             liq = map_figure(view, cum_long, cum_short)
-            pred = predicted_figure(view, heat.figure.x_range)
+            pred = predicted_figure(view, cast(Range1d, heat.figure.x_range))
             canonical = plan.url("page", report.slug) if rng == default else plan.url("range_page", report.slug, rng)
             v = _symbol_vars(ctx, s, rng, rel, path, canonical)
             v.update(

@@ -36,7 +36,7 @@ def schema_bytes(name: str) -> bytes:
 @cache
 def schema(name: str) -> dict[str, Any]:
     """The parsed schema ``name`` (one of :data:`SCHEMAS`)."""
-    return json.loads(schema_bytes(name))  # type: ignore[no-any-return]
+    return json.loads(schema_bytes(name))
 
 
 @cache
@@ -85,7 +85,7 @@ def _describe_error(e: ValidationError) -> str:
         return f"{where}: missing required key {missing!r}"
     if kind == "type":
         types = arg if isinstance(arg, list) else [arg]
-        return f"{where}: expected {' or '.join(_TYPE_WORDS.get(t, t) for t in types)}, got {_describe(v)}"
+        return f"{where}: expected {' or '.join(_TYPE_WORDS.get(str(t), str(t)) for t in types)}, got {_describe(v)}"
     if kind == "enum":
         return f"{where}: expected one of {list(arg)}, got {_describe(v)}"
     if kind == "pattern":

@@ -85,7 +85,8 @@ def mark_json_stale(payload: dict[str, object], stale_since: datetime, now: date
     data = dict(payload)
     data["stale"] = True
     data["stale_since"] = iso(stale_since)
-    notes = [n for n in data.get("notes", []) or [] if isinstance(n, str) and not n.startswith("kept from ")]
+    old = data.get("notes")
+    notes = [n for n in (old if isinstance(old, list) else []) if isinstance(n, str) and not n.startswith("kept from ")]
     notes.append(f"kept from the last good build: refreshing failed at {iso(now)}")
     data["notes"] = notes
     return json.dumps(data, indent=1, allow_nan=False).encode("utf-8")
