@@ -105,6 +105,12 @@ def analyse_symbol(
     )
     if not ranges:  # short history: still show the shortest range, with the bars there are
         ranges = tuple(r for r in config.ranges if RANGES[r][0] in candles)[:1]
+    if not ranges:
+        raise SourceError(
+            f"{symbol}: none of the configured ranges ({', '.join(config.ranges)}) can be shown: "
+            f"they need {'/'.join(sorted({RANGES[r][0] for r in config.ranges}))} bars and the data has "
+            f"only {'/'.join(sorted(candles))} bars"
+        )
     return SymbolReport(
         symbol=symbol,
         slug=slugify(symbol),
