@@ -23,7 +23,8 @@ from sitegen.model.outputs import cumulative, cumulative_curves
 from sitegen.model.types import ModelParams, ModelResult
 from sitegen.render import render_site
 from sitegen.render.levels import fmt_usd, headline, leverage_groups, range_view, round_sig
-from sitegen.render.summary import Level
+from sitegen.render.pages import render_data, render_page
+from sitegen.render.summary import Level, summarise
 from sitegen.report import SiteData, SymbolReport
 from sitegen.schemas import validate
 from sitegen.series import Candles
@@ -296,11 +297,13 @@ def test_sample_symbol_pages_stay_small(sample_site: Path) -> None:
 
 def test_stale_symbol_says_since_when() -> None:
     stale = replace(synthetic_report(), stale=True, stale_since=datetime(2026, 1, 29, 15, 0, tzinfo=UTC))
-    files = render_site(synthetic_site(symbols=(stale,)))
+    site = synthetic_site(symbols=(stale,))
+    files = {"btc-usdt/index.html": render_page(site, "btc-usdt/index.html"), **render_data([summarise(stale)], site)}
     badge = soup(files, "btc-usdt/index.html").select_one("[data-stale-badge]")
     assert not badge.has_attr("hidden") and "stale since 2026-01-29 15:00 UTC" in badge.get_text()
     assert json.loads(files["data/btc-usdt.json"])["stale"] is True
-    fresh_badge = soup(render_site(synthetic_site()), "btc-usdt/index.html").select_one("[data-stale-badge]")
+    fresh = {"p": render_page(synthetic_site(), "btc-usdt/index.html")}
+    fresh_badge = soup(fresh, "p").select_one("[data-stale-badge]")
     assert fresh_badge.has_attr("hidden")  # the browser shows it once the data is 2 h old
 
 
@@ -315,7 +318,8 @@ def test_symbol_without_any_positions_still_renders() -> None:
         heat_short_by_leverage=np.zeros_like(res.heat_short_by_leverage),
     )
     rep = replace(rep, results={"5m": empty}, per_exchange={"5m": {"binanceusdm": empty}})
-    files = render_site(synthetic_site(symbols=(rep,)))
+    site = synthetic_site(symbols=(rep,))
+    files = {"btc-usdt/index.html": render_page(site, "btc-usdt/index.html"), **render_data([summarise(rep)], site)}
     text = soup(files, "btc-usdt/index.html").get_text(" ")
     assert "No clusters" in text and "would liquidate" not in text
     assert json.loads(files["data/btc-usdt.json"])["clusters"] == []
@@ -328,7 +332,8 @@ def test_predicted_liquidations_reach_the_json_and_the_page() -> None:
     ps = np.arange(300, dtype=np.float64)[::-1] * 500.0
     res = replace(res, predicted_long=pl, predicted_short=ps)
     report = replace(report, results={"5m": res}, per_exchange={"5m": {"binanceusdm": res}})
-    files = render_site(synthetic_site(symbols=(report,)))
+    site = synthetic_site(symbols=(report,))
+    files = {"btc-usdt/index.html": render_page(site, "btc-usdt/index.html"), **render_data([summarise(report)], site)}
     pred = json.loads(files["data/btc-usdt.json"])["predicted_liquidations"]
     assert pred["timestamp_ms"] == [int(t) for t in res.timestamp[-288:]]
     assert pred["long_usd"] == [float(x) for x in pl[-288:]]
@@ -351,3 +356,14 @@ def test_oembed_answer_and_its_discovery_link(files: dict[str, bytes]) -> None:
     assert "og/btc-usdt.png" in files
     link = soup(files, "btc-usdt/index.html").find("link", type="application/json+oembed")
     assert link is not None and link["href"] == "https://example.test/liqmap/oembed/btc-usdt.json"
+
+
+def test_one_page_renders_alone_like_in_the_whole_site(files: dict[str, bytes]) -> None:
+    site = synthetic_site()
+    for path in ("btc-usdt/24h/index.html", "btc-usdt/index.html", "embed/btc-usdt/index.html"):
+        alone = soup({"p": render_page(site, path)}, "p")
+        whole = soup(files, path)
+        assert alone.title.get_text() == whole.title.get_text()
+        assert alone.select_one("link[rel=canonical]")["href"] == whole.select_one("link[rel=canonical]")["href"]
+    with pytest.raises(KeyError):
+        render_page(site, "index.html")

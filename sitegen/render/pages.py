@@ -247,11 +247,17 @@ def _group_highs(view: RangeView) -> dict[str, float]:
     return {g.key: colour_high(view, i) for i, g in enumerate(view.groups)}
 
 
-def _symbol_pages(ctx: _Ctx, s: Summary) -> dict[str, bytes]:
+def _symbol_pages(ctx: _Ctx, s: Summary, only: str | None = None) -> dict[str, bytes]:
+    """Every page of one symbol, or only the page at path ``only``."""
     report = s.report
     out = FileSet()
     default = default_range(report)
     for rng in report.ranges:
+        wanted = {plan.path("range_page", report.slug, rng)}
+        if rng == default:
+            wanted.add(plan.path("page", report.slug))
+        if only is not None and only not in wanted:
+            continue
         view = range_view(report, rng)
         cum_long, cum_short = _cumulatives(view)
         row_pct = report.results[RANGES[rng][0]].params.bin_pct
@@ -259,6 +265,8 @@ def _symbol_pages(ctx: _Ctx, s: Summary) -> dict[str, bytes]:
         if rng == default:
             pages.append((plan.path("page", report.slug), "../"))
         for path, rel in pages:
+            if only is not None and path != only:
+                continue
             # Fresh Bokeh models per page: a model belongs to one document.
             heat = heatmap_figure(view, colorbar_title=f"estimated liquidations per {row_pct:g} % price row")
             liq = map_figure(view, cum_long, cum_short)
@@ -275,6 +283,8 @@ def _symbol_pages(ctx: _Ctx, s: Summary) -> dict[str, bytes]:
             )
             title = f"{s.pair} liquidation heatmap, {RANGE_TITLES[rng]} · liqmap"
             out[path] = _bokeh_page(ctx, "symbol.html", [heat.figure, liq, pred], title, v)
+    if only is not None and only != plan.path("embed", report.slug):
+        return out
     # Embed: chart only, default range.
     view = range_view(report, default)
     heat = heatmap_figure(view, embed=True, height=420)
@@ -283,6 +293,19 @@ def _symbol_pages(ctx: _Ctx, s: Summary) -> dict[str, bytes]:
     v.update(groups=view.groups, colour_high=heat.high, view=view)
     out[path] = _bokeh_page(ctx, "embed.html", [heat.figure], f"{s.pair} liquidation heatmap · liqmap", v)
     return out
+
+
+def render_page(site: SiteData, path: str, *, standalone: bool = False) -> bytes:
+    """One symbol page the site plan names (a range page, the default page or the embed),
+    rendered alone: the fast path for tests and previews. Other paths: :func:`render_site`."""
+    for report in site.symbols:
+        if path in plan.symbol_files(report.slug, report.ranges):
+            ctx = _Ctx(site, standalone, set())
+            with _compression(COMPRESSION_LEVEL):
+                pages = _symbol_pages(ctx, summarise(report), only=path)
+            if path in pages:
+                return pages[path]
+    raise KeyError(f"{path}: not a symbol page of this site")
 
 
 def render_pages(site: SiteData, summaries: list[Summary], *, standalone: bool) -> tuple[dict[str, bytes], set[str]]:
