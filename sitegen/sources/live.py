@@ -503,8 +503,9 @@ async def _fetch_symbol(
         "funding": len(got.funding),
         "tiers": len(got.tiers),
     }
-    # A symbol is fresh when nothing failed and the store has candles for it (an update
-    # that found no new closed bar is still a success).
+    # The fetch of a pair is ok when nothing failed and the store has candles for it (an
+    # update that found no new closed bar is still a success). Whether the symbol is fresh,
+    # stale or failed is the build's decision (build.judge_freshness), from the data's age.
     has_candles = counts["5m"] + counts["1h"] > 0 or store.last_ts(ex.id, symbol, "candles") is not None
     ok = not got.errors and has_candles
     # Whatever arrived intact is kept, even when a later page failed: it is correct data,
