@@ -58,8 +58,21 @@ def test_secret_in_a_custom_proxy_env_never_shown(
     for text in (res.output, res2.output, caplog.text, "\n".join(r.getMessage() for r in caplog.records)):
         assert SECRET not in text
         assert "alice" not in text
-    assert res.exit_code == 1 and res2.exit_code != 0
+    assert res.exit_code == 1 and "Fetched 0 of 1" in res.output, res.output
+    assert res2.exit_code != 0 and "only 0 of 1 symbols have fresh data" in res2.output, res2.output
     assert "127.0.0.1:9" in res.output + caplog.text  # the host stays visible
+
+
+def test_fetch_works_inside_a_running_event_loop(server: FakeExchanges, tmp_path: Path) -> None:
+    """A notebook (or a browser driver in the same thread) has a loop running: fetch still runs."""
+    import asyncio
+
+    async def inside() -> str:
+        res = CliRunner().invoke(cli.main, ["fetch", *cfg(tmp_path), "--state", str(tmp_path / "st")])
+        assert not isinstance(res.exception, RuntimeError), res.exception
+        return res.output
+
+    assert "Fetched 0 of 1" in asyncio.run(inside())  # it ran (nothing listens at 127.0.0.1:9)
 
 
 def test_mask_without_a_scheme() -> None:

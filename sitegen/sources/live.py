@@ -23,6 +23,7 @@ aggregate keyed, under the configured symbol; the store remembers the exchange's
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
 import itertools
 import logging
@@ -698,4 +699,14 @@ def fetch_all(
 
     Returns a :class:`FetchReport` saying, per exchange and per symbol, what happened.
     """
-    return asyncio.run(fetch_all_async(config, store, progress=progress, options=options))
+    def run() -> FetchReport:
+        return asyncio.run(fetch_all_async(config, store, progress=progress, options=options))
+
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return run()
+    # Called from inside a running event loop (a notebook, a browser driver): asyncio.run
+    # cannot nest, so the fetch gets its own loop in a thread.
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        return pool.submit(run).result()
