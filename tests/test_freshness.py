@@ -44,6 +44,7 @@ def later(monkeypatch: pytest.MonkeyPatch, server: FakeExchanges, hours: int) ->
     monkeypatch.setattr(live, "DEFAULT_OPTIONS", options(server, now_ms=server.now_ms))
 
 
+@pytest.mark.slow  # whole-site renders: CI runs it with -m slow
 def test_one_exchange_failing_is_named_on_the_page_and_in_the_json(server: FakeExchanges, tmp_path: Path) -> None:
     server.add_fault("okx", "status", times=None, status=503, body="service unavailable")
     out = tmp_path / "site"
@@ -76,6 +77,7 @@ def test_all_exchanges_down_with_an_old_store_fails_the_gate(
     assert not out.exists()
 
 
+@pytest.mark.slow  # whole-site renders: CI runs it with -m slow
 def test_stale_after_hours_is_honoured_and_old_data_is_published_marked_stale(
     server: FakeExchanges, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -22,6 +22,9 @@ from sitegen.series import MarketSeries
 from sitegen.site.check import check_site
 from sitegen.sources.sample import SampleSource
 
+# Whole-site builds (a minute of CPU): run by CI with -m slow, not in the inner loop.
+pytestmark = pytest.mark.slow
+
 T0 = datetime(2026, 1, 29, 18, 5, tzinfo=UTC)
 T1 = T0 + timedelta(hours=1)
 RANGES = "12h,24h"  # fewer pages: these tests are about the tree, not the charts

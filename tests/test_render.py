@@ -217,6 +217,7 @@ def test_data_json_matches_the_schema(files: dict[str, bytes]) -> None:
     assert len(csv_lines) == len(lm["price_low"]) + 1
 
 
+@pytest.mark.slow  # whole-site renders: CI runs it with -m slow
 def test_feed_and_sitemap_change_only_with_the_data() -> None:
     a = render_site(synthetic_site())
     b = render_site(synthetic_site(generated_at=datetime(2026, 1, 29, 19, 0, tzinfo=UTC)))
@@ -233,6 +234,7 @@ def test_feed_and_sitemap_change_only_with_the_data() -> None:
     assert "Disallow: /liqmap/embed/" in a["robots.txt"].decode()
 
 
+@pytest.mark.slow  # whole-site renders: CI runs it with -m slow
 def test_standalone_pages_are_self_contained() -> None:
     files = render_site(synthetic_site(), standalone=True)
     assert not any(p.startswith("static/bokeh/") for p in files)
