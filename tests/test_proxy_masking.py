@@ -66,13 +66,17 @@ def test_secret_in_a_custom_proxy_env_never_shown(
 def test_fetch_works_inside_a_running_event_loop(server: FakeExchanges, tmp_path: Path) -> None:
     """A notebook (or a browser driver in the same thread) has a loop running: fetch still runs."""
     import asyncio
+    import concurrent.futures
 
     async def inside() -> str:
         res = CliRunner().invoke(cli.main, ["fetch", *cfg(tmp_path), "--state", str(tmp_path / "st")])
         assert not isinstance(res.exception, RuntimeError), res.exception
         return res.output
 
-    assert "Fetched 0 of 1" in asyncio.run(inside())  # it ran (nothing listens at 127.0.0.1:9)
+    # A thread of its own, so that this test's loop is the running one whatever ran before it.
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        output = pool.submit(asyncio.run, inside()).result()
+    assert "Fetched 0 of 1" in output  # it ran (nothing listens at 127.0.0.1:9)
 
 
 def test_mask_without_a_scheme() -> None:
