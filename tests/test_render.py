@@ -201,7 +201,7 @@ def test_methodology_without_and_with_evaluation(files: dict[str, bytes]) -> Non
     ev = {"long": {"model_logcorr": 0.41, "baseline_logcorr": 0.33, "model_top10": 0.52, "baseline_top10": 0.4},
           "short": {"model_logcorr": 0.38, "baseline_logcorr": 0.35, "model_top10": None, "baseline_top10": 0.3},
           "bars": 8760}
-    doc = soup(render_site(synthetic_site(evaluation=ev)), "methodology/index.html")
+    doc = soup({"m": render_page(synthetic_site(evaluation=ev), "methodology/index.html")}, "m")
     text = doc.get_text(" ")
     assert "0.410" in text and "0.330" in text and "8760" in text and "–" in text
 
@@ -367,5 +367,7 @@ def test_one_page_renders_alone_like_in_the_whole_site(files: dict[str, bytes]) 
         whole = soup(files, path)
         assert alone.title.get_text() == whole.title.get_text()
         assert alone.select_one("link[rel=canonical]")["href"] == whole.select_one("link[rel=canonical]")["href"]
+    index = soup({"i": render_page(site, "index.html")}, "i")
+    assert index.title.get_text() == soup(files, "index.html").title.get_text()
     with pytest.raises(KeyError):
-        render_page(site, "index.html")
+        render_page(site, "data/btc-usdt.json")

@@ -296,8 +296,12 @@ def _symbol_pages(ctx: _Ctx, s: Summary, only: str | None = None) -> dict[str, b
 
 
 def render_page(site: SiteData, path: str, *, standalone: bool = False) -> bytes:
-    """One symbol page the site plan names (a range page, the default page or the embed),
-    rendered alone: the fast path for tests and previews. Other paths: :func:`render_site`."""
+    """One HTML page the site plan names (a symbol's range page, default page or embed, or a
+    global page), rendered alone: the fast path for tests and previews."""
+    if path in plan.GLOBAL_FILES.values() and path.endswith(".html"):
+        pages, _ = render_pages(site, [summarise(r) for r in site.symbols], standalone=standalone,
+                                symbol_pages=False)
+        return pages[path]
     for report in site.symbols:
         if path in plan.symbol_files(report.slug, report.ranges):
             ctx = _Ctx(site, standalone, set())
@@ -308,12 +312,15 @@ def render_page(site: SiteData, path: str, *, standalone: bool = False) -> bytes
     raise KeyError(f"{path}: not a symbol page of this site")
 
 
-def render_pages(site: SiteData, summaries: list[Summary], *, standalone: bool) -> tuple[dict[str, bytes], set[str]]:
-    """All HTML pages; returns the pages and the BokehJS bundles they reference."""
+def render_pages(
+    site: SiteData, summaries: list[Summary], *, standalone: bool, symbol_pages: bool = True
+) -> tuple[dict[str, bytes], set[str]]:
+    """All HTML pages (``symbol_pages=False``: the global ones only); returns the pages and
+    the BokehJS bundles they reference."""
     ctx = _Ctx(site, standalone, set())
     out = FileSet()
     with _compression(COMPRESSION_LEVEL):
-        for s in summaries:
+        for s in summaries if symbol_pages else ():
             out.update(_symbol_pages(ctx, s))
     index_vars = ctx.common("", "index.html")
     index_vars.update(summaries=summaries, description=_site_description(site, summaries),
