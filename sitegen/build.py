@@ -10,22 +10,22 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Protocol
 
-import numpy as np
-
-from sitegen import __version__
+from sitegen import __version__, plan
 from sitegen.config import RANGES, Config, slugify
 from sitegen.errors import BuildError, LiqmapError, SourceError
 from sitegen.evaluation import calibration_report
 from sitegen.model.calibration import CalibrationReport
-from sitegen.model.types import ModelResult
+from sitegen.model.types import ModelInput, ModelParams, ModelResult
+from sitegen.plan import FileSet
 from sitegen.report import KeptSymbol, SiteData, SymbolReport
 from sitegen.series import TIMEFRAME_MS, MarketSeries
+from sitegen.sources.adapters import adapter
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +53,11 @@ class BuildResult:
     notes: tuple[str, ...] = field(default_factory=tuple)
 
 
+def model_params(config: Config) -> ModelParams:
+    """The model's parameters from the plain ``[model]`` settings of the config."""
+    return ModelParams(**config.model.as_dict())
+
+
 def _reference(series: Sequence[MarketSeries], tf: str) -> MarketSeries | None:
     for s in series:
         if tf in s.candles and len(s.candles[tf]) > 0:
@@ -66,7 +71,7 @@ def analyse_symbol(
     """Run the model for every exchange and timeframe of one symbol, on one shared price grid."""
     from sitegen import model
 
-    params = config.model
+    params = model_params(config)
     results = {}
     per_exchange: dict[str, dict[str, ModelResult]] = {}
     candles = {}
@@ -78,17 +83,13 @@ def analyse_symbol(
         bars = MODEL_BARS[tf]
         ref_c = ref.candles[tf].tail(bars)
         candles[tf] = ref_c
-        span = 1 + params.grid_span_pct / 100
-        last = float(ref_c.close[-1])
-        low = min(float(np.min(ref_c.low)), last / span)
-        high = max(float(np.max(ref_c.high)), last * span)
-        edges = model.price_grid(low, high, params.bin_pct)
+        # one grid per timeframe, shared by every exchange: the reference exchange's default grid
+        edges = model.default_grid(_model_input(ref, tf, bars), params)
         tf_results = {}
         for s in series:
             if tf not in s.candles or len(s.candles[tf]) == 0:
                 continue
-            trimmed = _trim(s, tf, bars)
-            inp = model.model_input(trimmed, tf)
+            inp = _model_input(s, tf, bars)
             res = model.run_model(inp, params, price_edges=edges)
             tf_results[s.exchange] = res
             volume_model = volume_model or res.volume_model
@@ -106,6 +107,12 @@ def analyse_symbol(
     )
     if not ranges:  # short history: still show the shortest range, with the bars there are
         ranges = tuple(r for r in config.ranges if RANGES[r][0] in candles)[:1]
+    if not ranges:
+        raise SourceError(
+            f"{symbol}: none of the configured ranges ({', '.join(config.ranges)}) can be shown: "
+            f"they need {'/'.join(sorted({RANGES[r][0] for r in config.ranges}))} bars and the data has "
+            f"only {'/'.join(sorted(candles))} bars"
+        )
     return SymbolReport(
         symbol=symbol,
         slug=slugify(symbol),
@@ -122,6 +129,13 @@ def analyse_symbol(
     )
 
 
+def _model_input(s: MarketSeries, tf: str, bars: int) -> ModelInput:
+    """The model's input from the last ``bars`` candles of ``tf``, in the exchange's margin form."""
+    from sitegen import model
+
+    return model.model_input(_trim(s, tf, bars), tf, margin_form=adapter(s.exchange).margin_form)
+
+
 def _trim(s: MarketSeries, tf: str, bars: int) -> MarketSeries:
     """Keep the last ``bars`` candles of ``tf`` (and only that timeframe) for the model."""
     return replace(s, candles={tf: s.candles[tf].tail(bars)})
@@ -132,31 +146,48 @@ def gather(
     source: SeriesSource,
     exchanges: Sequence[str],
     progress: Callable[[str], None] | None = None,
+    *,
+    failed_this_run: Collection[tuple[str, str]] = (),
 ) -> tuple[list[SymbolReport], dict[str, str]]:
-    """Load and model every symbol; returns the reports and {symbol: reason} for failures."""
+    """Load and model every symbol; returns the reports and {symbol: reason} for failures.
+
+    ``failed_this_run`` holds the (exchange, symbol) pairs whose fetch failed this run; with
+    the exchanges that could not be loaded they become each report's ``failed_exchanges``.
+    """
     reports: list[SymbolReport] = []
     failures: dict[str, str] = {}
     for symbol in config.symbols:
         series: list[MarketSeries] = []
         notes: list[str] = []
+        failed = [e for e in exchanges if (e, symbol) in failed_this_run]
         for exchange in exchanges:
             try:
                 series.append(source.load(exchange, symbol))
             except SourceError as e:
                 log.warning("%s", e)
                 notes.append(str(e))
+                failed.append(exchange)
         if not series:
             failures[symbol] = "; ".join(notes) or "no data"
             continue
         try:
-            reports.append(analyse_symbol(symbol, series, config, notes))
+            report = analyse_symbol(symbol, series, config, notes)
         except LiqmapError as e:
             log.warning("%s: %s", symbol, e)
             failures[symbol] = str(e)
             continue
+        reports.append(replace(report, failed_exchanges=tuple(e for e in exchanges if e in failed)))
         if progress:
             progress(f"modelled {symbol} ({', '.join(s.exchange for s in series)})")
     return reports, failures
+
+
+def judge_freshness(report: SymbolReport, now: datetime, stale_after_hours: float) -> SymbolReport:
+    """Fresh means the data reaches ``now`` within ``stale_after_hours``; older data is
+    published marked stale (since its last bar), whatever the fetch said."""
+    if now - report.as_of <= timedelta(hours=stale_after_hours):
+        return report
+    return replace(report, stale=True, stale_since=report.as_of)
 
 
 def _kept(carried: Sequence[object]) -> tuple[KeptSymbol, ...]:
@@ -168,7 +199,7 @@ def _kept(carried: Sequence[object]) -> tuple[KeptSymbol, ...]:
 
 def _evaluation(config: Config) -> CalibrationReport | None:
     try:
-        return calibration_report(config.model)
+        return calibration_report(model_params(config))
     except (LiqmapError, OSError, ValueError) as e:  # the site still builds without it
         log.warning("calibration report unavailable: %s", e)
         return None
@@ -187,12 +218,15 @@ def build_site(
 ) -> BuildResult:
     """Build the whole site into ``config.out_dir``; see the module docstring for the policy."""
     from sitegen.render import render_site
-    from sitegen.site.lastgood import carry_over, find_kept
+    from sitegen.site.lastgood import plan_carry_over
     from sitegen.site.snapshots import add_snapshots
     from sitegen.site.writer import write_site
 
     started = time.perf_counter()
     notes: list[str] = []
+    failed_this_run: set[tuple[str, str]] = set()
+    # The sample is a fixed recording: it is never judged against the clock.
+    judge = not sample and getattr(source, "name", "") != "sample"
     if source is None:
         if sample:
             from sitegen.sources.sample import SampleSource
@@ -200,56 +234,69 @@ def build_site(
             source = SampleSource()
             exchanges = SampleSource.exchanges
         else:
-            source, fetch_notes = _live_source(config, offline=offline, progress=progress)
+            source, fetch_notes, failed_this_run = _live_source(config, offline=offline, progress=progress)
             notes.extend(fetch_notes)
+            if now is None:
+                now = _fetch_clock()
     if exchanges is None:
         exchanges = config.exchanges
-    reports, failures = gather(config, source, exchanges, progress)
-    fresh = tuple(r.symbol for r in reports)
+    generated_at = (now or datetime.now(UTC)).replace(microsecond=0)
+    reports, failures = gather(config, source, exchanges, progress, failed_this_run=failed_this_run)
+    if judge:
+        reports = [judge_freshness(r, generated_at, config.stale_after_hours) for r in reports]
+    fresh = tuple(r.symbol for r in reports if not r.stale)
     share = len(fresh) / len(config.symbols)
     if share < config.min_fresh_share or not reports:
-        detail = "; ".join(f"{s}: {why}" for s, why in failures.items())
+        detail = "; ".join(
+            [f"{s}: {why}" for s, why in failures.items()]
+            + [f"{r.symbol}: data ends {r.as_of:%Y-%m-%d %H:%M} UTC, more than "
+               f"{config.stale_after_hours:g} h before the build" for r in reports if r.stale]
+        )
         raise BuildError(
             f"only {len(fresh)} of {len(config.symbols)} symbols have fresh data "
             f"(need {config.min_fresh_share:.0%}); nothing was written. {detail}"
         )
-    generated_at = (now or datetime.now(UTC)).replace(microsecond=0)
     # keep last good: failed symbols keep their previous pages (marked stale) and stay listed
-    # on the index; then the hourly snapshot history is carried forward. Both read the
-    # previous tree at out_dir.
+    # on the index; decided before rendering from the site plan, so the site renders once.
+    # Then the hourly snapshot history is carried forward. Both read the previous tree.
+    fresh_plan = plan.SitePlan({r.slug: r.ranges for r in reports})
+    kept, kept_assets, not_kept = plan_carry_over(
+        config.out_dir, failures, set(fresh_plan.files), now=generated_at, base_url=config.base_url
+    )
+    carried = [c for c, _ in kept]
     site = SiteData(
         title=config.title,
         base_url=config.base_url,
         generated_at=generated_at,
         symbols=tuple(reports),
-        params=config.model,
+        params=model_params(config),
         evaluation=_evaluation(config),
         version=__version__,
-        kept=_kept(find_kept(config.out_dir, failures, now=generated_at)),
+        kept=_kept(carried),
+        stale_after_hours=config.stale_after_hours,
     )
     if progress:
         progress("rendering pages")
-    files = render_site(site, standalone=standalone)
-    merged, carried, not_kept = carry_over(
-        config.out_dir, failures, files, now=generated_at, base_url=config.base_url
-    )
-    if {c.symbol for c in carried} != {k.symbol for k in site.kept}:
-        # a kept page would link to something this build lacks: list only what is carried
-        site = replace(site, kept=_kept(carried))
-        files = render_site(site, standalone=standalone)
-        merged, carried, not_kept = carry_over(
-            config.out_dir, failures, files, now=generated_at, base_url=config.base_url
-        )
-    files = merged
-    files = add_snapshots(files, config.out_dir, now=site.generated_at)
-    stale = tuple(c.symbol for c in carried)
+    files = FileSet(render_site(site, standalone=standalone))
+    for _, own in kept:
+        files.update(own)  # refuses a path the fresh site already has
+    for rel, content in kept_assets.items():
+        if rel not in files:  # an older BokehJS the kept pages still load
+            files[rel] = content
+    written = add_snapshots(files, config.out_dir, now=site.generated_at)
+    stale = tuple(r.symbol for r in reports if r.stale) + tuple(c.symbol for c in carried)
     failed = tuple(s for s in failures if s not in stale)
-    write_site(files, config.out_dir)
+    for r in reports:
+        if r.stale:
+            notes.append(f"{r.symbol}: data ends {r.as_of:%Y-%m-%d %H:%M} UTC (published marked stale)")
+        if r.failed_exchanges:
+            notes.append(f"{r.symbol}: failed this run on {', '.join(r.failed_exchanges)}")
+    write_site(written, config.out_dir)
     for symbol, why in failures.items():
-        kept = next((c for c in carried if c.symbol == symbol), None)
+        kept_one = next((c for c in carried if c.symbol == symbol), None)
         outcome = (
-            f"kept the last good pages of {kept.stale_since:%Y-%m-%d %H:%M} UTC, marked stale"
-            if kept else f"not shown: {not_kept.get(symbol, 'nothing to keep')}"
+            f"kept the last good pages of {kept_one.stale_since:%Y-%m-%d %H:%M} UTC, marked stale"
+            if kept_one else f"not shown: {not_kept.get(symbol, 'nothing to keep')}"
         )
         notes.append(f"{symbol}: {why} ({outcome})")
     return BuildResult(
@@ -257,7 +304,7 @@ def build_site(
         fresh=fresh,
         stale=stale,
         failed=failed,
-        files=len(files),
+        files=len(written),
         seconds=time.perf_counter() - started,
         notes=tuple(notes),
     )
@@ -265,22 +312,34 @@ def build_site(
 
 def _live_source(
     config: Config, *, offline: bool, progress: Callable[[str], None] | None
-) -> tuple[SeriesSource, list[str]]:
-    """Fetch into the local store (unless offline), then read every series from the store."""
+) -> tuple[SeriesSource, list[str], set[tuple[str, str]]]:
+    """Fetch into the local store (unless offline), then read every series from the store.
+
+    Returns the source, the fetch's messages and the (exchange, symbol) pairs that failed.
+    """
     from sitegen.sources.live import fetch_all
-    from sitegen.store import Store
+    from sitegen.store import STORE_FILE, Store
 
     notes: list[str] = []
-    path = config.state_dir / "liqmap.sqlite"
+    failed: set[tuple[str, str]] = set()
+    path = config.state_dir / STORE_FILE
     if not offline:
         with Store(path) as store:
             report = fetch_all(config, store, progress=progress)
-        notes.extend(getattr(report, "messages", ()))
+        notes.extend(report.messages)
+        failed = {(r.exchange, r.symbol) for r in report.failed}
     elif not path.exists():
         raise BuildError(
             f"{path}: no local store yet; run `liqmap fetch` (or build without --offline) first"
         )
-    return _StoreSource(path), notes
+    return _StoreSource(path), notes, failed
+
+
+def _fetch_clock() -> datetime:
+    """The fetcher's clock (tests replace it to replay recorded exchanges), as the build time."""
+    from sitegen.sources.live import clock_ms
+
+    return datetime.fromtimestamp(clock_ms() / 1000, UTC)
 
 
 class _StoreSource:

@@ -12,7 +12,7 @@ import click
 from sitegen import __version__
 from sitegen.config import load_config
 from sitegen.errors import LiqmapError
-from sitegen.site.security import install_secret_filter, mask_secrets
+from sitegen.masking import install_secret_filter, mask_known, watch_env
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
@@ -39,6 +39,7 @@ def _progress(quiet: bool):
     tty = _live_terminal()
 
     def show(message: str) -> None:
+        message = _safe(message)
         if tty:
             click.echo(f"\r\033[K{message}", nl=False, err=True)
         else:
@@ -49,7 +50,7 @@ def _progress(quiet: bool):
 
 def _safe(text: str) -> str:
     """Mask the proxy secret (and any user:password in URLs) before printing."""
-    return mask_secrets(text, [os.environ.get("LIQMAP_PROXY")])
+    return mask_known(text)
 
 
 def _fail(error: LiqmapError) -> click.exceptions.Exit:
@@ -118,6 +119,7 @@ def build(
             config_file, out_dir=out_dir, symbols=symbols, exchanges=exchanges, base_url=base_url,
             state_dir=state_dir,
         )
+        watch_env(config.proxy_env)
         result = build_site(
             config, sample=sample, offline=offline, standalone=standalone, progress=_progress(quiet)
         )
@@ -160,6 +162,7 @@ def fetch(
     _setup_logging(verbose, quiet)
     try:
         config = load_config(config_file, symbols=symbols, exchanges=exchanges, state_dir=state_dir)
+        watch_env(config.proxy_env)
         report, path = fetch_into_state(config, progress=_progress(quiet))
     except LiqmapError as e:
         raise _fail(e) from None
@@ -234,12 +237,13 @@ def evaluate(
     """
     import json
 
+    from sitegen.build import model_params
     from sitegen.evaluation import CALIBRATION_OI_SHARE, evaluate_csv, format_table
 
     try:
         config = load_config(config_file)
         share = CALIBRATION_OI_SHARE if oi_share is None else oi_share
-        result = evaluate_csv(csv_file, config.model, halves=halves, oi_share=share)
+        result = evaluate_csv(csv_file, model_params(config), halves=halves, oi_share=share)
     except LiqmapError as e:
         raise _fail(e) from None
     except ValueError as e:  # the model refused the input (e.g. a parameter out of range)

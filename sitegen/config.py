@@ -1,5 +1,13 @@
 """Configuration: ``liqmap.toml`` merged with command-line overrides, validated once.
 
+Every setting is declared once, below, as a field of :class:`Config` (or of
+:class:`ModelSettings` for ``[model]``) made with :func:`setting`: its section, type, bounds,
+default and help text. The loader, the documented ``liqmap.toml`` (:func:`document`, written by
+``python -m sitegen.config > liqmap.toml``) and the methodology page's parameter table all
+follow from those declarations. This module is plain data: it imports nothing of the model,
+so loading a config does not load numpy; ``build`` turns :class:`ModelSettings` into the
+model's ``ModelParams``.
+
 ``load_config(path, **overrides)`` is the only entry point. Every problem raises
 :class:`~sitegen.errors.ConfigError` with a message that says what is wrong, where, and
 how to fix it.
@@ -7,15 +15,15 @@ how to fix it.
 
 from __future__ import annotations
 
+import difflib
 import math
 import re
 import tomllib
-from dataclasses import dataclass, field, fields
+from dataclasses import MISSING, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
 from sitegen.errors import ConfigError
-from sitegen.model.types import ModelParams
 
 KNOWN_EXCHANGES = ("binanceusdm", "bybit", "okx", "hyperliquid")
 # Range name -> (timeframe the page uses, number of bars shown).
@@ -27,8 +35,12 @@ RANGES: dict[str, tuple[str, int]] = {
     "1m": ("1h", 720),
     "3m": ("1h", 2160),
 }
-SYMBOL_RE = re.compile(r"^[A-Z0-9]{1,20}/[A-Z0-9]{2,10}:[A-Z0-9]{2,10}$")
+# The one spelling of a unified perpetual symbol; the JSON schemas carry the same pattern
+# (tests/test_schemas.py checks they agree).
+SYMBOL_PATTERN = r"^[A-Z0-9]{1,20}/[A-Z0-9]{2,10}:[A-Z0-9]{2,10}$"
+SYMBOL_RE = re.compile(SYMBOL_PATTERN)
 DEFAULT_CONFIG_NAME = "liqmap.toml"
+SECTIONS = ("site", "data", "model", "build")
 
 
 def slugify(symbol: str) -> str:
@@ -39,46 +51,141 @@ def slugify(symbol: str) -> str:
 
 
 @dataclass(frozen=True)
+class Setting:
+    """How one setting is read, bounded and documented.
+
+    ``kind`` is one of: ``str``, ``url``, ``path``, ``int``, ``float``, ``floats`` (a list of
+    numbers), ``choice``, ``symbols``, ``exchanges``, ``ranges``. ``lo``/``hi`` bound a number
+    (each item of ``floats``); ``zero_ok`` also admits 0 below ``lo`` (0 = "off").
+    """
+
+    section: str
+    kind: str
+    help: str
+    lo: float | None = None
+    hi: float | None = None
+    zero_ok: bool = False
+    choices: tuple[str, ...] = ()
+    note: str = ""  # an inline comment in the documented liqmap.toml
+
+    def bounds_text(self) -> str:
+        if self.lo is None and self.hi is None:
+            return ""
+        text = f"between {self.lo:g} and {self.hi:g}" if self.hi is not None else f">= {self.lo:g}"
+        return f"0 (off) or {text}" if self.zero_ok else text
+
+
+def setting(section: str, kind: str, default: Any, help: str, **kw: Any) -> Any:
+    """Declare one setting: a dataclass field whose metadata is its :class:`Setting`."""
+    meta = {"setting": Setting(section, kind, help, **kw)}
+    if isinstance(default, list | dict):
+        raise TypeError("use a tuple for list defaults")
+    return field(default=default, metadata=meta)
+
+
+@dataclass(frozen=True)
+class ModelSettings:
+    """``[model]``: every assumption of the model, as plain values.
+
+    To add a model parameter: add the field to ``sitegen.model.types.ModelParams`` and one
+    ``setting("model", ...)`` line here with the same name and default
+    (tests/test_settings.py checks the two agree); the loader, ``liqmap.toml`` and the
+    methodology page follow.
+    """
+
+    leverages: tuple[float, ...] = setting(
+        "model", "floats", (2.0, 2.91, 4.24, 6.18, 9.0, 13.1, 19.1, 27.8, 40.5, 58.9, 85.8, 125.0),
+        "Leverages (x) new positions are opened at, each capped by the bracket's maximum", lo=1, hi=200,
+        note="12 log-spaced leverages, 2x to 125x")
+    leverage_weights: tuple[float, ...] = setting(
+        "model", "floats",
+        (0.1914, 0.1587, 0.1315, 0.1089, 0.0902, 0.0748, 0.0619, 0.0513, 0.0425, 0.0353, 0.0292, 0.0242),
+        "Share of new notional at each leverage (normalised to sum 1)", lo=0.0001, hi=1000,
+        note="proportional to L^-0.5, calibrated")
+    side_attribution: str = setting(
+        "model", "choice", "symmetric", "How new open interest is split between longs and shorts",
+        choices=("symmetric", "taker"), note='or "taker"')
+    entry_points: int = setting(
+        "model", "int", 5, "Entry prices spread over each bar", lo=1, hi=64, note="calibrated")
+    decay_half_life_hours: float = setting(
+        "model", "float", 0.0, "Extra decay of all positions, half-life in hours", lo=1, hi=10_000,
+        zero_ok=True, note="0 = positions live until liquidated or closed by falling OI")
+    intrabar: str = setting(
+        "model", "choice", "path",
+        "Same-bar liquidation along the assumed intrabar path (O-L-H-C up bar, O-H-L-C down bar)",
+        choices=("path", "off"), note='"off" = never in the opening bar (v1)')
+    unlocated_coef: float = setting(
+        "model", "float", 0.5,
+        "Unlocated liquidations per bar = this x open interest x (adverse log move)^2, predicted series only",
+        lo=0, hi=100, note="0 = none; calibrated")
+    usd_scale: float = setting(
+        "model", "float", 0.175, "Pooled dollar scale on every model output, model USD per USD of OI flow",
+        lo=0.0001, hi=100, note="calibrated")
+    bin_pct: float = setting("model", "float", 0.2, "Price grid step, percent", lo=0.05, hi=5)
+    grid_span_pct: float = setting(
+        "model", "float", 30.0, "The price grid covers the last close +- this percent (and the traded range)",
+        lo=1, hi=100)
+    position_notional_usd: float = setting(
+        "model", "float", 10_000.0,
+        "Typical position size, USD: picks the maintenance bracket and max leverage", lo=1, hi=1e9)
+    volume_ma_bars: int = setting(
+        "model", "int", 48, "Volume model (no open interest): moving-average window, bars", lo=1, hi=5000)
+    volume_oi_ratio: float = setting(
+        "model", "float", 0.10,
+        "Volume model: new notional per USD of volume above its average", lo=0, hi=10)
+    volume_decay_half_life_hours: float = setting(
+        "model", "float", 48.0, "Volume model: positions fade with this half-life, hours", lo=1, hi=10_000)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+
+@dataclass(frozen=True)
 class Config:
-    title: str = "liqmap: open crypto liquidation heatmaps"
-    base_url: str = "https://liqmap.github.io/liqmap/"
-    out_dir: Path = Path("site")
-    symbols: tuple[str, ...] = ("BTC/USDT:USDT", "ETH/USDT:USDT", "SOL/USDT:USDT")
-    exchanges: tuple[str, ...] = KNOWN_EXCHANGES
-    ranges: tuple[str, ...] = tuple(RANGES)
-    state_dir: Path = Path(".liqmap")
-    retention_days: int = 120
-    proxy_env: str = "LIQMAP_PROXY"
-    model: ModelParams = field(default_factory=ModelParams)
-    min_fresh_share: float = 0.5
-    stale_after_hours: float = 2.0
+    title: str = setting("site", "str", "liqmap: open crypto liquidation heatmaps", "Site title")
+    base_url: str = setting(
+        "site", "url", "https://liqmap.github.io/liqmap/",
+        "Absolute URL the site is published at (canonical links, sitemap, feed, Open Graph)")
+    # Path is immutable, so a Path default is safe to share (RUF009 does not know it).
+    out_dir: Path = setting("site", "path", Path("site"), "Where `liqmap build` writes the site")  # noqa: RUF009
+    symbols: tuple[str, ...] = setting(
+        "data", "symbols", ("BTC/USDT:USDT", "ETH/USDT:USDT", "SOL/USDT:USDT"),
+        "Unified ccxt symbols (perpetual swaps). Page URLs use slugs: BTC/USDT:USDT -> btc-usdt")
+    exchanges: tuple[str, ...] = setting(
+        "data", "exchanges", KNOWN_EXCHANGES,
+        "ccxt exchange ids. Hyperliquid lists USDC perps: BTC/USDT:USDT is read there as BTC/USDC:USDC")
+    ranges: tuple[str, ...] = setting(
+        "data", "ranges", tuple(RANGES), "Page ranges; a range is published only where the data covers it")
+    state_dir: Path = setting("data", "path", Path(".liqmap"), "Local store of fetched history (SQLite)")  # noqa: RUF009
+    retention_days: int = setting(
+        "data", "int", 120, "Days of history the store keeps (and a first fetch asks for)", lo=1, hi=730)
+    proxy_env: str = setting(
+        "data", "str", "LIQMAP_PROXY",
+        "Environment variable that holds an HTTPS proxy URL for exchanges that block the runner")
+    model: ModelSettings = field(default_factory=ModelSettings)
+    min_fresh_share: float = setting(
+        "build", "float", 0.5, "The build succeeds when at least this share of symbols has fresh data",
+        lo=0, hi=1)
+    stale_after_hours: float = setting(
+        "build", "float", 2.0,
+        "Data that ends more than this many hours before the build is stale (not fresh), and its page says so",
+        lo=0.1, hi=720)
     source_file: str = "<defaults>"
 
-    @property
-    def slugs(self) -> dict[str, str]:
-        return {s: slugify(s) for s in self.symbols}
+
+def declared(cls: type = Config) -> dict[str, Setting]:
+    """{attribute name: Setting} of ``cls`` in declaration order."""
+    return {f.name: f.metadata["setting"] for f in fields(cls) if "setting" in f.metadata}
 
 
-# (section, key) -> Config attribute
-_KEYS: dict[tuple[str, str], str] = {
-    ("site", "title"): "title",
-    ("site", "base_url"): "base_url",
-    ("site", "out_dir"): "out_dir",
-    ("data", "symbols"): "symbols",
-    ("data", "exchanges"): "exchanges",
-    ("data", "ranges"): "ranges",
-    ("data", "state_dir"): "state_dir",
-    ("data", "retention_days"): "retention_days",
-    ("data", "proxy_env"): "proxy_env",
-    ("build", "min_fresh_share"): "min_fresh_share",
-    ("build", "stale_after_hours"): "stale_after_hours",
-}
-_MODEL_KEYS = {f.name for f in fields(ModelParams)}
+def _default(cls: type, name: str) -> Any:
+    f = next(f for f in fields(cls) if f.name == name)
+    if f.default_factory is not MISSING:
+        return f.default_factory()
+    return f.default
 
 
 def _close_match(word: str, options: list[str]) -> str:
-    import difflib
-
     m = difflib.get_close_matches(word, options, n=1)
     return f" (did you mean '{m[0]}'?)" if m else f" (known: {', '.join(options)})"
 
@@ -87,7 +194,7 @@ def load_config(path: str | Path | None = None, **overrides: Any) -> Config:
     """Read ``path`` (or ``./liqmap.toml`` when it exists), apply non-None overrides, validate.
 
     Overrides use the attribute names of :class:`Config` (``symbols``, ``out_dir``,
-    ``base_url``, ``state_dir``, ...).
+    ``base_url``, ``state_dir``, ...) or of :class:`ModelSettings`.
     """
     raw: dict[str, Any] = {}
     where = "<defaults>"
@@ -109,156 +216,160 @@ def load_config(path: str | Path | None = None, **overrides: Any) -> Config:
         except tomllib.TOMLDecodeError as e:
             raise ConfigError(f"{p}: not valid TOML: {e} (fix the syntax at that line)") from None
 
-    values: dict[str, Any] = {}
-    model_values: dict[str, Any] = {}
+    top, model = declared(Config), declared(ModelSettings)
+    values: dict[str, tuple[Any, str]] = {}
+    model_values: dict[str, tuple[Any, str]] = {}
     for section, table in raw.items():
         if not isinstance(table, dict):
             raise ConfigError(
-                f"{where}: '{section}' must be a table like [{section}]"
-                f"{_close_match(section, ['site', 'data', 'model', 'build'])}"
+                f"{where}: '{section}' must be a table like [{section}]{_close_match(section, list(SECTIONS))}"
             )
-        if section == "model":
-            for key, value in table.items():
-                if key not in _MODEL_KEYS:
-                    raise ConfigError(
-                        f"{where}: [model] unknown key '{key}'{_close_match(key, sorted(_MODEL_KEYS))}"
-                    )
-                model_values[key] = value
-            continue
-        if section not in ("site", "data", "build"):
-            raise ConfigError(
-                f"{where}: unknown section [{section}]"
-                f"{_close_match(section, ['site', 'data', 'model', 'build'])}"
-            )
-        known = [k for (s, k) in _KEYS if s == section]
+        if section not in SECTIONS:
+            raise ConfigError(f"{where}: unknown section [{section}]{_close_match(section, list(SECTIONS))}")
+        known = model if section == "model" else {k: s for k, s in top.items() if s.section == section}
         for key, value in table.items():
-            if (section, key) not in _KEYS:
-                raise ConfigError(f"{where}: [{section}] unknown key '{key}'{_close_match(key, known)}")
-            values[_KEYS[(section, key)]] = (value, f"[{section}] {key}")
+            if key not in known:
+                raise ConfigError(
+                    f"{where}: [{section}] unknown key '{key}'{_close_match(key, sorted(known))}"
+                )
+            (model_values if section == "model" else values)[key] = (value, f"[{section}] {key}")
 
     for key, value in overrides.items():
         if value is None:
             continue
-        if key in _MODEL_KEYS:
-            model_values[key] = value
+        origin = f"--{key.replace('_', '-')}"
+        if key in model:
+            model_values[key] = (value, origin)
+        elif key in top:
+            values[key] = (value, origin)
         else:
-            values[key] = (value, f"--{key.replace('_', '-')}")
-    return _validate(values, model_values, where)
-
-
-def _validate(values: dict[str, Any], model_values: dict[str, Any], where: str) -> Config:
+            raise TypeError(f"load_config: unknown override {key!r}")
     out: dict[str, Any] = {"source_file": where}
-
-    def err(origin: str, msg: str) -> ConfigError:
-        return ConfigError(f"{where}: {origin}: {msg}")
-
     for name, (value, origin) in values.items():
-        if name in ("title", "base_url", "proxy_env"):
-            if not isinstance(value, str) or not value.strip():
-                raise err(origin, f"must be a non-empty string, got {value!r}")
-            if name == "base_url":
-                if not re.match(r"^https?://[^\s/]+", value):
-                    raise err(origin, f"must be an absolute http(s) URL, got {value!r}")
-                value = value if value.endswith("/") else value + "/"
-            out[name] = value
-        elif name in ("out_dir", "state_dir"):
-            if not isinstance(value, str | Path) or not str(value).strip():
-                raise err(origin, f"must be a path, got {value!r}")
-            out[name] = Path(value)
-        elif name == "symbols":
-            if isinstance(value, str):
-                value = [s.strip() for s in value.split(",") if s.strip()]
-            if not isinstance(value, list | tuple) or not value:
-                raise err(origin, "must be a non-empty list of ccxt symbols like 'BTC/USDT:USDT'")
-            syms = []
-            for i, s in enumerate(value):
-                if not isinstance(s, str) or not SYMBOL_RE.match(s):
-                    hint = ""
-                    if isinstance(s, str) and re.match(r"^[A-Z0-9]+USDT$", s.upper()):
-                        base = s.upper()[:-4]
-                        hint = f" (did you mean '{base}/USDT:USDT'?)"
-                    raise err(
-                        f"{origin}[{i}]",
-                        f"{s!r} is not a unified perpetual symbol BASE/QUOTE:SETTLE{hint}",
-                    )
-                if s in syms:
-                    raise err(f"{origin}[{i}]", f"{s!r} is listed twice")
-                syms.append(s)
-            out[name] = tuple(syms)
-        elif name == "exchanges":
-            if isinstance(value, str):
-                value = [s.strip() for s in value.split(",") if s.strip()]
-            if not isinstance(value, list | tuple) or not value:
-                raise err(origin, f"must be a non-empty list of: {', '.join(KNOWN_EXCHANGES)}")
-            for i, e in enumerate(value):
-                if e not in KNOWN_EXCHANGES:
-                    raise err(f"{origin}[{i}]", f"unknown exchange {e!r}{_close_match(str(e), list(KNOWN_EXCHANGES))}")
-            out[name] = tuple(dict.fromkeys(value))
-        elif name == "ranges":
-            if isinstance(value, str):
-                value = [s.strip() for s in value.split(",") if s.strip()]
-            if not isinstance(value, list | tuple) or not value:
-                raise err(origin, f"must be a non-empty list of: {', '.join(RANGES)}")
-            for i, r in enumerate(value):
-                if r not in RANGES:
-                    raise err(f"{origin}[{i}]", f"unknown range {r!r}{_close_match(str(r), list(RANGES))}")
-            out[name] = tuple(r for r in RANGES if r in value)
-        elif name == "retention_days":
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise err(origin, f"must be a whole number of days >= 1, got {value!r}")
-            out[name] = value
-        elif name in ("min_fresh_share", "stale_after_hours"):
-            if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-                raise err(origin, f"must be a number, got {value!r}")
-            if name == "min_fresh_share" and not 0 <= value <= 1:
-                raise err(origin, f"must be between 0 and 1, got {value!r}")
-            if name == "stale_after_hours" and value <= 0:
-                raise err(origin, f"must be > 0 hours, got {value!r}")
-            out[name] = float(value)
+        out[name] = _check(top[name], value, f"{where}: {origin}")
     out["model"] = _validate_model(model_values, where)
     return Config(**out)
 
 
-def _validate_model(values: dict[str, Any], where: str) -> ModelParams:
-    def err(key: str, msg: str) -> ConfigError:
-        return ConfigError(f"{where}: [model] {key}: {msg}")
+def _number_ok(s: Setting, v: float) -> bool:
+    if s.zero_ok and v == 0:
+        return True
+    return (s.lo is None or v >= s.lo) and (s.hi is None or v <= s.hi)
 
-    clean: dict[str, Any] = {}
-    defaults = ModelParams()
-    for key, value in values.items():
-        default = getattr(defaults, key)
-        if isinstance(default, tuple):
-            if not isinstance(value, list | tuple) or not value or not all(
-                isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v) and v > 0
-                for v in value
-            ):
-                raise err(key, f"must be a non-empty list of positive numbers, got {value!r}")
-            clean[key] = tuple(float(v) for v in value)
-        elif isinstance(default, str):
-            if key == "side_attribution" and value not in ("symmetric", "taker"):
-                raise err(key, f"must be 'symmetric' or 'taker', got {value!r}")
-            if key == "intrabar" and value not in ("path", "off"):
-                raise err(key, f"must be 'path' or 'off', got {value!r}")
-            clean[key] = value
-        elif isinstance(default, int) and not isinstance(default, bool):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise err(key, f"must be a whole number >= 1, got {value!r}")
-            clean[key] = value
-        else:
-            if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value) or value < 0:
-                raise err(key, f"must be a number >= 0, got {value!r}")
-            clean[key] = float(value)
-    params = ModelParams(**{**{f.name: getattr(defaults, f.name) for f in fields(ModelParams)}, **clean})
+
+def _names(value: Any) -> Any:
+    return [x.strip() for x in value.split(",") if x.strip()] if isinstance(value, str) else value
+
+
+def _check(s: Setting, value: Any, where: str) -> Any:
+    """The clean value of one setting, or a ConfigError that names ``where``."""
+
+    def err(msg: str, sub: str = "") -> ConfigError:
+        return ConfigError(f"{where}{sub}: {msg}")
+
+    if s.kind in ("str", "url"):
+        if not isinstance(value, str) or not value.strip():
+            raise err(f"must be a non-empty string, got {value!r}")
+        if s.kind == "url":
+            if not re.match(r"^https?://[^\s/]+", value):
+                raise err(f"must be an absolute http(s) URL, got {value!r}")
+            value = value if value.endswith("/") else value + "/"
+        return value
+    if s.kind == "path":
+        if not isinstance(value, str | Path) or not str(value).strip():
+            raise err(f"must be a path, got {value!r}")
+        return Path(value)
+    if s.kind == "choice":
+        if value not in s.choices:
+            raise err(f"must be {' or '.join(repr(c) for c in s.choices)}, got {value!r}")
+        return value
+    if s.kind in ("int", "float"):
+        whole = s.kind == "int"
+        if isinstance(value, bool) or not isinstance(value, int if whole else int | float) or not math.isfinite(value):
+            raise err(f"must be a {'whole number' if whole else 'number'} ({s.bounds_text()}), got {value!r}")
+        if not _number_ok(s, value):
+            raise err(f"must be {s.bounds_text()}, got {value!r}")
+        return value if whole else float(value)
+    if s.kind == "floats":
+        if not isinstance(value, list | tuple) or not value or not all(
+            isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v) and _number_ok(s, v)
+            for v in value
+        ):
+            raise err(f"must be a non-empty list of numbers, each {s.bounds_text()}, got {value!r}")
+        return tuple(float(v) for v in value)
+    if s.kind == "symbols":
+        value = _names(value)
+        if not isinstance(value, list | tuple) or not value:
+            raise err("must be a non-empty list of ccxt symbols like 'BTC/USDT:USDT'")
+        syms: list[str] = []
+        for i, sym in enumerate(value):
+            if not isinstance(sym, str) or not SYMBOL_RE.match(sym):
+                hint = ""
+                if isinstance(sym, str) and re.match(r"^[A-Z0-9]+USDT$", sym.upper()):
+                    hint = f" (did you mean '{sym.upper()[:-4]}/USDT:USDT'?)"
+                raise err(f"{sym!r} is not a unified perpetual symbol BASE/QUOTE:SETTLE{hint}", f"[{i}]")
+            if sym in syms:
+                raise err(f"{sym!r} is listed twice", f"[{i}]")
+            syms.append(sym)
+        return tuple(syms)
+    if s.kind in ("exchanges", "ranges"):
+        options = list(KNOWN_EXCHANGES) if s.kind == "exchanges" else list(RANGES)
+        what = "exchange" if s.kind == "exchanges" else "range"
+        value = _names(value)
+        if not isinstance(value, list | tuple) or not value:
+            raise err(f"must be a non-empty list of: {', '.join(options)}")
+        for i, item in enumerate(value):
+            if item not in options:
+                raise err(f"unknown {what} {item!r}{_close_match(str(item), options)}", f"[{i}]")
+        if s.kind == "ranges":
+            return tuple(r for r in RANGES if r in value)
+        return tuple(dict.fromkeys(value))
+    raise TypeError(f"unknown setting kind {s.kind!r}")
+
+
+def _validate_model(values: dict[str, tuple[Any, str]], where: str) -> ModelSettings:
+    decl = declared(ModelSettings)
+    clean = {key: _check(decl[key], value, f"{where}: [model] {key}") for key, (value, _) in values.items()}
+    params = ModelSettings(**clean)
     if len(params.leverages) != len(params.leverage_weights):
-        raise err(
-            "leverage_weights",
-            f"has {len(params.leverage_weights)} weights for {len(params.leverages)} leverages "
-            "(give one weight per leverage)",
+        raise ConfigError(
+            f"{where}: [model] leverage_weights: has {len(params.leverage_weights)} weights for "
+            f"{len(params.leverages)} leverages (give one weight per leverage)"
         )
-    if any(lev < 1 or lev > 200 for lev in params.leverages):
-        raise err("leverages", f"each leverage must be between 1 and 200, got {list(params.leverages)}")
-    if not 0 < params.usd_scale <= 100:
-        raise err("usd_scale", f"must be above 0 and at most 100, got {params.usd_scale}")
-    if not 0.01 <= params.bin_pct <= 5:
-        raise err("bin_pct", f"must be between 0.01 and 5 percent, got {params.bin_pct}")
     return params
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, tuple):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    if isinstance(value, str | Path):
+        return '"' + str(value).replace("\\", "\\\\").replace('"', '\\"') + '"'
+    if isinstance(value, float):
+        return f"{value:g}" if value != int(value) or abs(value) >= 1e16 else str(int(value))
+    return str(value)
+
+
+def document() -> str:
+    """The documented ``liqmap.toml``: every setting, its help, bounds and default value."""
+    lines = [
+        "# liqmap configuration. Every key is optional; the values below are the defaults.",
+        "# Flags on the command line (--symbols, --out, --base-url, ...) override this file.",
+        "# Generated from the declarations in sitegen/config.py: python -m sitegen.config > liqmap.toml",
+    ]
+    for section in SECTIONS:
+        cls: type = ModelSettings if section == "model" else Config
+        lines += ["", f"[{section}]"]
+        for name, s in declared(cls).items():
+            if s.section != section:
+                continue
+            bounds = f" ({s.bounds_text()})" if s.bounds_text() else ""
+            lines.append(f"# {s.help}{bounds}.")
+            note = f"   # {s.note}" if s.note else ""
+            lines.append(f"{name} = {_toml_value(_default(cls, name))}{note}")
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":  # python -m sitegen.config > liqmap.toml
+    import sys
+
+    sys.stdout.write(document())

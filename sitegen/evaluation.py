@@ -183,10 +183,10 @@ def _read_limited(p: Path) -> bytes:
             head = fh.read(2)
             fh.seek(0)
             if head == b"\x1f\x8b":
-                stream: io.BufferedIOBase = gzip.GzipFile(fileobj=fh)  # type: ignore[assignment]
+                stream: io.BufferedIOBase = gzip.GzipFile(fileobj=fh)
                 what = "decompresses to"
             else:
-                stream = fh  # type: ignore[assignment]
+                stream = fh
                 what = "is"
             parts, size = [], 0
             while size <= MAX_INPUT_BYTES:
@@ -323,7 +323,7 @@ def calibrate(
                     loc = np.stack([sol.predicted_long, sol.predicted_short]) / oi_share
                     unl = np.stack([sol.unlocated_long, sol.unlocated_short]) / oi_share
                     for coef in CALIBRATION_GRID["unlocated_coef"]:
-                        total = loc + float(coef) * unl  # type: ignore[arg-type]
+                        total = loc + float(coef) * unl  # type: ignore[arg-type,operator]
                         denom = float(total[:, fit].sum())
                         scale = _sig3(float(real[fit].sum()) / denom) if denom > 0 else 1.0
                         pred = scale * total

@@ -32,6 +32,8 @@ class SymbolReport:
     stale: bool = False  # True when this build could not refresh the symbol
     stale_since: datetime | None = None
     notes: tuple[str, ...] = field(default_factory=tuple)  # human messages (e.g. "okx: geo-blocked")
+    # Exchanges that failed this run for this symbol (fetch or load); named on the page and in the JSON.
+    failed_exchanges: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -56,3 +58,4 @@ class SiteData:
     evaluation: CalibrationReport | None = None  # accuracy for the methodology page
     version: str = "0"
     kept: tuple[KeptSymbol, ...] = ()  # listed on the index, nav and sitemap, pages carried over
+    stale_after_hours: float = 2.0  # [build] stale_after_hours: pages badge data older than this

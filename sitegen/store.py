@@ -25,6 +25,8 @@ from sitegen.series import Candles, Funding, LeverageTier, MarketSeries, OpenInt
 
 log = logging.getLogger(__name__)
 
+STORE_FILE = "liqmap.sqlite"  # the store's file name inside the state folder (--state)
+
 # Each entry migrates the schema from version i to i + 1; append, never edit.
 MIGRATIONS: tuple[str, ...] = (
     # 0 -> 1: market data tables
@@ -129,8 +131,11 @@ class Store:
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             # isolation_level=None: we issue BEGIN/COMMIT ourselves, so a transaction is
-            # exactly what we say it is.
-            db = sqlite3.connect(self.path, timeout=self._timeout_s, isolation_level=None)
+            # exactly what we say it is. check_same_thread=False: a fetch called inside a
+            # running event loop runs in a helper thread while its caller waits (never two
+            # threads at once).
+            db = sqlite3.connect(self.path, timeout=self._timeout_s, isolation_level=None,
+                                 check_same_thread=False)
         except (OSError, sqlite3.Error) as e:
             raise SourceError(f"{self.path}: cannot open the store: {e} (check --state)") from None
         try:

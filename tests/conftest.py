@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fcntl
 import os
 from datetime import UTC, datetime
 from pathlib import Path
@@ -14,14 +15,35 @@ from sitegen.config import load_config
 BUILD_TIME = datetime(2026, 1, 29, 18, 0, tzinfo=UTC)
 
 
-@pytest.fixture(scope="session")
-def sample_site(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The whole site built from the embedded sample; treat it as read-only."""
+def build_sample_site(out: Path) -> None:
+    """The sample site as the tests and the golden files see it (fixed time and base URL)."""
     from sitegen.build import build_site
 
-    out = tmp_path_factory.mktemp("sample") / "site"
     config = load_config(None, out_dir=out, base_url="https://example.test/liqmap/")
     build_site(config, sample=True, now=BUILD_TIME)
+
+
+@pytest.fixture(scope="session")
+def sample_site(tmp_path_factory: pytest.TempPathFactory, worker_id: str) -> Path:
+    """The whole site built from the embedded sample; treat it as read-only.
+
+    Built once per test run, shared by every xdist worker: the first worker to get the lock
+    builds it into the run's shared temp folder, the others wait and reuse it.
+    """
+    if worker_id == "master":  # no xdist
+        out = tmp_path_factory.mktemp("sample") / "site"
+        build_sample_site(out)
+        return out
+    shared = tmp_path_factory.getbasetemp().parent  # this run's folder, above each worker's
+    out = shared / "sample-site" / "site"
+    with open(shared / "sample-site.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            if not (out.parent / "done").exists():
+                build_sample_site(out)
+                (out.parent / "done").write_text("ok")
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
     return out
 
 

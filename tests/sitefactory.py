@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import json
 
+from sitegen.schemas import published
+
 BASE = "https://example.test/liqmap/"
 
 
@@ -48,6 +50,7 @@ def make_site(slugs: dict[str, str] | None = None, ranges: tuple[str, ...] = ("1
     files["methodology/index.html"] = page("method", "<p>model</p>", 1)
     files["404.html"] = page("not found", "<p>not found</p>", 0)
     files["static/site.css"] = b"body{background:url('img/bg.svg')}"
+    files.update(published())
     files["static/img/bg.svg"] = b"<svg xmlns='http://www.w3.org/2000/svg'/>"
     urls = "".join(f"<url><loc>{BASE}{s}/</loc></url>" for s in slugs.values())
     files["sitemap.xml"] = (
@@ -68,4 +71,7 @@ def make_site(slugs: dict[str, str] | None = None, ranges: tuple[str, ...] = ("1
         files[f"data/{slug}.json"] = json.dumps(symbol_json(sym, slug, list(ranges))).encode()
         files[f"data/{slug}.csv"] = b"price,long_usd,short_usd\n95,1000000,0\n"
         files[f"og/{slug}.png"] = b"\x89PNG\r\n\x1a\nfake"
+        files[f"og/{slug}-thumb.png"] = b"\x89PNG\r\n\x1a\nthumb"
+        files[f"oembed/{slug}.json"] = json.dumps({"version": "1.0", "type": "rich", "html": "<iframe></iframe>",
+                                                  "width": 800, "height": 480}).encode()
     return files

@@ -187,6 +187,7 @@ def test_embed_works_in_a_sandboxed_iframe(open_page) -> None:  # type: ignore[n
     assert loaded.problems == [], loaded.problems
 
 
+@pytest.mark.slow  # whole-site renders: CI runs it with -m slow
 def test_standalone_page_works_from_disk(browser, tmp_path) -> None:  # type: ignore[no-untyped-def]
     """--standalone pages inline everything, so they open from file:// under their CSP."""
     from sitegen.render import render_site

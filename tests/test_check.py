@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 from sitefactory import make_site, symbol_json
 
-from sitegen.site.check import SYMBOL_SCHEMA, check_site, validate
+from sitegen.schemas import validate
+from sitegen.site.check import check_site
 
 
 def write(files: dict[str, bytes], root: Path) -> Path:
@@ -156,9 +157,11 @@ def test_snapshot_schema_checked(tmp_path: Path) -> None:
 
 
 def test_validator_rejects_bool_for_number_and_nan() -> None:
-    assert validate(True, SYMBOL_SCHEMA.optional["last_price"])  # type: ignore[index]
-    assert validate(float("nan"), SYMBOL_SCHEMA.optional["last_price"])  # type: ignore[index]
-    assert validate(3, SYMBOL_SCHEMA.optional["last_price"]) == []  # type: ignore[index]
+    good = symbol_json("BTC/USDT:USDT", "btc-usdt", ["12h"])
+    assert validate({**good, "last_price": True}, "symbol") == ["$.last_price: expected a number, got true/false true"]
+    nan = validate({**good, "last_price": float("nan")}, "symbol")
+    assert nan == ["$.last_price: expected a finite number, got nan"]
+    assert validate({**good, "last_price": 3}, "symbol") == []
 
 
 def test_cli_check_command(tmp_path: Path) -> None:

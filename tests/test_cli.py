@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 
 from sitegen import __version__
@@ -50,6 +51,7 @@ def test_unknown_flag_value_exits_2(tmp_path: Path) -> None:
     assert not (tmp_path / "s").exists()
 
 
+@pytest.mark.slow  # whole-site renders: CI runs it with -m slow
 def test_build_sample_one_symbol(tmp_path: Path) -> None:
     out = tmp_path / "site"
     result = CliRunner().invoke(

@@ -17,6 +17,9 @@ from tests.fakex.data import load_universe
 from tests.fakex.harness import NOW, options
 from tests.fakex.server import FakeExchanges
 
+# Fetch then build whole sites through the CLI: run by CI with -m slow.
+pytestmark = pytest.mark.slow
+
 ARGS = ["--exchanges", "okx,hyperliquid", "--symbols", "BTC/USDT:USDT,ETH/USDT:USDT"]
 
 

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from sitegen.masking import mask_url
 from sitegen.series import TIMEFRAME_MS
-from sitegen.site.security import mask_url
 from sitegen.sources.exchanges import FetchOptions, make_client
 from sitegen.store import Store
 from tests.fakex.data import load_universe
@@ -456,3 +456,21 @@ def test_production_rate_limits_keep_under_what_the_server_enforces(db: Path) ->
         report = run_fetch(srv, db, symbols=symbols, retention_days=1)
         assert dict(srv.rejected) == {}
     assert len(report.ok) == 40, report.messages
+def test_an_exchange_that_always_truncates_is_reported_not_ok(
+    server: FakeExchanges, db: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Issue #11 item 8: every candle page cut short, every time. The bars that never came are
+    counted and reported; the symbol is not "ok" and nothing claims the exchange has no bars."""
+    server.add_fault("okx", "truncate", "candles", times=None)
+    with caplog.at_level(logging.WARNING, logger="sitegen.sources.live"):
+        report = run_fetch(server, db, exchanges=("okx",), symbols=(BTC,), page_limits={"okx": 100})
+    got = stored_bars(db, "okx", BTC, "5m")
+    want = expected_bars("BTC", "5m", NOW)
+    assert set(got) <= set(want)  # nothing invented
+    missing = len(want) - len(got)
+    assert missing > len(want) // 10  # the fault really leaves a large hole
+    [result] = report.symbols
+    assert not result.ok
+    assert "bar(s) missing" in result.message and "short" in result.message
+    assert any("bar(s) missing" in m for m in report.messages)
+    assert not any("the exchange has no bars there" in r.getMessage() for r in caplog.records)

@@ -35,6 +35,7 @@ def test_failed_symbol_keeps_its_pages_marked_stale(tmp_path: Path) -> None:
     assert set(c.files) == {
         "eth-usdt/index.html", "eth-usdt/12h/index.html", "eth-usdt/24h/index.html",
         "embed/eth-usdt/index.html", "data/eth-usdt.json", "data/eth-usdt.csv", "og/eth-usdt.png",
+        "og/eth-usdt-thumb.png", "oembed/eth-usdt.json",
     }
     data = json.loads(merged["data/eth-usdt.json"])
     assert data["stale"] is True
@@ -127,7 +128,7 @@ def test_mark_html_stale_replaces_existing_attributes() -> None:
 def test_symbol_paths_do_not_mix_up_symbols() -> None:
     names = {"btc-usdt/index.html", "btc-usdt/12h/index.html", "og/btc-usdt.png", "og/btc-usdt-thumb.png",
              "og/btc-usdc.png", "btc-usdc/index.html", "data/btc-usdt.json", "embed/btc-usdt/index.html",
-             "data/btc-usdt.csv", "static/btc-usdt.css"}
+             "data/btc-usdt.csv", "static/btc-usdt.css", "btc-usdt/notes.txt", "embed/btc-usdt/x.js"}
     assert symbol_paths(names, "btc-usdt") == sorted(
         ["btc-usdt/index.html", "btc-usdt/12h/index.html", "og/btc-usdt.png", "og/btc-usdt-thumb.png",
          "data/btc-usdt.json", "embed/btc-usdt/index.html", "data/btc-usdt.csv"])

@@ -22,6 +22,9 @@ from sitegen.series import MarketSeries
 from sitegen.site.check import check_site
 from sitegen.sources.sample import SampleSource
 
+# Whole-site builds (a minute of CPU): run by CI with -m slow, not in the inner loop.
+pytestmark = pytest.mark.slow
+
 T0 = datetime(2026, 1, 29, 18, 5, tzinfo=UTC)
 T1 = T0 + timedelta(hours=1)
 RANGES = "12h,24h"  # fewer pages: these tests are about the tree, not the charts
@@ -46,6 +49,8 @@ class FlakySource:
 
 
 def config(out: Path, **kw):
+    # The sample's SOL series ends 6 h before BTC and ETH: 12 h keeps all three fresh at T0/T1.
+    kw.setdefault("stale_after_hours", 12)
     return load_config(None, out_dir=out, ranges=RANGES, base_url="https://example.test/liqmap/", **kw)
 
 
@@ -125,8 +130,32 @@ def test_one_exchange_failing_still_builds_every_symbol_fresh(site: Path) -> Non
     assert len(result.fresh) == 3 and result.stale == () and result.failed == ()
     btc = data(site, "btc-usdt")
     assert btc["exchanges"] == ["binanceusdm"]
+    assert btc["failed_exchanges"] == ["okx"]  # named in the data JSON (and on the page)
     assert btc["stale"] is False
     assert any("okx" in n and "451" in n for n in btc["notes"])
+    assert check_site(site) == []
+
+
+def test_kept_set_is_decided_before_rendering_so_the_site_renders_once(
+    site: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """SOL leaves the config while ETH fails: ETH's old pages link to SOL's, so ETH cannot be
+    kept. That is known from the site plan before rendering; the site renders once."""
+    import sitegen.render
+
+    calls = []
+    real = sitegen.render.render_site
+
+    def counting(*a, **kw):
+        calls.append(1)
+        return real(*a, **kw)
+
+    monkeypatch.setattr(sitegen.render, "render_site", counting)
+    result = build(site, FlakySource(fail_symbols=("ETH/USDT:USDT",)), T1, symbols="BTC/USDT:USDT,ETH/USDT:USDT")
+    assert len(calls) == 1
+    assert result.failed == ("ETH/USDT:USDT",) and result.stale == ()
+    assert any("ETH/USDT:USDT" in n and "sol-usdt" in n for n in result.notes)
+    assert not (site / "data/eth-usdt.json").exists()
     assert check_site(site) == []
 
 

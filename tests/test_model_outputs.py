@@ -63,7 +63,7 @@ def test_model_input_from_series_uses_tiers_and_margin_form() -> None:
     oi = OpenInterest("1h", np.arange(0, 4 * H1, H1, dtype=np.int64), np.array([1e6, 2e6, 3e6, 4e6]))
     tiers = (LeverageTier(0, 50_000, 0.004, 0, 125), LeverageTier(50_000, 600_000, 0.005, 50, 100))
     s = MarketSeries("bybit", "BTC/USDT:USDT", {"5m": c}, oi, None, tiers, "sample")
-    inp = model_input(s, "5m")
+    inp = model_input(s, "5m", margin_form="bybit")  # the form comes from the bybit adapter
     assert inp.margin_form == "bybit" and inp.exchange == "bybit" and inp.bar_ms == M5
     assert inp.tiers is not None and inp.tiers.shape == (2, 5)
     assert inp.oi_usd[23] == 2e6
@@ -159,7 +159,7 @@ def test_two_exchanges_on_one_grid_add_up() -> None:
     s = load_sample("BTC/USDT:USDT")
     binance = replace(s, candles={"1h": s.candles["1h"].tail(300)})
     bybit = replace(binance, exchange="bybit", tiers=())  # packaged Bybit tiers, Bybit formula
-    a_in, b_in = model_input(binance, "1h"), model_input(bybit, "1h")
+    a_in, b_in = model_input(binance, "1h"), model_input(bybit, "1h", margin_form="bybit")
     assert (a_in.margin_form, b_in.margin_form) == ("binance", "bybit")
     edges = price_grid(60_000, 130_000, 0.2)
     a = run_model(a_in, ModelParams(), edges)

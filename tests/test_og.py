@@ -7,8 +7,8 @@ import io
 import numpy as np
 from PIL import Image
 
+from sitegen.render.og import OG_SIZE, THUMB_SIZE, og_png, thumbnail_png
 from sitegen.render.summary import summarise
-from sitegen.site.og import OG_SIZE, THUMB_SIZE, og_png, thumbnail_png
 from tests.test_render import synthetic_report, synthetic_site
 
 

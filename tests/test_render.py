@@ -19,14 +19,15 @@ import pytest
 from bokeh import __version__ as BOKEH_VERSION
 from bs4 import BeautifulSoup
 
-from sitegen.model.outputs import cumulative
+from sitegen.model.outputs import cumulative, cumulative_curves
 from sitegen.model.types import ModelParams, ModelResult
 from sitegen.render import render_site
 from sitegen.render.levels import fmt_usd, headline, leverage_groups, range_view, round_sig
-from sitegen.render.summary import Level, side_cumulative
+from sitegen.render.pages import render_data, render_page
+from sitegen.render.summary import Level, summarise
 from sitegen.report import SiteData, SymbolReport
+from sitegen.schemas import validate
 from sitegen.series import Candles
-from sitegen.site.check import SYMBOL_SCHEMA, validate
 
 BAR = 300_000
 T0 = 1_769_600_000_000  # 2026-01-28 11:33 UTC, on a 5-minute boundary below
@@ -200,7 +201,7 @@ def test_methodology_without_and_with_evaluation(files: dict[str, bytes]) -> Non
 
     assert "No calibration report" in soup(files, "methodology/index.html").get_text()
     rep = calibration_report(ModelParams())
-    doc = soup(render_site(synthetic_site(evaluation=rep)), "methodology/index.html")
+    doc = soup({"m": render_page(synthetic_site(evaluation=rep), "methodology/index.html")}, "m")
     text = doc.get_text(" ")
     long_ = rep.evaluation.all.scores.long
     assert f"{long_.model_logcorr:.3f}" in text and f"{long_.levels_logcorr:.3f}" in text
@@ -210,7 +211,7 @@ def test_methodology_without_and_with_evaluation(files: dict[str, bytes]) -> Non
 
 def test_data_json_matches_the_schema(files: dict[str, bytes]) -> None:
     payload = json.loads(files["data/btc-usdt.json"])
-    assert validate(payload, SYMBOL_SCHEMA) == []
+    assert validate(payload, "symbol") == []
     assert payload["ranges"] == ["12h", "24h"] and payload["stale"] is False
     lm = payload["liquidation_map"]
     assert len(lm["price_low"]) == len(lm["long_usd"]) == len(lm["cum_short_usd"]) > 0
@@ -219,6 +220,7 @@ def test_data_json_matches_the_schema(files: dict[str, bytes]) -> None:
     assert len(csv_lines) == len(lm["price_low"]) + 1
 
 
+@pytest.mark.slow  # whole-site renders: CI runs it with -m slow
 def test_feed_and_sitemap_change_only_with_the_data() -> None:
     a = render_site(synthetic_site())
     b = render_site(synthetic_site(generated_at=datetime(2026, 1, 29, 19, 0, tzinfo=UTC)))
@@ -235,6 +237,7 @@ def test_feed_and_sitemap_change_only_with_the_data() -> None:
     assert "Disallow: /liqmap/embed/" in a["robots.txt"].decode()
 
 
+@pytest.mark.slow  # whole-site renders: CI runs it with -m slow
 def test_standalone_pages_are_self_contained() -> None:
     files = render_site(synthetic_site(), standalone=True)
     assert not any(p.startswith("static/bokeh/") for p in files)
@@ -263,7 +266,7 @@ def test_leverage_groups_follow_the_parameters() -> None:
 def test_group_cumulative_uses_the_model_convention() -> None:
     rep = synthetic_report()
     res = rep.results["5m"]
-    cl, cs = side_cumulative(res.price_edges, res.map_long, res.map_short, float(res.close[-1]))
+    cl, cs = cumulative_curves(res.price_edges, res.map_long, res.map_short, float(res.close[-1]))
     ml, ms = cumulative(res)
     np.testing.assert_allclose(cl, ml, rtol=1e-6)
     np.testing.assert_allclose(cs, ms, rtol=1e-6)
@@ -299,11 +302,13 @@ def test_sample_symbol_pages_stay_small(sample_site: Path) -> None:
 
 def test_stale_symbol_says_since_when() -> None:
     stale = replace(synthetic_report(), stale=True, stale_since=datetime(2026, 1, 29, 15, 0, tzinfo=UTC))
-    files = render_site(synthetic_site(symbols=(stale,)))
+    site = synthetic_site(symbols=(stale,))
+    files = {"btc-usdt/index.html": render_page(site, "btc-usdt/index.html"), **render_data([summarise(stale)], site)}
     badge = soup(files, "btc-usdt/index.html").select_one("[data-stale-badge]")
     assert not badge.has_attr("hidden") and "stale since 2026-01-29 15:00 UTC" in badge.get_text()
     assert json.loads(files["data/btc-usdt.json"])["stale"] is True
-    fresh_badge = soup(render_site(synthetic_site()), "btc-usdt/index.html").select_one("[data-stale-badge]")
+    fresh = {"p": render_page(synthetic_site(), "btc-usdt/index.html")}
+    fresh_badge = soup(fresh, "p").select_one("[data-stale-badge]")
     assert fresh_badge.has_attr("hidden")  # the browser shows it once the data is 2 h old
 
 
@@ -318,7 +323,8 @@ def test_symbol_without_any_positions_still_renders() -> None:
         heat_short_by_leverage=np.zeros_like(res.heat_short_by_leverage),
     )
     rep = replace(rep, results={"5m": empty}, per_exchange={"5m": {"binanceusdm": empty}})
-    files = render_site(synthetic_site(symbols=(rep,)))
+    site = synthetic_site(symbols=(rep,))
+    files = {"btc-usdt/index.html": render_page(site, "btc-usdt/index.html"), **render_data([summarise(rep)], site)}
     text = soup(files, "btc-usdt/index.html").get_text(" ")
     assert "No clusters" in text and "would liquidate" not in text
     assert json.loads(files["data/btc-usdt.json"])["clusters"] == []
@@ -331,7 +337,8 @@ def test_predicted_liquidations_reach_the_json_and_the_page() -> None:
     ps = np.arange(300, dtype=np.float64)[::-1] * 500.0
     res = replace(res, predicted_long=pl, predicted_short=ps)
     report = replace(report, results={"5m": res}, per_exchange={"5m": {"binanceusdm": res}})
-    files = render_site(synthetic_site(symbols=(report,)))
+    site = synthetic_site(symbols=(report,))
+    files = {"btc-usdt/index.html": render_page(site, "btc-usdt/index.html"), **render_data([summarise(report)], site)}
     pred = json.loads(files["data/btc-usdt.json"])["predicted_liquidations"]
     assert pred["timestamp_ms"] == [int(t) for t in res.timestamp[-288:]]
     assert pred["long_usd"] == [float(x) for x in pl[-288:]]
@@ -354,3 +361,16 @@ def test_oembed_answer_and_its_discovery_link(files: dict[str, bytes]) -> None:
     assert "og/btc-usdt.png" in files
     link = soup(files, "btc-usdt/index.html").find("link", type="application/json+oembed")
     assert link is not None and link["href"] == "https://example.test/liqmap/oembed/btc-usdt.json"
+
+
+def test_one_page_renders_alone_like_in_the_whole_site(files: dict[str, bytes]) -> None:
+    site = synthetic_site()
+    for path in ("btc-usdt/24h/index.html", "btc-usdt/index.html", "embed/btc-usdt/index.html"):
+        alone = soup({"p": render_page(site, path)}, "p")
+        whole = soup(files, path)
+        assert alone.title.get_text() == whole.title.get_text()
+        assert alone.select_one("link[rel=canonical]")["href"] == whole.select_one("link[rel=canonical]")["href"]
+    index = soup({"i": render_page(site, "index.html")}, "i")
+    assert index.title.get_text() == soup(files, "index.html").title.get_text()
+    with pytest.raises(KeyError):
+        render_page(site, "data/btc-usdt.json")

@@ -9,7 +9,7 @@ import pytest
 from click.testing import CliRunner
 
 from sitegen.errors import SourceError
-from sitegen.site.security import SecretFilter, mask_secrets, mask_url
+from sitegen.masking import SecretFilter, mask_secrets, mask_url
 
 PROXY = "http://alice:hunter2-very-secret@proxy.example.net:3128/p?token=t0ken"
 

@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 import pytest
 from bs4 import BeautifulSoup
 
-from sitegen.build import analyse_symbol
+from sitegen.build import analyse_symbol, model_params
 from sitegen.config import load_config
 from sitegen.render import render_site
 from sitegen.report import SiteData
@@ -43,7 +43,7 @@ def hostile_files() -> dict[str, bytes]:
     )
     site = SiteData(
         title=f"liqmap {SCRIPT}", base_url="https://example.test/liqmap/",
-        generated_at=datetime(2026, 1, 29, 18, tzinfo=UTC), symbols=(report,), params=config.model,
+        generated_at=datetime(2026, 1, 29, 18, tzinfo=UTC), symbols=(report,), params=model_params(config),
         evaluation=None, version="0",
     )
     return render_site(site)

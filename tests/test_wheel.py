@@ -29,4 +29,6 @@ def test_wheel_contains_templates_static_and_sample(tmp_path: Path) -> None:
             assert f"sitegen/{rel}" in names, f"{rel} missing from the wheel"
     assert "sitegen/sample/binanceusdm_BTC-USDT_5m.csv.gz" in names
     assert "sitegen/sample/README.md" in names
+    for schema in (REPO / "sitegen" / "schemas").glob("*.schema.json"):  # checks and pages use them
+        assert f"sitegen/schemas/{schema.name}" in names
     assert any(n.endswith("entry_points.txt") for n in names)

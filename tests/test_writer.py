@@ -10,9 +10,10 @@ import pytest
 from sitefactory import make_site
 
 from sitegen.errors import BuildError
+from sitegen.plan import FileSet
 from sitegen.site import writer
 from sitegen.site.check import check_site
-from sitegen.site.writer import MARKER, merge_files, write_site
+from sitegen.site.writer import MARKER, write_site
 
 
 def tree(root: Path) -> dict[str, bytes]:
@@ -104,9 +105,13 @@ def test_refuses_writing_one_path_twice(tmp_path: Path) -> None:
     files["index.html/x"] = b"x"
     with pytest.raises(BuildError, match="is a file but"):
         write_site(files, tmp_path / "site")
+    fs = FileSet({"a.html": b"1"})
+    fs.update({"b.html": b"2"})
     with pytest.raises(BuildError, match="two parts of the build write"):
-        merge_files({"a.html": b"1"}, {"b.html": b"2"}, {"a.html": b"3"})
-    assert merge_files({"a": b"1"}, {"b": b"2"}) == {"a": b"1", "b": b"2"}
+        fs.update({"a.html": b"3"})
+    with pytest.raises(BuildError, match="not a clean site-relative path"):
+        fs["x/../a.html"] = b"4"
+    assert fs == {"a.html": b"1", "b.html": b"2"}
 
 
 def test_invalid_tree_leaves_previous_site_untouched(tmp_path: Path) -> None:

@@ -6,7 +6,7 @@ import logging
 
 import numpy as np
 
-from sitegen.model.liqprice import margin_form, tier_table
+from sitegen.model.liqprice import MARGIN_FORMS, tier_table
 from sitegen.model.tiers import packaged_tiers
 from sitegen.model.types import ModelInput
 from sitegen.series import TIMEFRAME_MS, MarketSeries, OpenInterest
@@ -111,15 +111,20 @@ def gross_open_interest_flows(
     return np.where(full, up, np.nan), np.where(full, down, np.nan)
 
 
-def model_input(series: MarketSeries, timeframe: str) -> ModelInput:
+def model_input(series: MarketSeries, timeframe: str, *, margin_form: str = "binance") -> ModelInput:
     """Candles of ``timeframe`` with open interest aligned to their closes; tiers -> TierTable.
 
     Where the open interest is finer than the bars (e.g. 5m open interest under 1h bars) the
     bars also carry its gross rises and falls (:func:`gross_open_interest_flows`).
 
+    ``margin_form`` is the exchange's liquidation-price form (one of
+    :data:`~sitegen.model.liqprice.MARGIN_FORMS`), given by its adapter in ``sources/``.
+
     Tier table: the series' own tiers (live from the exchange) when present, else the table
     shipped in ``sitegen/model/tiers/`` for the exchange and symbol, else None (0.4 %).
     """
+    if margin_form not in MARGIN_FORMS:
+        raise ValueError(f"margin_form must be one of {MARGIN_FORMS}, got {margin_form!r}")
     if timeframe not in series.candles:
         raise ValueError(
             f"{series.exchange} {series.symbol}: no {timeframe} candles "
@@ -151,6 +156,6 @@ def model_input(series: MarketSeries, timeframe: str) -> ModelInput:
         taker_buy_volume=None if c.taker_buy_volume is None else np.asarray(c.taker_buy_volume, float),
         tiers=tiers,
         bar_ms=bar_ms,
-        margin_form=margin_form(series.exchange),
+        margin_form=margin_form,
         exchange=series.exchange,
     )

@@ -377,7 +377,7 @@ def cohorts(
         notional3 = np.broadcast_to(new[:, None, None] * w[None, :, None] / j, shape)
         same = np.zeros(t)
         if params.intrabar == "path":
-            f = same_bar_share(*bar_ohlc, entries[:, None, :], price3, side)
+            f = same_bar_share(bar_ohlc[0], bar_ohlc[1], bar_ohlc[2], bar_ohlc[3], entries[:, None, :], price3, side)
             same = (notional3 * f).reshape(t, -1).sum(axis=1)
             notional3 = notional3 * (1.0 - f)
         price, notional = price3.ravel(), notional3.ravel()
@@ -543,7 +543,7 @@ def heat_chunks(
         factor = np.exp(log_f[a:e] - base)
         carry = diff[-1] * factor[-1]
         # scale and narrow to the output type in one pass over the block
-        out = np.empty((n, n_keys), dtype)
+        out: np.ndarray = np.empty((n, n_keys), dtype)
         np.multiply(diff, factor[:, None], out=out, casting="unsafe")
         # Cancellation in the running sums leaves ~1e-16 x notional where a level was fully
         # removed; clear such dust so a crossed row is exactly empty.

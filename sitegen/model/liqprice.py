@@ -137,7 +137,7 @@ def tier_table(tiers: Iterable[object]) -> TierTable | None:
 
     Returns None for an empty input. Rows are sorted by ``min_notional``.
     """
-    rows = []
+    rows: list[tuple[float, ...]] = []
     for t in tiers:
         if hasattr(t, "min_notional"):
             rows.append(
@@ -151,7 +151,7 @@ def tier_table(tiers: Iterable[object]) -> TierTable | None:
     return validate_tiers(arr)
 
 
-def cum_from_rates(floors: Sequence[float], mmrs: Sequence[float]) -> np.ndarray:
+def cum_from_rates(floors: Sequence[float] | np.ndarray, mmrs: Sequence[float] | np.ndarray) -> np.ndarray:
     """Maintenance amounts that make ``N * mmr - cum`` continuous across bracket floors.
 
     ``cum_k = cum_{k-1} + floor_k * (mmr_k - mmr_{k-1})``; this is how Binance's ``cum`` and
@@ -192,12 +192,3 @@ def okx_tiers(
     return validate_tiers(
         np.column_stack([floors, caps, np.asarray(mmrs, float), zeros, np.asarray(max_leverages, float)])
     )
-
-
-def margin_form(exchange: str) -> str:
-    """The liquidation-price form an exchange uses (ccxt id -> one of :data:`MARGIN_FORMS`)."""
-    if exchange.startswith("bybit"):
-        return "bybit"
-    if exchange.startswith("okx"):
-        return "okx"
-    return "binance"  # binanceusdm; hyperliquid uses the same form with cum = 0

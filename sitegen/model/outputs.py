@@ -93,10 +93,17 @@ def cumulative(result: ModelResult) -> tuple[np.ndarray, np.ndarray]:
     notional liquidated if price rises to row ``b`` (0 below the close's row). Long is
     non-increasing in price, short non-decreasing.
     """
-    edges = result.price_edges
-    k = _row_of(edges, float(result.close[-1]))
-    ml = result.map_long
-    ms = result.map_short
+    return cumulative_curves(result.price_edges, result.map_long, result.map_short, float(result.close[-1]))
+
+
+def cumulative_curves(
+    edges: np.ndarray, long_map: np.ndarray, short_map: np.ndarray, last: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`cumulative` for any pair of maps (B,) on ``edges`` (B+1,) and a last price, USD
+    (float64): the per-leverage-group curves of the page use it too."""
+    k = _row_of(edges, last)
+    ml = np.asarray(long_map, dtype=np.float64)
+    ms = np.asarray(short_map, dtype=np.float64)
     long_cum = np.zeros_like(ml)
     short_cum = np.zeros_like(ms)
     long_cum[: k + 1] = np.cumsum(ml[: k + 1][::-1])[::-1]

@@ -82,12 +82,12 @@ def run_model_loop(
             for pos in book[side]:
                 closed[side, t] += pos[3] * (1.0 - factor)
                 pos[3] *= factor
-            for price, li, usd in staged[side]:
+            for price, lev_i, usd in staged[side]:
                 if usd <= 0:
                     continue
                 row = int(np.searchsorted(price_edges, price, side="right")) - 1
                 row = row if 0 <= row < n_bins else -1
-                book[side].append([price, li, float(row), usd])
+                book[side].append([price, lev_i, float(row), usd])
             for pos in book[side]:
                 if pos[2] >= 0:
                     heat[side, int(pos[1]), t, int(pos[2])] += pos[3]

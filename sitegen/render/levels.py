@@ -100,10 +100,6 @@ class RangeView:
         return int(self.timestamp[-1]) + self.bar_ms
 
 
-def range_bars(name: str) -> tuple[str, int]:
-    return RANGES[name]
-
-
 def default_range(report: SymbolReport) -> str:
     if DEFAULT_RANGE in report.ranges:
         return DEFAULT_RANGE

@@ -16,16 +16,20 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
 from bokeh.embed import file_html
 from bokeh.embed.bundle import bundle_for_objs_and_resources
-from bokeh.models import Model
+from bokeh.models import Model, Range1d
 from bokeh.resources import CDN, INLINE
 from bokeh.settings import settings
 
-from sitegen.config import RANGES
+from sitegen import plan, schemas
+from sitegen.config import RANGES, ModelSettings, declared
 from sitegen.model.calibration import CalibrationReport
+from sitegen.model.outputs import cumulative_curves
+from sitegen.model.types import ModelParams
+from sitegen.plan import FileSet
 from sitegen.render import assets
 from sitegen.render.figures import (
     AXIS_TEXT,
@@ -48,18 +52,16 @@ from sitegen.render.levels import (
 from sitegen.render.summary import (
     BAND_PCT,
     Summary,
-    iso,
-    side_cumulative,
     summarise,
     symbol_csv,
     symbol_json,
 )
 from sitegen.report import SiteData, SymbolReport
+from sitegen.times import iso, utc_text
 
 log = logging.getLogger(__name__)
 
 CSP_PLACEHOLDER = "__LIQMAP_CSP__"
-STALE_AFTER_HOURS = 2.0
 COMPRESSION_LEVEL = 9
 RANGE_TITLES = {"12h": "12 hours", "24h": "24 hours", "3d": "3 days", "1w": "1 week",
                 "1m": "1 month", "3m": "3 months"}
@@ -121,18 +123,16 @@ class _Ctx:
             "inline_js": static["js/liqmap.js"].decode("utf-8") if self.standalone else "",
             "csp": CSP_PLACEHOLDER,
             "generated_iso": iso(self.site.generated_at),
-            "generated_text": _utc_text(self.site.generated_at),
-            "stale_after_hours": STALE_AFTER_HOURS,
-            "symbols": [(r.slug, r.symbol.split("/")[0]) for r in (*self.site.symbols, *self.site.kept)],
+            "generated_text": utc_text(self.site.generated_at),
+            "stale_after_hours": self.site.stale_after_hours,
+            "symbols": [(r.slug, r.symbol.split("/")[0]) for r in self.site.symbols]
+            + [(k.slug, k.symbol.split("/")[0]) for k in self.site.kept],
             "fmt_usd": fmt_usd,
             "fmt_price": fmt_price,
+            "path_of": plan.path,  # templates take their links from the site plan
             "long_colour": LONG_COLOUR,
             "short_colour": SHORT_COLOUR,
         }
-
-
-def _utc_text(dt: datetime) -> str:
-    return dt.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
 
 
 def _bokeh_page(
@@ -197,7 +197,7 @@ EMBED_HEIGHT = 480  # px, the iframe of the embed snippet and of the oEmbed answ
 def _embed_snippet(site: SiteData, report: SymbolReport) -> str:
     base = report.symbol.split("/")[0]
     return (
-        f'<iframe src="{site.base_url}embed/{report.slug}/" title="{base} liquidation heatmap '
+        f'<iframe src="{site.base_url}{plan.url("embed", report.slug)}" title="{base} liquidation heatmap '
         f'(liqmap)" loading="lazy" width="100%" height="{EMBED_HEIGHT}" style="border:0" '
         f'sandbox="allow-scripts allow-popups allow-popups-to-escape-sandbox"></iframe>'
     )
@@ -206,11 +206,11 @@ def _embed_snippet(site: SiteData, report: SymbolReport) -> str:
 def _cumulatives(view: RangeView) -> tuple[dict[str, Any], dict[str, Any]]:
     edges = view.price_edges
     last = view.last_close
-    cl, cs = side_cumulative(edges, view.long[-1].astype(float), view.short[-1].astype(float), last)
+    cl, cs = cumulative_curves(edges, view.long[-1].astype(float), view.short[-1].astype(float), last)
     cum_long: dict[str, Any] = {"all": cl}
     cum_short: dict[str, Any] = {"all": cs}
     for g, lg, sg in zip(view.groups, view.long_by_group, view.short_by_group, strict=True):
-        gl, gs = side_cumulative(edges, lg[-1].astype(float), sg[-1].astype(float), last)
+        gl, gs = cumulative_curves(edges, lg[-1].astype(float), sg[-1].astype(float), last)
         cum_long[g.key] = gl
         cum_short[g.key] = gs
     return cum_long, cum_short
@@ -228,12 +228,12 @@ def _symbol_vars(ctx: _Ctx, s: Summary, rng: str, rel: str, path: str, canonical
         ranges=[(r, RANGE_TITLES[r], r == rng) for r in report.ranges],
         default_range=default_range(report),
         as_of_iso=iso(report.as_of),
-        as_of_text=_utc_text(report.as_of),
-        stale_since_text=_utc_text(report.stale_since) if report.stale_since else "",
+        as_of_text=utc_text(report.as_of),
+        stale_since_text=utc_text(report.stale_since) if report.stale_since else "",
         parameters=_parameters(report, s, RANGES[rng][0]),
         band_pct=BAND_PCT,
         # Versioned: social sites cache previews hard; a new hash means a new picture.
-        og_image=f"{ctx.site.base_url}og/{report.slug}.png?v={s.data_hash}",
+        og_image=f"{ctx.site.base_url}{plan.path('og', report.slug)}?v={s.data_hash}",
         description=s.describe(),
         embed_snippet=_embed_snippet(ctx.site, report),
         candle_up=CANDLE_UP,
@@ -248,23 +248,31 @@ def _group_highs(view: RangeView) -> dict[str, float]:
     return {g.key: colour_high(view, i) for i, g in enumerate(view.groups)}
 
 
-def _symbol_pages(ctx: _Ctx, s: Summary) -> dict[str, bytes]:
+def _symbol_pages(ctx: _Ctx, s: Summary, only: str | None = None) -> dict[str, bytes]:
+    """Every page of one symbol, or only the page at path ``only``."""
     report = s.report
-    out: dict[str, bytes] = {}
+    out = FileSet()
     default = default_range(report)
     for rng in report.ranges:
+        wanted = {plan.path("range_page", report.slug, rng)}
+        if rng == default:
+            wanted.add(plan.path("page", report.slug))
+        if only is not None and only not in wanted:
+            continue
         view = range_view(report, rng)
         cum_long, cum_short = _cumulatives(view)
         row_pct = report.results[RANGES[rng][0]].params.bin_pct
-        pages = [(f"{report.slug}/{rng}/index.html", "../../")]
+        pages = [(plan.path("range_page", report.slug, rng), "../../")]
         if rng == default:
-            pages.append((f"{report.slug}/index.html", "../"))
+            pages.append((plan.path("page", report.slug), "../"))
         for path, rel in pages:
+            if only is not None and path != only:
+                continue
             # Fresh Bokeh models per page: a model belongs to one document.
             heat = heatmap_figure(view, colorbar_title=f"estimated liquidations per {row_pct:g} % price row")
             liq = map_figure(view, cum_long, cum_short)
-            pred = predicted_figure(view, heat.figure.x_range)
-            canonical = f"{report.slug}/" if rng == default else f"{report.slug}/{rng}/"
+            pred = predicted_figure(view, cast(Range1d, heat.figure.x_range))
+            canonical = plan.url("page", report.slug) if rng == default else plan.url("range_page", report.slug, rng)
             v = _symbol_vars(ctx, s, rng, rel, path, canonical)
             v.update(
                 groups=view.groups,
@@ -276,47 +284,91 @@ def _symbol_pages(ctx: _Ctx, s: Summary) -> dict[str, bytes]:
             )
             title = f"{s.pair} liquidation heatmap, {RANGE_TITLES[rng]} · liqmap"
             out[path] = _bokeh_page(ctx, "symbol.html", [heat.figure, liq, pred], title, v)
+    if only is not None and only != plan.path("embed", report.slug):
+        return out
     # Embed: chart only, default range.
     view = range_view(report, default)
     heat = heatmap_figure(view, embed=True, height=420)
-    path = f"embed/{report.slug}/index.html"
-    v = _symbol_vars(ctx, s, default, "../../", path, f"{report.slug}/")
+    path = plan.path("embed", report.slug)
+    v = _symbol_vars(ctx, s, default, "../../", path, plan.url("page", report.slug))
     v.update(groups=view.groups, colour_high=heat.high, view=view)
     out[path] = _bokeh_page(ctx, "embed.html", [heat.figure], f"{s.pair} liquidation heatmap · liqmap", v)
     return out
 
 
-def render_pages(site: SiteData, summaries: list[Summary], *, standalone: bool) -> tuple[dict[str, bytes], set[str]]:
-    """All HTML pages; returns the pages and the BokehJS bundles they reference."""
+def render_page(site: SiteData, path: str, *, standalone: bool = False) -> bytes:
+    """One HTML page the site plan names (a symbol's range page, default page or embed, or a
+    global page), rendered alone: the fast path for tests and previews."""
+    if path in plan.GLOBAL_FILES.values() and path.endswith(".html"):
+        pages, _ = render_pages(site, [summarise(r) for r in site.symbols], standalone=standalone,
+                                symbol_pages=False)
+        return pages[path]
+    for report in site.symbols:
+        if path in plan.symbol_files(report.slug, report.ranges):
+            ctx = _Ctx(site, standalone, set())
+            with _compression(COMPRESSION_LEVEL):
+                pages = _symbol_pages(ctx, summarise(report), only=path)
+            if path in pages:
+                return pages[path]
+    raise KeyError(f"{path}: not a symbol page of this site")
+
+
+def render_pages(
+    site: SiteData, summaries: list[Summary], *, standalone: bool, symbol_pages: bool = True
+) -> tuple[dict[str, bytes], set[str]]:
+    """All HTML pages (``symbol_pages=False``: the global ones only); returns the pages and
+    the BokehJS bundles they reference."""
     ctx = _Ctx(site, standalone, set())
-    out: dict[str, bytes] = {}
+    out = FileSet()
     with _compression(COMPRESSION_LEVEL):
-        for s in summaries:
+        for s in summaries if symbol_pages else ():
             out.update(_symbol_pages(ctx, s))
     index_vars = ctx.common("", "index.html")
     index_vars.update(summaries=summaries, description=_site_description(site, summaries),
-                      og_image=f"{site.base_url}og/{summaries[0].report.slug}.png" if summaries else "",
+                      og_image=f"{site.base_url}{plan.path('og', summaries[0].report.slug)}" if summaries else "",
                       thumbs=_thumb_urls(summaries, standalone))
-    out["index.html"] = _plain_page(ctx, "index.html", index_vars)
-    meth = ctx.common("../", "methodology/index.html")
+    out[plan.path("index")] = _plain_page(ctx, "index.html", index_vars)
+    meth = ctx.common("../", plan.path("methodology"))
     meth.update(evaluation=evaluation_view(site.evaluation), params=site.params,
-                leverage_mix=", ".join(f"{lev:g}x {w:.1%}" for lev, w in
-                                       zip(site.params.leverages, site.params.leverage_weights, strict=True)),
-                summaries=summaries,
+                param_rows=parameter_rows(site.params), summaries=summaries,
                 description="How liqmap estimates liquidation levels, every parameter, and how well "
                             "the model matched real liquidations.", og_image="")
-    out["methodology/index.html"] = _plain_page(ctx, "methodology.html", meth)
-    nf = ctx.common("", "404.html")
+    out[plan.path("methodology")] = _plain_page(ctx, "methodology.html", meth)
+    nf = ctx.common("", plan.path("not_found"))
     # GitHub Pages serves 404.html for any missing path: a <base> makes its relative links
     # resolve against the site root whatever the depth of the missing URL.
     nf["base_href"] = site.base_url
     nf.update(description="Page not found.", og_image="")
-    out["404.html"] = _plain_page(ctx, "404.html", nf)
+    out[plan.path("not_found")] = _plain_page(ctx, "404.html", nf)
     return out, ctx.bokeh_files
 
 
+def parameter_rows(params: ModelParams) -> list[tuple[str, str, str]]:
+    """The methodology page's parameter table: (name, value, meaning) from the one declaration
+    of each [model] setting (:class:`sitegen.config.ModelSettings`)."""
+    decl = declared(ModelSettings)
+    values = params.as_dict()
+
+    def meaning(*keys: str) -> str:
+        parts = []
+        for k in keys:
+            s = decl.get(k)
+            bounds = f", {s.bounds_text()}" if s and s.bounds_text() else ""
+            parts.append(f"{s.help if s else ''} ({k}{bounds})".strip())
+        return "; ".join(parts)
+
+    lev = ", ".join(f"{lev:g}x {w:.0%}" for lev, w in zip(params.leverages, params.leverage_weights, strict=True))
+    rows = [("leverage mix", lev, meaning("leverages", "leverage_weights"))]
+    for key, value in values.items():
+        if key in ("leverages", "leverage_weights"):
+            continue
+        text = f"{value:g}" if isinstance(value, float) else str(value)
+        rows.append((key.replace("_", " "), text, meaning(key)))
+    return rows
+
+
 def _thumb_urls(summaries: list[Summary], standalone: bool) -> dict[str, str]:
-    from sitegen.site.og import thumbnail_png
+    from sitegen.render.og import thumbnail_png
 
     out = {}
     for s in summaries:
@@ -324,7 +376,7 @@ def _thumb_urls(summaries: list[Summary], standalone: bool) -> dict[str, str]:
             png = thumbnail_png(s)
             out[s.report.slug] = "data:image/png;base64," + base64.b64encode(png).decode()
         else:
-            out[s.report.slug] = f"og/{s.report.slug}-thumb.png"
+            out[s.report.slug] = plan.path("thumb", s.report.slug)
     return out
 
 
@@ -389,8 +441,8 @@ def evaluation_view(rep: CalibrationReport | None) -> dict[str, Any] | None:
                       f"{ratio_5m:.2f} times the same term on hourly bars"))
     return {
         "bars": ev.all.scores.bars,
-        "period": f"{_utc_text(datetime.fromtimestamp(rep.start / 1000, UTC))} to "
-                  f"{_utc_text(datetime.fromtimestamp(rep.end / 1000, UTC))}",
+        "period": f"{utc_text(datetime.fromtimestamp(rep.start / 1000, UTC))} to "
+                  f"{utc_text(datetime.fromtimestamp(rep.end / 1000, UTC))}",
         "rows": rows,
         "months": ev.all.months,
         "falling": "; ".join(falling),
@@ -411,11 +463,11 @@ def _num(v: float | None, digits: int = 3) -> str:
 
 
 def render_data(summaries: list[Summary], site: SiteData) -> dict[str, bytes]:
-    out: dict[str, bytes] = {}
+    out = FileSet()
     for s in summaries:
-        out[f"data/{s.report.slug}.json"] = symbol_json(site, s)
-        out[f"data/{s.report.slug}.csv"] = symbol_csv(s)
-        out[f"oembed/{s.report.slug}.json"] = oembed_json(site, s.report)
+        out[plan.path("data_json", s.report.slug)] = symbol_json(site, s)
+        out[plan.path("data_csv", s.report.slug)] = symbol_csv(s)
+        out[plan.path("oembed", s.report.slug)] = oembed_json(site, s.report)
     return out
 
 
@@ -435,7 +487,7 @@ def oembed_json(site: SiteData, report: SymbolReport) -> bytes:
         "html": _embed_snippet(site, report),
         "width": 800,
         "height": EMBED_HEIGHT,
-        "thumbnail_url": f"{site.base_url}og/{report.slug}.png",
+        "thumbnail_url": f"{site.base_url}{plan.path('og', report.slug)}",
         "thumbnail_width": 1200,
         "thumbnail_height": 630,
         "cache_age": 3600,
@@ -458,20 +510,27 @@ def render_site(site: SiteData, *, standalone: bool = False) -> dict[str, bytes]
     ``standalone=True`` inlines BokehJS, the CSS and the page script into every page, so each
     HTML file works on its own (e.g. opened from disk).
     """
-    from sitegen.site.feeds import feed_xml, robots_txt, sitemap_xml
-    from sitegen.site.og import og_png, thumbnail_png
+    from sitegen.render.feeds import feed_xml, robots_txt, sitemap_xml
+    from sitegen.render.og import og_png, thumbnail_png
 
     summaries = [summarise(r) for r in site.symbols]
-    files: dict[str, bytes] = {}
+    files = FileSet()
     pages, bokeh_files = render_pages(site, summaries, standalone=standalone)
     files.update(pages)
     files.update(render_data(summaries, site))
     for s in summaries:
-        files[f"og/{s.report.slug}.png"] = og_png(s, site)
-        files[f"og/{s.report.slug}-thumb.png"] = thumbnail_png(s)
+        files[plan.path("og", s.report.slug)] = og_png(s, site)
+        files[plan.path("thumb", s.report.slug)] = thumbnail_png(s)
     files.update(render_static(bokeh_files, standalone))
-    files["sitemap.xml"] = sitemap_xml(site, summaries, list(files))
-    files["robots.txt"] = robots_txt(site)
-    files["feed.xml"] = feed_xml(site, summaries)
+    files.update(schemas.published())
+    files[plan.path("sitemap")] = sitemap_xml(site, summaries, list(files))
+    files[plan.path("robots")] = robots_txt(site)
+    files[plan.path("feed")] = feed_xml(site, summaries)
+    site_plan = plan.SitePlan({r.slug: r.ranges for r in site.symbols})
+    if site_plan.unplanned(files) or site_plan.missing(files):  # a renderer bug: never publish it
+        raise AssertionError(
+            f"render and the site plan disagree: unplanned {site_plan.unplanned(files)[:3]}, "
+            f"missing {site_plan.missing(files)[:3]} (add the artifact kind to sitegen/plan.py)"
+        )
     log.info("rendered %d files (%d pages)", len(files), sum(p.endswith(".html") for p in files))
-    return files
+    return dict(files)

@@ -11,7 +11,6 @@ import hashlib
 import io
 import json
 from dataclasses import dataclass
-from datetime import UTC, datetime
 
 import numpy as np
 
@@ -27,28 +26,12 @@ from sitegen.render.levels import (
     nearest_large,
 )
 from sitegen.report import SiteData, SymbolReport
+from sitegen.times import iso
 
 TOP_CLUSTERS = 10  # the table and the JSON
 NEAREST_FROM = 40  # "nearest large cluster" looks among this many, not only the giants
 BAND_PCT = 10.0  # "within 10 % of price" totals
 SCHEMA_VERSION = 1
-
-
-def side_cumulative(
-    edges: np.ndarray, long_map: np.ndarray, short_map: np.ndarray, last: float
-) -> tuple[np.ndarray, np.ndarray]:
-    """Cumulative USD liquidated if price travels from ``last`` to each row (B,), per side.
-
-    Same convention as :func:`sitegen.model.outputs.cumulative` (which only takes a whole
-    ModelResult): longs summed from the last price's row downward, shorts upward. Used for
-    the per-leverage-group curves of the page's filter.
-    """
-    k = int(np.clip(np.searchsorted(edges, last, side="right") - 1, 0, edges.shape[0] - 2))
-    cum_long = np.zeros(long_map.shape[0], dtype=np.float64)
-    cum_short = np.zeros(short_map.shape[0], dtype=np.float64)
-    cum_long[: k + 1] = np.cumsum(np.asarray(long_map, dtype=np.float64)[: k + 1][::-1])[::-1]
-    cum_short[k:] = np.cumsum(np.asarray(short_map, dtype=np.float64)[k:])
-    return cum_long, cum_short
 
 
 def model_clusters(result: ModelResult, top: int) -> list[Cluster]:
@@ -62,17 +45,11 @@ def main_timeframe(report: SymbolReport) -> str:
     return RANGES[default_range(report)][0]
 
 
-def iso(dt: datetime) -> str:
-    return dt.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
 @dataclass(frozen=True)
 class ExchangeRow:
     exchange: str
     long_usd: float  # longs within BAND_PCT below price
     short_usd: float
-    top_long: Level | None
-    top_short: Level | None
     volume_model: bool
 
 
@@ -152,15 +129,12 @@ def summarise(report: SymbolReport) -> Summary:
     long_band, short_band = _band(result, last)
     rows = []
     for ex, res in sorted(report.per_exchange.get(tf, {}).items()):
-        ex_levels = _levels_for(res)
         lb, sb = _band(res, last)
         rows.append(
             ExchangeRow(
                 exchange=ex,
                 long_usd=lb,
                 short_usd=sb,
-                top_long=max((x for x in ex_levels if x.side == "long"), key=lambda x: x.usd, default=None),
-                top_short=max((x for x in ex_levels if x.side == "short"), key=lambda x: x.usd, default=None),
                 volume_model=res.volume_model,
             )
         )
@@ -213,6 +187,7 @@ def symbol_json(site: SiteData, s: Summary) -> bytes:
         "source": r.source,
         "volume_model": r.volume_model,
         "exchanges": list(r.exchanges),
+        "failed_exchanges": list(r.failed_exchanges),
         "ranges": list(r.ranges),
         "timeframe": s.timeframe,
         "last_price": s.last_price,

@@ -3,8 +3,8 @@
 For each failed symbol, :func:`carry_over` copies that symbol's files from the previous
 site (``out_dir`` before the swap) into the new tree:
 
-* ``<slug>/**`` (symbol and range pages), ``embed/<slug>/**``, ``data/<slug>.json|.csv``,
-  ``og/<slug>.png`` and ``og/<slug>-*.png``;
+* the files the site plan (:mod:`sitegen.plan`) names for that symbol (pages, range pages,
+  embed, data, oEmbed, images), and nothing else found in its folders;
 * ``data/<slug>.json`` is rewritten with ``"stale": true`` and ``"stale_since"`` (the time of
   the last good data: the previous ``stale_since`` if it was already stale, else its ``as_of``);
 * every carried HTML page gets ``data-stale="true" data-stale-since="<ISO>"`` on its
@@ -24,14 +24,16 @@ import json
 import logging
 import posixpath
 import re
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from sitegen import plan, schemas
 from sitegen.config import slugify
-from sitegen.site.check import SYMBOL_SCHEMA, internal_links, validate
+from sitegen.site.links import internal_links
 from sitegen.site.writer import MARKER
+from sitegen.times import iso, parse_iso
 
 log = logging.getLogger(__name__)
 
@@ -55,23 +57,9 @@ class Carried:
     last_price: float | None = None
 
 
-def iso(dt: datetime) -> str:
-    return dt.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def parse_iso(text: str) -> datetime:
-    return datetime.fromisoformat(text.replace("Z", "+00:00")).astimezone(UTC)
-
-
 def symbol_paths(names: set[str] | list[str], slug: str) -> list[str]:
-    """The files of one symbol among ``names`` (site-relative posix paths)."""
-    own = (f"{slug}/", f"embed/{slug}/")
-    singles = {f"data/{slug}.json", f"data/{slug}.csv", f"og/{slug}.png", f"oembed/{slug}.json"}
-    og_prefix = f"og/{slug}-"
-    return sorted(
-        n for n in names
-        if n.startswith(own) or n in singles or (n.startswith(og_prefix) and "/" not in n[3:])
-    )
+    """The files of one symbol among ``names`` that the site plan names (nothing else is carried)."""
+    return plan.owned_by(names, slug)
 
 
 def mark_html_stale(html: bytes, stale_since: datetime) -> bytes:
@@ -97,7 +85,8 @@ def mark_json_stale(payload: dict[str, object], stale_since: datetime, now: date
     data = dict(payload)
     data["stale"] = True
     data["stale_since"] = iso(stale_since)
-    notes = [n for n in data.get("notes", []) or [] if isinstance(n, str) and not n.startswith("kept from ")]
+    old = data.get("notes")
+    notes = [n for n in (old if isinstance(old, list) else []) if isinstance(n, str) and not n.startswith("kept from ")]
     notes.append(f"kept from the last good build: refreshing failed at {iso(now)}")
     data["notes"] = notes
     return json.dumps(data, indent=1, allow_nan=False).encode("utf-8")
@@ -114,30 +103,6 @@ def _previous_names(prev_dir: Path) -> set[str]:
     }
 
 
-def find_kept(
-    prev_dir: Path | None,
-    failed: Mapping[str, str],
-    *,
-    now: datetime,
-    max_age_hours: float = DEFAULT_MAX_AGE_HOURS,
-) -> list[Carried]:
-    """The failed symbols whose previous pages can be kept, read before rendering.
-
-    The renderer lists them on the index, in the navigation and in the sitemap;
-    :func:`carry_over` then merges their files (and may still drop one whose links break).
-    """
-    if not failed or prev_dir is None or not (Path(prev_dir) / MARKER).is_file():
-        return []
-    prev_dir = Path(prev_dir)
-    names = _previous_names(prev_dir)
-    kept = []
-    for symbol in failed:
-        found, _ = _load_previous(prev_dir, names, symbol, slugify(symbol), {}, now, max_age_hours)
-        if found is not None:
-            kept.append(found[0])
-    return kept
-
-
 def carry_over(
     prev_dir: Path | None,
     failed: Mapping[str, str],
@@ -150,20 +115,46 @@ def carry_over(
     """Merge the previous pages of the ``failed`` symbols ({symbol: reason}) into ``files``.
 
     Returns ``(merged files, carried symbols, {symbol: why it could not be kept})``.
-    ``files`` itself is not modified.
+    ``files`` itself is not modified. (The build plans with :func:`plan_carry_over` before
+    rendering and merges after, so the site is rendered once.)
     """
+    kept, extra_assets, not_kept = plan_carry_over(
+        prev_dir, failed, set(files), now=now, max_age_hours=max_age_hours, base_url=base_url
+    )
     merged = dict(files)
+    for _, own in kept:
+        merged.update(own)
+    for rel, content in extra_assets.items():
+        merged.setdefault(rel, content)
+    return merged, [c for c, _ in kept], not_kept
+
+
+def plan_carry_over(
+    prev_dir: Path | None,
+    failed: Mapping[str, str],
+    names: set[str],
+    *,
+    now: datetime,
+    max_age_hours: float = DEFAULT_MAX_AGE_HOURS,
+    base_url: str | None = None,
+) -> tuple[list[tuple[Carried, dict[str, bytes]]], dict[str, bytes], dict[str, str]]:
+    """Which failed symbols keep their previous pages, decided before rendering.
+
+    ``names`` are the paths the new site will have (from the site plan). Returns
+    ``([(carried symbol, its files marked stale)], shared assets their pages need from the
+    previous site, {symbol: why it could not be kept})``.
+    """
     not_kept: dict[str, str] = {}
     if not failed:
-        return merged, [], not_kept
+        return [], {}, not_kept
     if prev_dir is None or not (Path(prev_dir) / MARKER).is_file():
-        return merged, [], {s: "no previous site to keep pages from" for s in failed}
+        return [], {}, {s: "no previous site to keep pages from" for s in failed}
     prev_dir = Path(prev_dir)
     prev_names = _previous_names(prev_dir)
     candidates: dict[str, tuple[Carried, dict[str, bytes]]] = {}
     for symbol in failed:
         slug = slugify(symbol)
-        kept, why = _load_previous(prev_dir, prev_names, symbol, slug, files, now, max_age_hours)
+        kept, why = _load_previous(prev_dir, prev_names, symbol, slug, names, now, max_age_hours)
         if kept is None:
             not_kept[symbol] = why
             log.warning("%s: cannot keep the last good pages: %s", symbol, why)
@@ -173,13 +164,13 @@ def carry_over(
     # Drop symbols whose pages would link to something missing; repeat, since dropping one
     # symbol can break the links of another kept one.
     while True:
-        names = set(files) | {p for _, own in candidates.values() for p in own}
+        all_names = set(names) | {p for _, own in candidates.values() for p in own}
         extra_assets: dict[str, bytes] = {}
         broken: dict[str, str] = {}
         for symbol, (_, own) in candidates.items():
             for rel, content in own.items():
                 for target in internal_links(rel, content, base_url):
-                    if _exists(names, target) or target in extra_assets:
+                    if _exists(all_names, target) or target in extra_assets:
                         continue
                     if target.startswith("static/") and target in prev_names:
                         extra_assets[target] = (prev_dir / target).read_bytes()
@@ -191,14 +182,7 @@ def carry_over(
             log.warning("%s: cannot keep the last good pages: %s", symbol, why)
             not_kept[symbol] = why
             del candidates[symbol]
-
-    carried = []
-    for carried_symbol, own in candidates.values():
-        merged.update(own)
-        carried.append(carried_symbol)
-    for rel, content in extra_assets.items():
-        merged.setdefault(rel, content)
-    return merged, carried, not_kept
+    return list(candidates.values()), extra_assets, not_kept
 
 
 def _load_previous(
@@ -206,7 +190,7 @@ def _load_previous(
     prev_names: set[str],
     symbol: str,
     slug: str,
-    files: Mapping[str, bytes],
+    files: Collection[str],
     now: datetime,
     max_age_hours: float,
 ) -> tuple[tuple[Carried, dict[str, bytes]] | None, str]:
@@ -217,7 +201,7 @@ def _load_previous(
         payload = json.loads((prev_dir / data_rel).read_bytes())
     except (OSError, ValueError) as e:
         return None, f"previous {data_rel} is unreadable: {e}"
-    errors = validate(payload, SYMBOL_SCHEMA)
+    errors = schemas.validate(payload, "symbol")
     if errors:
         return None, f"previous {data_rel} does not match the schema: {errors[0]}"
     if payload["symbol"] != symbol:

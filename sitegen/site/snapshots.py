@@ -18,8 +18,9 @@ from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from sitegen.site.check import SNAPSHOT_SCHEMA, validate
+from sitegen import schemas
 from sitegen.site.writer import MARKER
+from sitegen.times import iso
 
 log = logging.getLogger(__name__)
 
@@ -98,7 +99,7 @@ def add_snapshots(
             except (OSError, ValueError) as e:
                 log.warning("%s: dropping an unreadable snapshot: %s", rel, e)
                 continue
-            problems = validate(payload, SNAPSHOT_SCHEMA)
+            problems = schemas.validate(payload, "snapshot")
             if problems:
                 log.warning("%s: dropping a snapshot that does not match the schema: %s", rel, problems[0])
                 continue
@@ -121,7 +122,7 @@ def add_snapshots(
         _, key, name = rel.split("/")
         by_hour.setdefault(key, {})[name[: -len(".json")]] = rel
     index = {
-        "generated_at": now.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "generated_at": iso(now),
         "retention_hours": retention_hours,
         "snapshots": [
             {"hour": key, "files": dict(sorted(by_hour[key].items()))}

@@ -84,17 +84,6 @@ def validate_paths(paths: Iterable[str]) -> None:
         raise BuildError("refusing to write the site: " + "; ".join(sorted(problems)[:MAX_PROBLEMS_SHOWN]))
 
 
-def merge_files(*parts: Mapping[str, bytes]) -> dict[str, bytes]:
-    """Union of several ``{path: bytes}`` maps; a path present in two of them is an error."""
-    out: dict[str, bytes] = {}
-    for part in parts:
-        for path, content in part.items():
-            if path in out:
-                raise BuildError(f"{path!r}: two parts of the build write this path; each path is written once")
-            out[path] = content
-    return out
-
-
 def _pid_alive(pid: int) -> bool:
     if pid == os.getpid() or os.name == "nt":
         # on Windows os.kill(pid, 0) would terminate the process: never probe, keep leftovers

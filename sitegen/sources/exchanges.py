@@ -13,8 +13,8 @@ with the retry policy and turns every ccxt error into a :class:`~sitegen.errors.
 - an unknown symbol (``UnknownSymbol``) names the nearest listed one; other 4xx are final.
 
 Symbol resolution rule: the configured symbol (``BTC/USDT:USDT``) is looked up as is.
-Hyperliquid settles every perpetual in USDC, so there a symbol ``BASE/USDT:USDT`` that is
-not listed resolves to ``BASE/USDC:USDC``.
+Where an exchange settles every perpetual in one currency (its adapter's ``settle_alias``:
+Hyperliquid, USDC), a symbol ``BASE/USDT:USDT`` that is not listed resolves to ``BASE/USDC:USDC``.
 """
 
 from __future__ import annotations
@@ -36,74 +36,13 @@ import ccxt
 import ccxt.async_support as ccxt_async
 
 from sitegen.errors import SourceError
+from sitegen.masking import mask_known
+from sitegen.sources.adapters import ADAPTERS, Profile, adapter
 
 log = logging.getLogger(__name__)
 
-# Hyperliquid lists USDC-settled perpetuals only (see the module docstring).
-SETTLE_ALIASES: dict[str, str] = {"hyperliquid": "USDC"}
-
-
-@dataclass(frozen=True)
-class Profile:
-    """What one exchange offers and how hard we may ask.
-
-    ``window_ms``/``rate_limit_ms`` configure ccxt's rolling-window limiter: at most
-    ``window_ms / rate_limit_ms`` ccxt cost units per window. Each is at or below the
-    exchange's documented public limit: Binance USDⓈ-M 2400 weight/min (we use 1200),
-    Bybit 600 requests/5 s per IP (we use 100), Hyperliquid 1200 weight/min (see below).
-    OKX limits each endpoint on its own: see ``ENDPOINT_LIMITS``.
-    """
-
-    ohlcv_limit: int  # rows per candle page
-    oi: str | None  # "history", "snapshot" or None
-    oi_limit: int
-    oi_history_days: float | None  # how far back the OI history endpoint answers
-    funding_limit: int
-    tiers: bool  # public leverage tiers through fetch_market_leverage_tiers
-    markets_types: tuple[str, ...]
-    window_ms: int
-    rate_limit_ms: float
-    geo_status: tuple[int, ...] = (451,)
-    tiers_in_contracts: bool = False  # tier bounds in contracts, not quote currency (OKX)
-    # No tier table, but a documented rule: maintenance margin is half the initial margin at the
-    # market's maximum leverage (Hyperliquid), one bracket for every size.
-    mmr_from_max_leverage: bool = False
-
-
-PROFILES: dict[str, Profile] = {
-    # Binance klines weigh 2 up to 499 rows and 5 from 500: 499 rows is the cheapest per bar.
-    # Open-interest statistics only go back 30 days; leverage brackets need an API key.
-    "binanceusdm": Profile(499, "history", 500, 30, 1000, False, ("linear",), 60_000, 50),
-    # CloudFront answers 403 to US addresses.
-    "bybit": Profile(1000, "history", 200, None, 200, True, ("linear",), 5_000, 10, (451, 403)),
-    # history-candles returns at most 100 rows (candles 300, but only for recent bars).
-    # Position tiers are public, sized in contracts: converted at the last close.
-    "okx": Profile(100, "history", 100, None, 100, True, ("swap",), 2_000, 125,
-                   tiers_in_contracts=True),
-    # Hyperliquid weighs an info call 20 (candles 20 + 1 per 60 bars): with every call
-    # counted 10 ccxt units (see make_client), 110 ms -> 545 units/min = 54 calls a minute.
-    # Its maintenance margin is half the initial margin at the market's max leverage.
-    "hyperliquid": Profile(5000, "snapshot", 0, None, 500, False, ("swap",), 60_000, 110,
-                           mmr_from_max_leverage=True),
-}
-
-
-# Exchanges that limit each endpoint on its own: requests per window, by API path. For
-# these our own per-endpoint limiter replaces ccxt's single bucket, so that funding, open
-# interest and candles do not queue behind each other. OKX: candles 40, history-candles 20,
-# funding-rate-history 10, rubik statistics 10, instruments 20, position-tiers 10 requests
-# per 2 s (ccxt's cost model says the same). We keep 10 % below each and count over 2.5 s:
-# requests sent together do not arrive together, and the exchange counts arrivals.
-ENDPOINT_LIMITS: dict[str, tuple[float, dict[str, int]]] = {
-    "okx": (2.5, {
-        "market/candles": 36,
-        "market/history-candles": 18,
-        "public/funding-rate-history": 9,
-        "rubik/stat/contracts/open-interest-history": 9,
-        "public/instruments": 18,
-        "public/position-tiers": 9,
-    }),
-}
+# What differs per exchange lives in its adapter (sitegen/sources/adapters/).
+PROFILES: dict[str, Profile] = {e: a.profile for e, a in ADAPTERS.items()}
 
 
 class RollingWindow:
@@ -158,7 +97,7 @@ def resolve_symbol(exchange: str, symbol: str, listed: Mapping[str, Any]) -> str
     """The exchange's name for the configured ``symbol`` (see the module docstring)."""
     if symbol in listed:
         return symbol
-    settle = SETTLE_ALIASES.get(exchange)
+    settle = adapter(exchange).settle_alias
     if settle:
         base = symbol.split("/")[0]
         alias = f"{base}/{settle}:{settle}"
@@ -205,17 +144,16 @@ def make_client(exchange: str, options: FetchOptions, proxy: str | None = None) 
             "options": {"fetchMarkets": {"types": list(profile.markets_types)}},
         }
     )
-    if exchange == "hyperliquid":
-        # ccxt counts candleSnapshot 4 units, other info calls 10; Hyperliquid weighs them all
-        # at least 20. Count them alike so the limiter's budget means what it says.
-        cost = ex.calculate_rate_limiter_cost
+    ad = adapter(exchange)
+    if ad.min_call_cost is not None:
+        cost, floor = ex.calculate_rate_limiter_cost, ad.min_call_cost
 
         def info_cost(api: Any, method: Any, path: Any, params: Any, config: Any = None) -> Any:
-            return max(cost(api, method, path, params, config or {}), 10)
+            return max(cost(api, method, path, params, config or {}), floor)
 
         ex.calculate_rate_limiter_cost = info_cost
-    if exchange in ENDPOINT_LIMITS:
-        window_s, caps = ENDPOINT_LIMITS[exchange]
+    if ad.endpoint_limits is not None:
+        window_s, caps = ad.endpoint_limits
         scale = options.limit_scale
         limiters = {path: RollingWindow(window_s, int(cap * scale)) for path, cap in caps.items()}
         default = RollingWindow(window_s, int(min(caps.values()) * scale))
@@ -302,7 +240,7 @@ def describe_error(e: BaseException) -> str:
         why = re.sub(r"\s+", " ", str(cause)).strip()[:160]
         out += f" ({type(cause).__name__}: {why})"
     # Never pass on credentials that a URL in a message may carry (a proxy's, say).
-    return re.sub(r"([a-zA-Z][\w+.-]*://)[^/@\s]+@", r"\1***@", out)
+    return mask_known(out)
 
 
 class ExchangeSession:
@@ -314,7 +252,8 @@ class ExchangeSession:
         self.id = exchange
         self.client = client
         self.options = options
-        self.profile = PROFILES[exchange]
+        self.adapter = adapter(exchange)
+        self.profile = self.adapter.profile
         self.gate = gate
         self.requests = 0
         self.blocked: str | None = None

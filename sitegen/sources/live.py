@@ -23,6 +23,7 @@ aggregate keyed, under the configured symbol; the store remembers the exchange's
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
 import itertools
 import logging
@@ -37,8 +38,8 @@ from typing import Any
 
 from sitegen.config import Config
 from sitegen.errors import SourceError
+from sitegen.masking import mask_url, watch_env
 from sitegen.series import TIMEFRAME_MS, LeverageTier
-from sitegen.site.security import mask_url
 from sitegen.sources.exchanges import (
     ExchangeSession,
     FetchOptions,
@@ -55,11 +56,12 @@ from sitegen.sources.validate import (
     find_gaps,
     tiers_binance_form,
 )
-from sitegen.store import Store
+from sitegen.store import STORE_FILE, Store
+from sitegen.times import utc_text_ms
 
 __all__ = [
     "DEFAULT_OPTIONS", "ExchangeResult", "FetchOptions", "FetchReport", "SymbolResult",
-    "fetch_all", "fetch_all_async", "fetch_into_state",
+    "clock_ms", "fetch_all", "fetch_all_async", "fetch_into_state",
 ]
 
 log = logging.getLogger(__name__)
@@ -68,6 +70,9 @@ HOUR_MS = 3_600_000
 DAY_MS = 86_400_000
 TIMEFRAMES = ("5m", "1h")
 OI_TIMEFRAME = "1h"
+# Candle bars still missing after asking again, as a share of the bars asked for, above which
+# the (exchange, symbol) counts as failed this run rather than "ok with a few gaps".
+GAP_FAIL_SHARE = 0.02
 
 
 @dataclass(frozen=True)
@@ -109,13 +114,14 @@ class FetchReport:
 
     @property
     def messages(self) -> tuple[str, ...]:
-        """One line per blocked/failed exchange and per failed symbol of a working exchange."""
+        """One line per blocked/failed exchange and per failed symbol (not those skipped
+        because their exchange was down)."""
         out = [f"{e.exchange}: {e.message}" for e in self.exchanges if not e.ok]
-        down = {e.exchange for e in self.exchanges if not e.ok}
+        # a symbol skipped because its whole exchange was down is said once, above
         out += [
             f"{s.exchange} {s.symbol}: {s.message}"
             for s in self.symbols
-            if not s.ok and s.exchange not in down
+            if not s.ok and not s.message.startswith("skipped: ")
         ]
         return tuple(out)
 
@@ -170,6 +176,21 @@ async def _walk(
     return rows, None
 
 
+async def _refetch(
+    page: Page, ts_of: Callable[[Any], int], holes: list[tuple[int, int]], step_ms: int, limit: int,
+    **walk: Any,
+) -> list[Any]:
+    """The one gap-refetch routine: ask again for each hole ``(from, to)``, page by page
+    (:func:`_walk`), until the first error; returns the rows that came."""
+    extra: list[Any] = []
+    for a, b in holes:
+        more, err = await _walk(page, ts_of, a, b, step_ms, limit, **walk)
+        extra.extend(more)
+        if err is not None:
+            break
+    return extra
+
+
 def _funding_holes(ts: list[int], since: int, now: int) -> list[tuple[int, int]]:
     """Ranges ``(from, to)`` in ``[since, now]`` where funding times are more than 1.5
     intervals apart (the interval: the median spacing, 8 h when there are too few to tell),
@@ -180,24 +201,6 @@ def _funding_holes(ts: list[int], since: int, now: int) -> list[tuple[int, int]]
         return []
     edges = [since - 1, *ts, now + 1]
     return [(a + 1, b - 1) for a, b in itertools.pairwise(edges) if b - a > 1.5 * spacing]
-
-
-def _binance_kline(r: Any) -> list[Any]:
-    """``[openTime, o, h, l, c, v, closeTime, quoteVol, trades, takerBuyBase, ...]`` -> the
-    row ``clean_candles`` reads (strings to numbers; anything unreadable becomes None)."""
-
-    def num(i: int) -> float | None:
-        try:
-            return float(r[i])
-        except (TypeError, ValueError, IndexError):
-            return None
-
-    ts = r[0] if isinstance(r, list) and r and isinstance(r[0], int) else None
-    return [ts, num(1), num(2), num(3), num(4), num(5), num(9)]
-
-
-def _iso(ts: int) -> str:
-    return time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(ts / 1000))
 
 
 def _floor(ts: int, step: int) -> int:
@@ -214,6 +217,7 @@ class _Fetched:
     funding: list[tuple[int, float]] = field(default_factory=list)
     tiers: list[LeverageTier] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
+    gap_notes: list[str] = field(default_factory=list)  # a few bars missing: reported, still ok
 
 
 class _SymbolJob:
@@ -228,6 +232,8 @@ class _SymbolJob:
         self.now = now
         self.start = now - config.retention_days * DAY_MS
         self.where = f"{ex.id} {symbol}"
+        # Candle bars still missing after the gap refetch: (missing, expected, message).
+        self.gaps: list[tuple[int, int, str]] = []
 
     def _since(self, kind: str, step: int, timeframe: str | None) -> int:
         last = self.store.last_ts(self.ex.id, self.symbol, kind, timeframe)
@@ -241,23 +247,14 @@ class _SymbolJob:
     async def candles(self, tf: str) -> tuple[list[CandleRow], str | None]:
         step = TIMEFRAME_MS[tf]
         since = self._since("candles", step, tf)
-        limit = self._limit(self.ex.profile.ohlcv_limit)
         client = self.ex.client
-        if self.ex.id == "okx" and since >= client.milliseconds() - 1439 * step:
-            # ccxt reads recent bars (the last 1440) from /market/candles: 300 rows a page.
-            limit = self._limit(300)
+        ad = self.ex.adapter
+        limit = self._limit(ad.candle_page_rows(since, client.milliseconds(), step, self.ex.profile.ohlcv_limit))
 
         async def page(since: int, until: int, lim: int) -> list[Any]:
-            if self.ex.id == "binanceusdm":
-                # Binance klines also carry the taker-buy volume (the model's "taker" side
-                # attribution uses it), which ccxt's fetch_ohlcv drops: read them raw.
-                market_id = client.market(self.market)["id"]
-                raw = await self.ex.call(
-                    f"{self.symbol} {tf} candles", client.fapiPublicGetKlines,
-                    {"symbol": market_id, "interval": tf, "startTime": since, "endTime": until,
-                     "limit": lim},
-                )
-                return [_binance_kline(r) for r in raw] if isinstance(raw, list) else []
+            if ad.candle_page is not None:
+                return await ad.candle_page(self.ex, client, self.market, f"{self.symbol} {tf} candles",
+                                            tf, since, until, lim)
             return await self.ex.call(
                 f"{self.symbol} {tf} candles", client.fetch_ohlcv, self.market, tf, since, lim,
                 {"until": until},
@@ -273,27 +270,24 @@ class _SymbolJob:
         gaps = find_gaps(edges, step) if first <= last else []
         if rows and gaps and gaps[0][0] == first and gaps[0][1] - first >= limit * step:
             # More than a page before the first bar: the market's history starts there.
-            log.info("%s %s candles: history starts at %s", self.where, tf, _iso(rows[0][0]))
+            log.info("%s %s candles: history starts at %s", self.where, tf, utc_text_ms(rows[0][0]))
             first = rows[0][0]
             gaps = gaps[1:]
         if gaps and err is None:
-            extra: list[Any] = []
-            for g0, g1 in gaps[: self.ex.options.gap_refetches]:
-                more, e2 = await _walk(page, lambda r: int(r[0]), g0, g1, step, limit)
-                extra.extend(more)
-                if e2 is not None:
-                    break
+            extra = await _refetch(page, lambda r: int(r[0]), gaps[: self.ex.options.gap_refetches], step, limit)
             if extra:
                 rows, more_notes = clean_candles([*rows, *extra], step, closed_before_ms=self.now)
                 notes += [n for n in more_notes if not n.startswith(("merged", "bars arrived"))]
             left = find_gaps([first - step, *(r[0] for r in rows), last + step], step)
             if left:
                 missing = sum((b - a) // step + 1 for a, b in left)
-                notes.append(
-                    f"{missing} bar(s) missing in {len(left)} gap(s), first at "
-                    f"{_iso(left[0][0])}; "
-                    "the exchange has no bars there (left as gaps)"
+                note = (
+                    f"{tf} candles: {missing} of {(last - first) // step + 1} bar(s) missing in {len(left)} "
+                    f"gap(s) after asking again, first at {utc_text_ms(left[0][0])} (the exchange's "
+                    "answers were short, or it has no bars there; left as gaps)"
                 )
+                notes.append(note.split(": ", 1)[1])
+                self.gaps.append((missing, (last - first) // step + 1, note))
             elif gaps:
                 notes.append(f"repaired {len(gaps)} gap(s) by asking again")
         for n in notes:
@@ -303,12 +297,9 @@ class _SymbolJob:
     async def funding(self) -> tuple[list[tuple[int, float]], str | None]:
         limit = self._limit(self.ex.profile.funding_limit)
         client = self.ex.client
-        okx = self.ex.id == "okx"
 
         async def page(since: int, until: int, lim: int) -> list[Any]:
-            params: dict[str, Any] = {"until": until}
-            if okx:  # okx pages by exclusive bounds: after = older than, before = newer than
-                params = {"after": until + 1}
+            params = self.ex.adapter.funding_params(until)
             return await self.ex.call(
                 f"{self.symbol} funding", client.fetch_funding_rate_history, self.market, since,
                 lim, params,
@@ -332,13 +323,8 @@ class _SymbolJob:
         # whichever end the exchange cut) is asked for again.
         holes = _funding_holes([t for t, _ in points], since, self.now) if err is None else []
         if holes:
-            extra: list[Any] = []
-            for a, b in holes[: self.ex.options.gap_refetches]:
-                more, e2 = await _walk(page, ts_of, a, b, HOUR_MS, limit, advance_ms=1,
-                                       short_page_ends=True)
-                extra.extend(more)
-                if e2 is not None:
-                    break
+            extra = await _refetch(page, ts_of, holes[: self.ex.options.gap_refetches], HOUR_MS, limit,
+                                   advance_ms=1, short_page_ends=True)
             both = [*((t, r) for t, r in points), *((r.get("timestamp"), r.get("fundingRate")) for r in extra)]
             points, _ = clean_points(both, allow_negative=True, what="funding")
             left = _funding_holes([t for t, _ in points], since, self.now)
@@ -390,8 +376,7 @@ class _SymbolJob:
         for r in raw:
             taken = r.get("timestamp")
             ts = int(taken) - step if isinstance(taken, int | float) else None
-            # okx: openInterestAmount counts contracts; baseVolume is the base amount.
-            amount = r.get("baseVolume") if self.ex.id == "okx" else r.get("openInterestAmount")
+            amount = r.get(self.ex.adapter.oi_amount_key)
             value = r.get("openInterestValue")
             price = closes.get(ts) if ts is not None else None
             if isinstance(amount, int | float) and math.isfinite(amount) and amount >= 0 and price:
@@ -491,6 +476,10 @@ async def _fetch_symbol(
             got.candles[tf] = rows
             if err:
                 got.errors.append(err)
+        for missing, expected, note in job.gaps:
+            # A few bars an exchange really lacks are normal; a large share missing means its
+            # answers are cut short (or it is broken): the symbol is not fresh from it.
+            (got.errors if missing > GAP_FAIL_SHARE * expected else got.gap_notes).append(note)
         got.funding, err = fund
         if err:
             got.errors.append(err)
@@ -515,8 +504,9 @@ async def _fetch_symbol(
         "funding": len(got.funding),
         "tiers": len(got.tiers),
     }
-    # A symbol is fresh when nothing failed and the store has candles for it (an update
-    # that found no new closed bar is still a success).
+    # The fetch of a pair is ok when nothing failed and the store has candles for it (an
+    # update that found no new closed bar is still a success). Whether the symbol is fresh,
+    # stale or failed is the build's decision (build.judge_freshness), from the data's age.
     has_candles = counts["5m"] + counts["1h"] > 0 or store.last_ts(ex.id, symbol, "candles") is not None
     ok = not got.errors and has_candles
     # Whatever arrived intact is kept, even when a later page failed: it is correct data,
@@ -539,6 +529,7 @@ async def _fetch_symbol(
         return SymbolResult(ex.id, symbol, market, False, msg, counts)
     if ok:
         msg = "ok (" + ", ".join(f"{k} {v}" for k, v in counts.items() if v) + ")"
+        msg += "".join(f"; {n}" for n in got.gap_notes)
     elif got.errors:
         msg = "; ".join(got.errors)
         store.note_error(ex.id, symbol, msg)
@@ -557,7 +548,7 @@ def _snapshot_row(oi: Any, now: int) -> list[tuple[int, float | None, float]]:
     amount = oi.get("openInterestAmount")
     info = oi.get("info") or {}
     try:
-        price = float(info.get("markPx"))
+        price = float(info.get("markPx"))  # type: ignore[arg-type]  # None raises TypeError
     except (TypeError, ValueError):
         return []
     if not isinstance(amount, int | float) or not math.isfinite(amount) or amount < 0:
@@ -627,13 +618,20 @@ async def _fetch_exchange(
 DEFAULT_OPTIONS = FetchOptions()
 
 
+def clock_ms(options: FetchOptions | None = None) -> int:
+    """Now, in epoch ms, as the fetch sees it (``options.now_ms`` when set, for replayed exchanges)."""
+    options = options or DEFAULT_OPTIONS
+    return options.now_ms if options.now_ms is not None else int(time.time() * 1000)
+
+
 async def fetch_all_async(
     config: Config, store: Store, *, progress: Callable[[str], None] | None = None,
     options: FetchOptions | None = None,
 ) -> FetchReport:
     options = options or DEFAULT_OPTIONS
     started = time.perf_counter()
-    now = options.now_ms if options.now_ms is not None else int(time.time() * 1000)
+    now = clock_ms(options)
+    watch_env(config.proxy_env)  # its value is masked in every log line and message from now on
     proxy = os.environ.get(config.proxy_env) or None
     if proxy:
         log.info("using the HTTPS proxy %s (from $%s)", mask_url(proxy), config.proxy_env)
@@ -656,7 +654,7 @@ async def fetch_all_async(
             log.error("%s: unexpected error", exchange, exc_info=outcome)
             msg = f"unexpected error: {describe_error(outcome)} (please report it)"
             exchanges.append(ExchangeResult(exchange, False, False, msg, 0))
-            symbols.extend(SymbolResult(exchange, s, None, False, msg) for s in config.symbols)
+            symbols.extend(SymbolResult(exchange, s, None, False, f"skipped: {msg}") for s in config.symbols)
             continue
         ex_result, sym_results = outcome
         exchanges.append(ex_result)
@@ -683,9 +681,6 @@ class _Progress:
             self.show(f"[{self.done}/{self.total}] fetch {exchange}: {message}")
 
 
-STORE_FILE = "liqmap.sqlite"
-
-
 def fetch_into_state(
     config: Config, *, progress: Callable[[str], None] | None = None,
     options: FetchOptions | None = None,
@@ -704,4 +699,14 @@ def fetch_all(
 
     Returns a :class:`FetchReport` saying, per exchange and per symbol, what happened.
     """
-    return asyncio.run(fetch_all_async(config, store, progress=progress, options=options))
+    def run() -> FetchReport:
+        return asyncio.run(fetch_all_async(config, store, progress=progress, options=options))
+
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return run()
+    # Called from inside a running event loop (a notebook, a browser driver): asyncio.run
+    # cannot nest, so the fetch gets its own loop in a thread.
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        return pool.submit(run).result()

@@ -11,8 +11,9 @@ from datetime import UTC, datetime
 from urllib.parse import urlsplit
 from xml.sax.saxutils import escape
 
-from sitegen.render.summary import Summary, iso
+from sitegen.render.summary import Summary
 from sitegen.report import SiteData
+from sitegen.times import iso
 
 
 def _lastmod(summaries: list[Summary], fallback: datetime) -> datetime:
