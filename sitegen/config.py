@@ -13,6 +13,7 @@ import tomllib
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from sitegen.errors import ConfigError
 from sitegen.model.types import ModelParams
@@ -36,6 +37,62 @@ def slugify(symbol: str) -> str:
     base, _, rest = symbol.partition("/")
     quote = rest.split(":")[0]
     return f"{base}-{quote}".lower()
+
+
+# Characters a base URL may not contain anywhere: whitespace and controls (a newline would
+# inject lines into robots.txt), quotes and angle brackets (attribute and XML breakers),
+# backslash (browsers read it as "/").
+_BASE_URL_BAD = re.compile(r"[\x00-\x20\x7f\"'`<>\\{}|^]")
+
+
+def check_base_url(value: object) -> str:
+    """The site's base URL, normalised to end with ``/``; ``ValueError`` says what is wrong.
+
+    Only an absolute ``http(s)://host[:port]/path`` is accepted: no whitespace, quotes or
+    angle brackets, no user name or password, no query string or fragment (they would end
+    up inside every canonical URL, the sitemap and the feed).
+    """
+    if not isinstance(value, str) or not value.strip():
+        raise ValueError(f"must be a non-empty string, got {value!r}")
+    bad = _BASE_URL_BAD.search(value)
+    if bad:
+        raise ValueError(
+            f"must be an absolute http(s) URL without spaces, quotes or control characters; "
+            f"{value!r} contains {bad.group()!r} at position {bad.start()}"
+        )
+    try:
+        parts = urlsplit(value)
+        port = parts.port
+    except ValueError as e:
+        raise ValueError(f"is not a valid URL ({e}), got {value!r}") from None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"must be an absolute http(s) URL like 'https://me.github.io/heat/', got {value!r}")
+    if "?" in value or "#" in value:
+        raise ValueError(f"must not have a query string or fragment ('?' or '#'), got {value!r}")
+    if "@" in parts.netloc:
+        raise ValueError(f"must not contain a user name or password, got {value!r}")
+    del port  # read only so that a bad port fails here
+    return value if value.endswith("/") else value + "/"
+
+
+def check_slug_collisions(symbols: list[str] | tuple[str, ...]) -> dict[int, str]:
+    """Indexes of symbols whose page slug is taken by an earlier one, with the reason.
+
+    ``BTC/USDT:USDT`` and ``BTC/USDT:BTC`` differ only by settle currency and would share
+    ``btc-usdt/``: navigation would list BTC twice and one data file carry the wrong symbol.
+    """
+    seen: dict[str, str] = {}
+    clashes: dict[int, str] = {}
+    for i, symbol in enumerate(symbols):
+        slug = slugify(symbol)
+        if slug in seen:
+            clashes[i] = (
+                f"{symbol!r} and {seen[slug]!r} would share the page {slug}/ (they differ only by "
+                "settle currency); list one of them"
+            )
+        else:
+            seen[slug] = symbol
+    return clashes
 
 
 @dataclass(frozen=True)
@@ -157,9 +214,10 @@ def _validate(values: dict[str, Any], model_values: dict[str, Any], where: str) 
             if not isinstance(value, str) or not value.strip():
                 raise err(origin, f"must be a non-empty string, got {value!r}")
             if name == "base_url":
-                if not re.match(r"^https?://[^\s/]+", value):
-                    raise err(origin, f"must be an absolute http(s) URL, got {value!r}")
-                value = value if value.endswith("/") else value + "/"
+                try:
+                    value = check_base_url(value)
+                except ValueError as e:
+                    raise err(origin, str(e)) from None
             out[name] = value
         elif name in ("out_dir", "state_dir"):
             if not isinstance(value, str | Path) or not str(value).strip():
@@ -184,6 +242,8 @@ def _validate(values: dict[str, Any], model_values: dict[str, Any], where: str) 
                 if s in syms:
                     raise err(f"{origin}[{i}]", f"{s!r} is listed twice")
                 syms.append(s)
+            for i, why in check_slug_collisions(syms).items():
+                raise err(f"{origin}[{i}]", why)
             out[name] = tuple(syms)
         elif name == "exchanges":
             if isinstance(value, str):

@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from html import escape as html_escape
 from typing import Any
 
 from bokeh.embed import file_html
@@ -195,8 +196,10 @@ EMBED_HEIGHT = 480  # px, the iframe of the embed snippet and of the oEmbed answ
 
 def _embed_snippet(site: SiteData, report: SymbolReport) -> str:
     base = report.symbol.split("/")[0]
+    # built with escaping: the snippet is HTML that blogs paste (and oEmbed clients insert) as is
+    src = html_escape(f"{site.base_url}embed/{report.slug}/")
     return (
-        f'<iframe src="{site.base_url}embed/{report.slug}/" title="{base} liquidation heatmap '
+        f'<iframe src="{src}" title="{html_escape(base)} liquidation heatmap '
         f'(liqmap)" loading="lazy" width="100%" height="{EMBED_HEIGHT}" style="border:0" '
         f'sandbox="allow-scripts allow-popups allow-popups-to-escape-sandbox"></iframe>'
     )
