@@ -8,6 +8,7 @@ how to fix it.
 from __future__ import annotations
 
 import math
+import os
 import re
 import tomllib
 from dataclasses import dataclass, field, fields
@@ -93,6 +94,21 @@ def check_slug_collisions(symbols: list[str] | tuple[str, ...]) -> dict[int, str
         else:
             seen[slug] = symbol
     return clashes
+
+
+def check_state_outside_out(state_dir: Path, out_dir: Path) -> None:
+    """``ValueError`` when the store folder is the output folder or inside it.
+
+    Every build replaces the output folder with the new site: a store kept in it would be
+    at the mercy of each swap (and published with the site).
+    """
+    state = Path(os.path.realpath(state_dir))
+    out = Path(os.path.realpath(out_dir))
+    if state == out or out in state.parents:
+        raise ValueError(
+            f"the store folder {state_dir} is inside the output folder {out_dir}, which every "
+            "build replaces and publishes; put the store beside it (e.g. --state .liqmap)"
+        )
 
 
 @dataclass(frozen=True)
@@ -276,7 +292,13 @@ def _validate(values: dict[str, Any], model_values: dict[str, Any], where: str) 
                 raise err(origin, f"must be > 0 hours, got {value!r}")
             out[name] = float(value)
     out["model"] = _validate_model(model_values, where)
-    return Config(**out)
+    config = Config(**out)
+    try:
+        check_state_outside_out(config.state_dir, config.out_dir)
+    except ValueError as e:
+        origin = values.get("state_dir", values.get("out_dir", (None, "[data] state_dir")))[1]
+        raise err(origin, str(e)) from None
+    return config
 
 
 def _validate_model(values: dict[str, Any], where: str) -> ModelParams:
