@@ -20,7 +20,7 @@ import json
 import math
 import posixpath
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from html.parser import HTMLParser
 from pathlib import Path
@@ -29,6 +29,7 @@ from urllib.parse import unquote, urlsplit
 from xml.etree import ElementTree
 
 from sitegen.config import RANGES
+from sitegen.site.safetree import UnsafeEntry, read_regular_file, regular_files
 
 GLOBAL_PAGES = (
     "index.html",
@@ -321,15 +322,6 @@ def _target_exists(files: set[str], dirs: set[str], target: str) -> bool:
 # --------------------------------------------------------------------------------------
 
 
-def _walk(root: Path) -> Iterator[str]:
-    for path in sorted(root.rglob("*")):
-        rel = path.relative_to(root).as_posix()
-        if any(part.startswith(IGNORED_PREFIXES) for part in rel.split("/")):
-            continue
-        if path.is_file():
-            yield rel
-
-
 def _base_url_from(files: Mapping[str, bytes]) -> str | None:
     robots = files.get("robots.txt")
     if robots:
@@ -348,7 +340,20 @@ def check_site(root: Path, *, base_url: str | None = None) -> list[str]:
     root = Path(root)
     if not root.is_dir():
         return [f"{root}: not a folder (build the site first: liqmap build --out {root})"]
-    return check_files({rel: (root / rel).read_bytes() for rel in _walk(root)}, base_url=base_url)
+    # Links are never followed: the Pages upload dereferences them, so a link to
+    # /proc/self/environ would publish the build's environment (secrets included).
+    names, other = regular_files(root)
+    problems = [
+        f"{rel}: is not a regular file (a symbolic link, pipe or device); a published site "
+        "holds regular files only (remove it)" for rel in other
+    ]
+    files: dict[str, bytes] = {}
+    for rel in sorted(names):
+        try:
+            files[rel] = read_regular_file(root, rel, allow_hard_links=True)
+        except (OSError, UnsafeEntry) as e:
+            problems.append(f"{rel}: cannot be read: {e}")
+    return problems + check_files(files, base_url=base_url)
 
 
 def check_files(files: Mapping[str, bytes], *, base_url: str | None = None) -> list[str]:

@@ -10,12 +10,17 @@ site (``out_dir`` before the swap) into the new tree:
 * every carried HTML page gets ``data-stale="true" data-stale-since="<ISO>"`` on its
   ``<body>`` tag, and its stale badge (``<span data-stale-badge ...>``) is shown with the
   text "stale since <time> UTC";
-* shared assets the carried pages still reference (a BokehJS of an older version under
-  ``static/``) are carried too.
+* nothing else: only regular files that the site plan names for that symbol
+  (:func:`symbol_plan`) are read, never through a link (:mod:`sitegen.site.safetree`), and
+  shared assets are never taken from the previous tree (it comes from a cache and may have
+  been tampered with).
 
 A symbol is not carried (and counts as failed) when there is no previous data, the previous
-data is unreadable, older than ``max_age_hours``, or its pages would have broken links in the
-new tree (e.g. to a symbol that is gone). Pure over bytes; reads only ``prev_dir``.
+data is unreadable, older than ``max_age_hours``, its folders hold anything the plan does
+not name (a link, a pipe, an extra file), a carried page runs a script or policy that no
+fresh page of this build has (:mod:`sitegen.site.pagepolicy`), or its pages would have
+broken links in the new tree (e.g. to a symbol that is gone, or to an older BokehJS).
+Pure over bytes; reads only ``prev_dir``.
 """
 
 from __future__ import annotations
@@ -29,8 +34,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from sitegen.config import slugify
-from sitegen.site.check import SYMBOL_SCHEMA, internal_links, validate
+from sitegen.config import RANGES, slugify
+from sitegen.site.check import RANGE_PAGE, SYMBOL_PAGES, SYMBOL_SCHEMA, internal_links, validate
+from sitegen.site.pagepolicy import PagePolicy, page_problems, policy_of
+from sitegen.site.safetree import UnsafeEntry, read_regular_file, regular_files, unexpected_entries
 from sitegen.site.writer import MARKER
 
 log = logging.getLogger(__name__)
@@ -74,6 +81,25 @@ def symbol_paths(names: set[str] | list[str], slug: str) -> list[str]:
     )
 
 
+def symbol_plan(slug: str, ranges: list[str] | tuple[str, ...]) -> set[str]:
+    """Every file the site plan can hold for one symbol with these ``ranges``.
+
+    A local copy of the plan the renderer follows (the site plan module will replace it):
+    the pages :mod:`sitegen.site.check` expects, plus the optional thumbnail and oEmbed.
+    """
+    plan = {p.format(slug=slug) for p in SYMBOL_PAGES}
+    plan |= {RANGE_PAGE.format(slug=slug, range=r) for r in ranges if r in RANGES}
+    plan |= {f"data/{slug}.json", f"og/{slug}-thumb.png", f"oembed/{slug}.json"}
+    return plan
+
+
+def symbol_area(slug: str) -> tuple[tuple[str, ...], set[str]]:
+    """The folders a symbol owns alone, and its single files in shared folders."""
+    singles = {f"data/{slug}.json", f"data/{slug}.csv", f"og/{slug}.png", f"og/{slug}-thumb.png",
+               f"oembed/{slug}.json"}
+    return (f"{slug}/", f"embed/{slug}/"), singles
+
+
 def mark_html_stale(html: bytes, stale_since: datetime) -> bytes:
     """Put ``data-stale="true" data-stale-since="..."`` on the ``<body>`` tag (replacing old ones)."""
     stamp = iso(stale_since).encode()
@@ -107,11 +133,9 @@ def _exists(names: set[str], target: str) -> bool:
     return target in names or f"{target}/index.html" in names  # "/btc-usdt" serves its index
 
 
-def _previous_names(prev_dir: Path) -> set[str]:
-    return {
-        p.relative_to(prev_dir).as_posix() for p in prev_dir.rglob("*")
-        if p.is_file() and not any(part.startswith(".") for part in p.relative_to(prev_dir).parts)
-    }
+def _previous_names(prev_dir: Path) -> tuple[set[str], list[str]]:
+    """(regular files, links and other non-files) of the previous tree; nothing followed."""
+    return regular_files(prev_dir)
 
 
 def find_kept(
@@ -132,7 +156,7 @@ def find_kept(
     names = _previous_names(prev_dir)
     kept = []
     for symbol in failed:
-        found, _ = _load_previous(prev_dir, names, symbol, slugify(symbol), {}, now, max_age_hours)
+        found, _ = _load_previous(prev_dir, names, symbol, slugify(symbol), {}, now, max_age_hours, None)
         if found is not None:
             kept.append(found[0])
     return kept
@@ -160,10 +184,12 @@ def carry_over(
         return merged, [], {s: "no previous site to keep pages from" for s in failed}
     prev_dir = Path(prev_dir)
     prev_names = _previous_names(prev_dir)
+    # carried pages may run only what this build's own pages run
+    policy = policy_of(c for rel, c in files.items() if rel.endswith((".html", ".htm")))
     candidates: dict[str, tuple[Carried, dict[str, bytes]]] = {}
     for symbol in failed:
         slug = slugify(symbol)
-        kept, why = _load_previous(prev_dir, prev_names, symbol, slug, files, now, max_age_hours)
+        kept, why = _load_previous(prev_dir, prev_names, symbol, slug, files, now, max_age_hours, policy)
         if kept is None:
             not_kept[symbol] = why
             log.warning("%s: cannot keep the last good pages: %s", symbol, why)
@@ -174,15 +200,11 @@ def carry_over(
     # symbol can break the links of another kept one.
     while True:
         names = set(files) | {p for _, own in candidates.values() for p in own}
-        extra_assets: dict[str, bytes] = {}
         broken: dict[str, str] = {}
         for symbol, (_, own) in candidates.items():
             for rel, content in own.items():
                 for target in internal_links(rel, content, base_url):
-                    if _exists(names, target) or target in extra_assets:
-                        continue
-                    if target.startswith("static/") and target in prev_names:
-                        extra_assets[target] = (prev_dir / target).read_bytes()
+                    if _exists(names, target):
                         continue
                     broken.setdefault(symbol, f"{rel} links to {target}, which is not in the new site")
         if not broken:
@@ -196,25 +218,28 @@ def carry_over(
     for carried_symbol, own in candidates.values():
         merged.update(own)
         carried.append(carried_symbol)
-    for rel, content in extra_assets.items():
-        merged.setdefault(rel, content)
     return merged, carried, not_kept
 
 
 def _load_previous(
     prev_dir: Path,
-    prev_names: set[str],
+    prev: tuple[set[str], list[str]],
     symbol: str,
     slug: str,
     files: Mapping[str, bytes],
     now: datetime,
     max_age_hours: float,
+    policy: PagePolicy | None,
 ) -> tuple[tuple[Carried, dict[str, bytes]] | None, str]:
+    prev_names, prev_other = prev
     data_rel = f"data/{slug}.json"
+    folders, singles = symbol_area(slug)
     if data_rel not in prev_names:
+        if data_rel in prev_other:
+            return None, f"previous {data_rel} is not a regular file (a link?); nothing is carried"
         return None, f"the previous site has no {data_rel}"
     try:
-        payload = json.loads((prev_dir / data_rel).read_bytes())
+        payload = json.loads(read_regular_file(prev_dir, data_rel))
     except (OSError, ValueError) as e:
         return None, f"previous {data_rel} is unreadable: {e}"
     errors = validate(payload, SYMBOL_SCHEMA)
@@ -229,16 +254,32 @@ def _load_previous(
             f"its last good data ({iso(since)}) is older than {max_age_hours:g} hours; "
             "the page is dropped rather than shown that stale"
         )
-    own_paths = symbol_paths(prev_names, slug)
+    plan = symbol_plan(slug, [r for r in payload.get("ranges", []) if isinstance(r, str)])
+    odd = unexpected_entries(prev_names, prev_other, folders, singles, plan)
+    if odd:
+        return None, (
+            f"the previous site holds {', '.join(odd[:3])} among its files, which the site plan "
+            "does not name as a regular file; a tampered tree is never carried"
+        )
+    missing = sorted(plan - prev_names - {f"og/{slug}-thumb.png", f"oembed/{slug}.json"})
+    if missing:
+        return None, f"the previous site lacks {missing[0]}, so its pages are incomplete"
+    own_paths = sorted(plan & prev_names)
     clash = [p for p in own_paths if p in files]
     if clash:
         return None, f"this build already writes {clash[0]}"
     own: dict[str, bytes] = {}
     for rel in own_paths:
-        content = (prev_dir / rel).read_bytes()
+        try:
+            content = read_regular_file(prev_dir, rel)
+        except (OSError, UnsafeEntry) as e:
+            return None, f"previous {rel} cannot be carried: {e}"
         if rel == data_rel:
             content = mark_json_stale(payload, since, now)
         elif posixpath.splitext(rel)[1] in (".html", ".htm"):
+            problems = page_problems(rel, content, policy) if policy is not None else []
+            if problems:
+                return None, f"{problems[0]}; its pages are not carried"
             content = mark_html_stale(content, since)
         own[rel] = content
     summary = payload.get("summary")
