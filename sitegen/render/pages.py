@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from html import escape as html_escape
 from typing import Any
+from urllib.parse import urlsplit
 
 from bokeh.embed import file_html
 from bokeh.embed.bundle import bundle_for_objs_and_resources
@@ -309,13 +310,26 @@ def render_pages(site: SiteData, summaries: list[Summary], *, standalone: bool) 
                 description="How liqmap estimates liquidation levels, every parameter, and how well "
                             "the model matched real liquidations.", og_image="")
     out["methodology/index.html"] = _plain_page(ctx, "methodology.html", meth)
-    nf = ctx.common("", "404.html")
-    # GitHub Pages serves 404.html for any missing path: a <base> makes its relative links
-    # resolve against the site root whatever the depth of the missing URL.
-    nf["base_href"] = site.base_url
-    nf.update(description="Page not found.", og_image="")
-    out["404.html"] = _plain_page(ctx, "404.html", nf)
+    out["404.html"] = _not_found_page(ctx)
     return out, ctx.bokeh_files
+
+
+def _not_found_page(ctx: _Ctx) -> bytes:
+    """404.html: GitHub Pages serves it for any missing path, at any depth.
+
+    No ``<base>`` (the page's own CSP, ``base-uri 'self'``, blocks one pointing at another
+    origin, e.g. in a local preview or on a custom domain): links are root-relative to the
+    base URL's path, a small script moves them to the root the page is actually served
+    from, and the CSS and JS are inlined so the page is styled wherever it is.
+    """
+    site = ctx.site
+    root = urlsplit(site.base_url).path or "/"
+    nf = ctx.common(root, "404.html")
+    static = assets.static_files()
+    nf.update(standalone=True, inline_css=static["css/site.css"].decode("utf-8"),
+              inline_js=static["js/liqmap.js"].decode("utf-8"), site_root=root)
+    nf.update(description="Page not found.", og_image="")
+    return _plain_page(ctx, "404.html", nf)
 
 
 def _thumb_urls(summaries: list[Summary], standalone: bool) -> dict[str, str]:
