@@ -9,6 +9,7 @@ the build fails (writing nothing) when too few symbols are fresh.
 from __future__ import annotations
 
 import logging
+import sqlite3
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
@@ -280,6 +281,10 @@ def _live_source(
         raise BuildError(
             f"{path}: no local store yet; run `liqmap fetch` (or build without --offline) first"
         )
+    # Open it once up front: a damaged or unreadable store is one clear error, not one per
+    # (exchange, symbol) pair.
+    with Store(path, read_only=True):
+        pass
     return _StoreSource(path), notes
 
 
@@ -290,10 +295,13 @@ class _StoreSource:
         self.path = path
 
     def load(self, exchange: str, symbol: str) -> MarketSeries:
-        from sitegen.store import Store
+        from sitegen.store import Store, store_problem
 
-        with Store(self.path) as store:
-            series = store.load_series(exchange, symbol)
+        try:
+            with Store(self.path, read_only=True) as store:
+                series = store.load_series(exchange, symbol)
+        except sqlite3.Error as e:  # damage past what quick_check looks at
+            raise BuildError(store_problem(self.path, e, "cannot read the store")) from None
         if series is None:
             raise SourceError(f"{exchange} {symbol}: nothing in the local store {self.path}")
         return series

@@ -55,7 +55,7 @@ from sitegen.sources.validate import (
     find_gaps,
     tiers_binance_form,
 )
-from sitegen.store import Store
+from sitegen.store import Store, store_problem
 
 __all__ = [
     "DEFAULT_OPTIONS", "ExchangeResult", "FetchOptions", "FetchReport", "SymbolResult",
@@ -533,7 +533,7 @@ async def _fetch_symbol(
             ok_ms=now if ok else None,
         )
     except (sqlite3.Error, OSError) as e:
-        msg = f"could not write to the store {store.path}: {e} (check the disk and --state)"
+        msg = store_problem(store.path, e, "could not write to the store")
         log.error("%s: %s", where, msg)
         progress.symbol(where, msg)
         return SymbolResult(ex.id, symbol, market, False, msg, counts)
