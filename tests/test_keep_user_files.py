@@ -61,7 +61,8 @@ def test_rebuild_keeps_what_liqmap_did_not_write(
     _assert_user_files(out)
     assert not (out / "xrp-usdt").exists()  # what liqmap wrote before and not now is gone
     assert not (out / "data" / "xrp-usdt.json").exists()
-    assert check_site(out) == []
+    # the user's link is kept, and `liqmap check` says it must not be published
+    assert [p.split(":")[0] for p in check_site(out)] == ["link-to-elsewhere"]
     written = json.loads((out / MARKER).read_text())["written"]
     assert "CNAME" not in written and "index.html" in written
     # and again: the kept files are still the user's, not adopted by liqmap

@@ -281,6 +281,32 @@ def write_site(files: Mapping[str, bytes], out_dir: Path, *, validate: bool = Tr
     validate_paths(files)
     if MARKER in files:
         raise BuildError(f"{MARKER!r} is reserved for the writer's own marker file")
+    try:
+        _write_site(files, out_dir, validate=validate)
+    except OSError as e:
+        raise BuildError(os_problem(e, out_dir)) from None
+
+
+def os_problem(error: OSError, out_dir: Path) -> str:
+    """One line for a failed write of the site: where, why, what to do; the old tree is intact."""
+    where = error.filename or out_dir
+    kept = f"{out_dir} was left as it was" if out_dir.exists() else "nothing was written"
+    if error.errno in (errno.ENOSPC, errno.EDQUOT):
+        return (f"{where}: the disk is full ({error.strerror}) while writing the site; {kept}. "
+                f"Free space on the disk holding {out_dir.parent} and build again")
+    if error.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+        return (f"{where}: cannot write there ({error.strerror}); {kept}. Make "
+                f"{_first_existing(out_dir.parent)} writable or choose another --out")
+    return f"{where}: cannot write the site ({error.strerror or error}); {kept}. Check --out"
+
+
+def _first_existing(path: Path) -> Path:
+    while not path.exists() and path.parent != path:
+        path = path.parent
+    return path
+
+
+def _write_site(files: Mapping[str, bytes], out_dir: Path, *, validate: bool) -> None:
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     recover(out_dir)
     if not _is_replaceable(out_dir):
