@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
@@ -25,6 +25,9 @@ from sitegen.errors import BuildError, LiqmapError, SourceError
 from sitegen.model.types import ModelResult
 from sitegen.report import KeptSymbol, SiteData, SymbolReport
 from sitegen.series import TIMEFRAME_MS, MarketSeries
+
+if TYPE_CHECKING:
+    from sitegen.sources.exchanges import FetchOptions
 
 log = logging.getLogger(__name__)
 
@@ -142,10 +145,10 @@ def gather(
             try:
                 series.append(source.load(exchange, symbol))
             except SourceError as e:
-                log.warning("%s", e)
+                log.info("%s", e)  # in the notes, and in the summary
                 notes.append(str(e))
         if not series:
-            failures[symbol] = "; ".join(notes) or "no data"
+            failures[symbol] = _no_series(symbol, notes)
             continue
         try:
             reports.append(analyse_symbol(symbol, series, config, notes))
@@ -156,6 +159,14 @@ def gather(
         if progress:
             progress(f"modelled {symbol} ({', '.join(s.exchange for s in series)})")
     return reports, failures
+
+
+def _no_series(symbol: str, notes: Sequence[str]) -> str:
+    """Why ``symbol`` has no data, without repeating one sentence per exchange."""
+    empty = [n.split(" ")[0] for n in notes if n.endswith(f"{symbol}: nothing in the local store")]
+    others = [n for n in notes if not n.endswith(f"{symbol}: nothing in the local store")]
+    parts = [f"nothing in the local store from {', '.join(empty)}"] if empty else []
+    return "; ".join([*parts, *others]) or "no data"
 
 
 def _kept(carried: Sequence[object]) -> tuple[KeptSymbol, ...]:
@@ -185,6 +196,7 @@ def build_site(
     exchanges: Sequence[str] | None = None,
     progress: Callable[[str], None] | None = None,
     now: datetime | None = None,
+    fetch_options: FetchOptions | None = None,
 ) -> BuildResult:
     """Build the whole site into ``config.out_dir``; see the module docstring for the policy."""
     from sitegen.render import render_site
@@ -201,7 +213,9 @@ def build_site(
             source = SampleSource()
             exchanges = SampleSource.exchanges
         else:
-            source, fetch_notes = _live_source(config, offline=offline, progress=progress)
+            source, fetch_notes = _live_source(
+                config, offline=offline, progress=progress, fetch_options=fetch_options
+            )
             notes.extend(fetch_notes)
     if exchanges is None:
         exchanges = config.exchanges
@@ -209,7 +223,12 @@ def build_site(
     fresh = tuple(r.symbol for r in reports)
     share = len(fresh) / len(config.symbols)
     if share < config.min_fresh_share or not reports:
-        detail = "; ".join(f"{s}: {why}" for s, why in failures.items())
+        by_reason: dict[str, list[str]] = {}
+        for s, why in failures.items():
+            by_reason.setdefault(why, []).append(s)
+        detail = "; ".join(f"{', '.join(syms)}: {why}" for why, syms in by_reason.items())
+        if "local store" in detail:
+            detail += f" (store: {config.state_dir / 'liqmap.sqlite'})"
         raise BuildError(
             f"only {len(fresh)} of {len(config.symbols)} symbols have fresh data "
             f"(need {config.min_fresh_share:.0%}); nothing was written. {detail}"
@@ -265,17 +284,29 @@ def build_site(
 
 
 def _live_source(
-    config: Config, *, offline: bool, progress: Callable[[str], None] | None
+    config: Config, *, offline: bool, progress: Callable[[str], None] | None,
+    fetch_options: FetchOptions | None = None,
 ) -> tuple[SeriesSource, list[str]]:
     """Fetch into the local store (unless offline), then read every series from the store."""
-    from sitegen.sources.live import fetch_all
+    from sitegen.sources.live import down_summary, fetch_all, new_paths, remove_new_store
     from sitegen.store import Store
 
     notes: list[str] = []
     path = config.state_dir / "liqmap.sqlite"
     if not offline:
+        made = new_paths(path)
         with Store(path) as store:
-            report = fetch_all(config, store, progress=progress)
+            report = fetch_all(config, store, progress=progress, options=fetch_options)
+            empty = not report.ok and store.count("candles") == 0
+        if empty:
+            if made:
+                remove_new_store(path, made)
+            raise BuildError(
+                f"could not fetch any data ({down_summary(report)}); nothing was written"
+                f"{' and no store was created' if made else ''}. Check the network or set a proxy "
+                f"(${config.proxy_env}); `liqmap build --sample` builds the site offline from the "
+                "embedded sample data"
+            )
         notes.extend(getattr(report, "messages", ()))
     elif not path.exists():
         raise BuildError(
@@ -303,5 +334,5 @@ class _StoreSource:
         except sqlite3.Error as e:  # damage past what quick_check looks at
             raise BuildError(store_problem(self.path, e, "cannot read the store")) from None
         if series is None:
-            raise SourceError(f"{exchange} {symbol}: nothing in the local store {self.path}")
+            raise SourceError(f"{exchange} {symbol}: nothing in the local store")
         return series
