@@ -10,7 +10,7 @@ from pathlib import Path
 import click
 
 from sitegen import __version__
-from sitegen.config import load_config
+from sitegen.config import check_base_url, load_config
 from sitegen.errors import LiqmapError
 from sitegen.site.security import install_secret_filter, mask_secrets
 
@@ -197,6 +197,12 @@ def check(site_dir: Path, base_url: str | None, verbose: int, quiet: bool) -> No
     from sitegen.site.check import check_site
 
     _setup_logging(verbose, quiet)
+    if base_url is not None:
+        try:
+            base_url = check_base_url(base_url)
+        except ValueError as e:
+            click.echo(f"Error: --base-url: {e}", err=True)
+            raise click.exceptions.Exit(2) from None
     problems = check_site(site_dir, base_url=base_url)
     for problem in problems:
         click.echo(problem, err=True)

@@ -202,7 +202,7 @@ class Store:
                 "or move it away and run `liqmap fetch` to start a new store (history is fetched "
                 "again only as far back as the exchanges keep it)"
             )
-        log.debug("%s: integrity ok (quick_check, %.0f ms)", self.path, ms)
+        log.info("%s: integrity ok (quick_check, %.0f ms)", self.path, ms)
         _CHECKED.add(key)
 
     def close(self) -> None:

@@ -112,3 +112,8 @@ def test_base_url_is_escaped_wherever_it_is_written(amp_site: Path) -> None:
     assert 'src="https://example.test/r&amp;d/embed/btc-usdt/"' in oembed["html"]
     iframe = BeautifulSoup(oembed["html"], "html.parser").find("iframe")
     assert iframe["src"] == f"{base}embed/btc-usdt/"  # type: ignore[index]
+
+
+def test_check_refuses_a_bad_base_url_with_exit_2(tmp_path: Path) -> None:
+    res = CliRunner().invoke(main, ["check", str(tmp_path), "--base-url", "https://example.test/?q=1"])
+    assert res.exit_code == 2 and "--base-url" in res.output and "query string" in res.output
