@@ -124,3 +124,14 @@ def test_sample_build_keeps_cname_through_the_cli(tmp_path: Path) -> None:
     subprocess.run(cmd, check=True, capture_output=True, timeout=300)
     assert (out / "CNAME").read_text() == "heat.example.org\n" and (out / ".nojekyll").is_file()
     assert (out / "btc-usdt" / "index.html").is_file()
+
+
+def test_a_folder_liqmap_never_wrote_is_refused_naming_what_is_there(tmp_path: Path) -> None:
+    out = tmp_path / "site"
+    out.mkdir()
+    (out / "CNAME").write_text("heat.example.org\n")
+    (out / "thesis.tex").write_text("precious\n")
+    with pytest.raises(BuildError) as e:
+        write_site(make_site(), out)
+    assert "CNAME, thesis.tex" in str(e.value) and "nothing was changed" in str(e.value)
+    assert sorted(p.name for p in out.iterdir()) == ["CNAME", "thesis.tex"]

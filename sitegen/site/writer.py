@@ -310,9 +310,15 @@ def _write_site(files: Mapping[str, bytes], out_dir: Path, *, validate: bool) ->
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     recover(out_dir)
     if not _is_replaceable(out_dir):
+        shown = ""
+        if out_dir.is_dir() and not out_dir.is_symlink():
+            entries = sorted(e.name for e in out_dir.iterdir())
+            shown = f" (it holds {', '.join(entries[:5])}{', ...' if len(entries) > 5 else ''})"
         raise BuildError(
-            f"{out_dir}: exists and is not a site written by liqmap (no {MARKER} file); "
-            "refusing to replace it. Choose another --out or remove that folder yourself."
+            f"{out_dir}: exists and is not a site written by liqmap (no {MARKER} file){shown}; "
+            "refusing to replace it, nothing was changed. Choose another --out, or empty that "
+            "folder yourself (files such as CNAME can be put back after the first build: "
+            "later builds keep them)."
         )
     kept = user_entries(out_dir, files)
     clash = _kept_conflicts(kept, files)
