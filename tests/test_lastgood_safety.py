@@ -165,3 +165,24 @@ def test_tampered_html_is_not_carried(sample_site: Path, tmp_path: Path, old: by
     merged, carried, not_kept = carry_over(prev, ETH_FAILED, fresh, now=NOW)
     assert carried == [] and why in not_kept["ETH/USDT:USDT"]
     assert "eth-usdt/index.html" not in merged
+
+
+def test_a_linked_snapshot_is_dropped_not_followed(tmp_path: Path) -> None:
+    """Snapshots are carried forward from the previous tree too: same rule, no link followed."""
+    import json
+
+    from sitegen.site.snapshots import SNAPSHOT_DIR, add_snapshots
+
+    out = tmp_path / "site"
+    files = add_snapshots(make_site(BOTH), None, now=NOW)
+    write_site(files, out)
+    real = sorted((out / SNAPSHOT_DIR).glob("*/*.json"))[0]
+    outside = tmp_path / "outside.json"
+    outside.write_bytes(real.read_bytes().replace(b"btc", b"xyz"))
+    hour = real.parent.name
+    os.symlink(outside, out / SNAPSHOT_DIR / hour / "xyz-usdt.json")
+    later = add_snapshots(make_site(BOTH), out, now=NOW.replace(hour=20))
+    assert f"{SNAPSHOT_DIR}/{hour}/xyz-usdt.json" not in later
+    assert f"{SNAPSHOT_DIR}/{hour}/{real.name}" in later
+    index = json.loads(later[f"{SNAPSHOT_DIR}/index.json"])
+    assert all("xyz-usdt" not in e["files"] for e in index["snapshots"])
