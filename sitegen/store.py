@@ -170,10 +170,12 @@ class Store:
         try:
             db.execute("SELECT count(*) FROM sqlite_master").fetchone()
             return db
-        except sqlite3.OperationalError:
+        except sqlite3.OperationalError as e:
+            db.close()
+            if "locked" in str(e) or "busy" in str(e):
+                raise  # a writer is at work: never read around its lock
             # A WAL store in a folder we cannot write: SQLite cannot make its -shm file.
             # Nobody can be writing it then either; read it as an immutable file.
-            db.close()
             return sqlite3.connect(
                 f"{uri}?mode=ro&immutable=1", uri=True, timeout=self._timeout_s, isolation_level=None
             )
