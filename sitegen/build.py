@@ -9,12 +9,13 @@ the build fails (writing nothing) when too few symbols are fresh.
 from __future__ import annotations
 
 import logging
+import sqlite3
 import time
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from sitegen import __version__, plan
 from sitegen.config import RANGES, Config, slugify
@@ -26,6 +27,9 @@ from sitegen.plan import FileSet
 from sitegen.report import KeptSymbol, SiteData, SymbolReport
 from sitegen.series import TIMEFRAME_MS, MarketSeries
 from sitegen.sources.adapters import adapter
+
+if TYPE_CHECKING:
+    from sitegen.sources.exchanges import FetchOptions
 
 log = logging.getLogger(__name__)
 
@@ -164,11 +168,11 @@ def gather(
             try:
                 series.append(source.load(exchange, symbol))
             except SourceError as e:
-                log.warning("%s", e)
+                log.info("%s", e)  # in the notes, and in the summary
                 notes.append(str(e))
                 failed.append(exchange)
         if not series:
-            failures[symbol] = "; ".join(notes) or "no data"
+            failures[symbol] = _no_series(symbol, notes)
             continue
         try:
             report = analyse_symbol(symbol, series, config, notes)
@@ -188,6 +192,14 @@ def judge_freshness(report: SymbolReport, now: datetime, stale_after_hours: floa
     if now - report.as_of <= timedelta(hours=stale_after_hours):
         return report
     return replace(report, stale=True, stale_since=report.as_of)
+
+
+def _no_series(symbol: str, notes: Sequence[str]) -> str:
+    """Why ``symbol`` has no data, without repeating one sentence per exchange."""
+    empty = [n.split(" ")[0] for n in notes if n.endswith(f"{symbol}: nothing in the local store")]
+    others = [n for n in notes if not n.endswith(f"{symbol}: nothing in the local store")]
+    parts = [f"nothing in the local store from {', '.join(empty)}"] if empty else []
+    return "; ".join([*parts, *others]) or "no data"
 
 
 def _kept(carried: Sequence[object]) -> tuple[KeptSymbol, ...]:
@@ -215,10 +227,11 @@ def build_site(
     exchanges: Sequence[str] | None = None,
     progress: Callable[[str], None] | None = None,
     now: datetime | None = None,
+    fetch_options: FetchOptions | None = None,
 ) -> BuildResult:
     """Build the whole site into ``config.out_dir``; see the module docstring for the policy."""
     from sitegen.render import render_site
-    from sitegen.site.lastgood import plan_carry_over
+    from sitegen.site.lastgood import after_render_refusals, plan_carry_over
     from sitegen.site.snapshots import add_snapshots
     from sitegen.site.writer import write_site
 
@@ -234,7 +247,9 @@ def build_site(
             source = SampleSource()
             exchanges = SampleSource.exchanges
         else:
-            source, fetch_notes, failed_this_run = _live_source(config, offline=offline, progress=progress)
+            source, fetch_notes, failed_this_run = _live_source(
+                config, offline=offline, progress=progress, fetch_options=fetch_options
+            )
             notes.extend(fetch_notes)
             if now is None:
                 now = _fetch_clock()
@@ -247,11 +262,18 @@ def build_site(
     fresh = tuple(r.symbol for r in reports if not r.stale)
     share = len(fresh) / len(config.symbols)
     if share < config.min_fresh_share or not reports:
+        by_reason: dict[str, list[str]] = {}
+        for s, why in failures.items():
+            by_reason.setdefault(why, []).append(s)
         detail = "; ".join(
-            [f"{s}: {why}" for s, why in failures.items()]
+            [f"{', '.join(syms)}: {why}" for why, syms in by_reason.items()]
             + [f"{r.symbol}: data ends {r.as_of:%Y-%m-%d %H:%M} UTC, more than "
                f"{config.stale_after_hours:g} h before the build" for r in reports if r.stale]
         )
+        if "local store" in detail:
+            from sitegen.store import STORE_FILE
+
+            detail += f" (store: {config.state_dir / STORE_FILE})"
         raise BuildError(
             f"only {len(fresh)} of {len(config.symbols)} symbols have fresh data "
             f"(need {config.min_fresh_share:.0%}); nothing was written. {detail}"
@@ -260,10 +282,9 @@ def build_site(
     # on the index; decided before rendering from the site plan, so the site renders once.
     # Then the hourly snapshot history is carried forward. Both read the previous tree.
     fresh_plan = plan.SitePlan({r.slug: r.ranges for r in reports})
-    kept, kept_assets, not_kept = plan_carry_over(
+    kept, not_kept = plan_carry_over(
         config.out_dir, failures, set(fresh_plan.files), now=generated_at, base_url=config.base_url
     )
-    carried = [c for c, _ in kept]
     site = SiteData(
         title=config.title,
         base_url=config.base_url,
@@ -272,17 +293,26 @@ def build_site(
         params=model_params(config),
         evaluation=_evaluation(config),
         version=__version__,
-        kept=_kept(carried),
+        kept=_kept([c for c, _ in kept]),
         stale_after_hours=config.stale_after_hours,
     )
     if progress:
         progress("rendering pages")
-    files = FileSet(render_site(site, standalone=standalone))
+    rendered = render_site(site, standalone=standalone)
+    refused = after_render_refusals(kept, rendered, config.base_url)
+    if refused:
+        # rare (a tampered cache, or kept pages that need an older BokehJS): drop them and
+        # render again, so no page lists a symbol the site does not carry
+        for symbol, why in refused.items():
+            log.warning("%s: cannot keep the last good pages: %s", symbol, why)
+        not_kept.update(refused)
+        kept = [k for k in kept if k[0].symbol not in refused]
+        site = replace(site, kept=_kept([c for c, _ in kept]))
+        rendered = render_site(site, standalone=standalone)
+    carried = [c for c, _ in kept]
+    files = FileSet(rendered)
     for _, own in kept:
         files.update(own)  # refuses a path the fresh site already has
-    for rel, content in kept_assets.items():
-        if rel not in files:  # an older BokehJS the kept pages still load
-            files[rel] = content
     written = add_snapshots(files, config.out_dir, now=site.generated_at)
     stale = tuple(r.symbol for r in reports if r.stale) + tuple(c.symbol for c in carried)
     failed = tuple(s for s in failures if s not in stale)
@@ -311,27 +341,43 @@ def build_site(
 
 
 def _live_source(
-    config: Config, *, offline: bool, progress: Callable[[str], None] | None
+    config: Config, *, offline: bool, progress: Callable[[str], None] | None,
+    fetch_options: FetchOptions | None = None,
 ) -> tuple[SeriesSource, list[str], set[tuple[str, str]]]:
     """Fetch into the local store (unless offline), then read every series from the store.
 
     Returns the source, the fetch's messages and the (exchange, symbol) pairs that failed.
     """
-    from sitegen.sources.live import fetch_all
+    from sitegen.sources.live import down_summary, fetch_all, new_paths, remove_new_store
     from sitegen.store import STORE_FILE, Store
 
     notes: list[str] = []
     failed: set[tuple[str, str]] = set()
     path = config.state_dir / STORE_FILE
     if not offline:
+        made = new_paths(path)
         with Store(path) as store:
-            report = fetch_all(config, store, progress=progress)
+            report = fetch_all(config, store, progress=progress, options=fetch_options)
+            empty = not report.ok and store.count("candles") == 0
+        if empty:
+            if made:
+                remove_new_store(path, made)
+            raise BuildError(
+                f"could not fetch any data ({down_summary(report)}); nothing was written"
+                f"{' and no store was created' if made else ''}. Check the network or set a proxy "
+                f"(${config.proxy_env}); `liqmap build --sample` builds the site offline from the "
+                "embedded sample data"
+            )
         notes.extend(report.messages)
         failed = {(r.exchange, r.symbol) for r in report.failed}
     elif not path.exists():
         raise BuildError(
             f"{path}: no local store yet; run `liqmap fetch` (or build without --offline) first"
         )
+    # Open it once up front: a damaged or unreadable store is one clear error, not one per
+    # (exchange, symbol) pair.
+    with Store(path, read_only=True):
+        pass
     return _StoreSource(path), notes, failed
 
 
@@ -349,10 +395,13 @@ class _StoreSource:
         self.path = path
 
     def load(self, exchange: str, symbol: str) -> MarketSeries:
-        from sitegen.store import Store
+        from sitegen.store import Store, store_problem
 
-        with Store(self.path) as store:
-            series = store.load_series(exchange, symbol)
+        try:
+            with Store(self.path, read_only=True) as store:
+                series = store.load_series(exchange, symbol)
+        except sqlite3.Error as e:  # damage past what quick_check looks at
+            raise BuildError(store_problem(self.path, e, "cannot read the store")) from None
         if series is None:
-            raise SourceError(f"{exchange} {symbol}: nothing in the local store {self.path}")
+            raise SourceError(f"{exchange} {symbol}: nothing in the local store")
         return series

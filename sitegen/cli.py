@@ -10,7 +10,7 @@ from pathlib import Path
 import click
 
 from sitegen import __version__
-from sitegen.config import load_config
+from sitegen.config import check_base_url, load_config
 from sitegen.errors import LiqmapError
 from sitegen.masking import install_secret_filter, mask_known, watch_env
 
@@ -22,14 +22,15 @@ def _live_terminal() -> bool:
 
 
 def _setup_logging(verbose: int, quiet: bool) -> None:
-    level = logging.WARNING if quiet else (logging.DEBUG if verbose > 1 else logging.INFO)
+    """Default: warnings and the progress line; -v: what happens (info); -vv: debug; -q: errors only."""
+    level = logging.ERROR if quiet else {0: logging.WARNING, 1: logging.INFO}.get(verbose, logging.DEBUG)
     # On a terminal the progress line is redrawn in place: clear it before a log line.
     clear = "\r\033[K" if _live_terminal() else ""
     logging.basicConfig(level=level, format=clear + "%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
     install_secret_filter()  # proxy credentials never reach the log
     if verbose < 2:
         for noisy in ("bokeh", "asyncio", "ccxt", "urllib3", "aiohttp"):
-            logging.getLogger(noisy).setLevel(logging.WARNING)
+            logging.getLogger(noisy).setLevel(max(level, logging.WARNING))
 
 
 def _progress(quiet: bool):
@@ -82,8 +83,10 @@ exchanges_option = click.option("--exchanges", help="Comma-separated ccxt exchan
 state_option = click.option(
     "--state", "state_dir", type=click.Path(file_okay=False, path_type=Path), help="Store folder."
 )
-verbose_option = click.option("--verbose", "-v", count=True, help="More log output (-vv for debug).")
-quiet_option = click.option("--quiet", "-q", is_flag=True, help="Only warnings and errors.")
+verbose_option = click.option(
+    "--verbose", "-v", count=True, help="More detail: each step and retry (-vv: debug, library logs too)."
+)
+quiet_option = click.option("--quiet", "-q", is_flag=True, help="Errors only: no progress, summary or warnings.")
 
 
 @main.command()
@@ -157,7 +160,7 @@ def fetch(
     Example:
       liqmap fetch --state .liqmap --exchanges okx,hyperliquid
     """
-    from sitegen.sources.live import fetch_into_state
+    from sitegen.sources.live import fetch_into_state, summary_lines
 
     _setup_logging(verbose, quiet)
     try:
@@ -168,12 +171,14 @@ def fetch(
         raise _fail(e) from None
     if not quiet:
         click.echo(err=True)
+        where = f"into {path}" if path.exists() else f"(no store was created at {path})"
         click.echo(
-            f"Fetched {len(report.ok)} of {len(report.symbols)} (exchange, symbol) pairs into "
-            f"{path} in {report.seconds:.1f} s ({report.requests} requests)."
+            f"Fetched {len(report.ok)} of {len(report.symbols)} (exchange, symbol) pairs {where} "
+            f"in {report.seconds:.1f} s ({report.requests} requests)."
         )
-    for message in report.messages:
-        click.echo(f"  {_safe(message)}", err=quiet)
+    if not quiet or not report.ok:  # with -q, failures are printed only when they are the error
+        for message in summary_lines(report):
+            click.echo(f"  {_safe(message)}", err=quiet)
     if not report.ok:
         raise click.exceptions.Exit(1)
 
@@ -181,7 +186,9 @@ def fetch(
 @main.command()
 @click.argument("site_dir", type=click.Path(file_okay=False, path_type=Path))
 @click.option("--base-url", help="Absolute URL the site is published at (default: from robots.txt).")
-def check(site_dir: Path, base_url: str | None) -> None:
+@verbose_option
+@quiet_option
+def check(site_dir: Path, base_url: str | None, verbose: int, quiet: bool) -> None:
     """Validate a built site: pages, internal links, assets, JSON schemas, no empty pages.
 
     Exits 1 and lists every problem when the tree must not be published.
@@ -192,13 +199,21 @@ def check(site_dir: Path, base_url: str | None) -> None:
     """
     from sitegen.site.check import check_site
 
+    _setup_logging(verbose, quiet)
+    if base_url is not None:
+        try:
+            base_url = check_base_url(base_url)
+        except ValueError as e:
+            click.echo(f"Error: --base-url: {e}", err=True)
+            raise click.exceptions.Exit(2) from None
     problems = check_site(site_dir, base_url=base_url)
     for problem in problems:
         click.echo(problem, err=True)
     if problems:
         click.echo(f"Error: {site_dir}: {len(problems)} problem(s); do not publish this tree.", err=True)
         raise click.exceptions.Exit(1)
-    click.echo(f"{site_dir}: OK")
+    if not quiet:
+        click.echo(f"{site_dir}: OK")
 
 
 @main.command()
@@ -206,6 +221,8 @@ def check(site_dir: Path, base_url: str | None) -> None:
 @config_option
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of a table.")
 @click.option("--halves", is_flag=True, help="Also score the first and second half separately.")
+@verbose_option
+@quiet_option
 @click.option(
     "--oi-share", type=click.FloatRange(0, 1, min_open=True), default=None,
     help="Share of the open interest behind the realised liquidations that the file's "
@@ -214,7 +231,8 @@ def check(site_dir: Path, base_url: str | None) -> None:
     "Use 1 when both columns cover the same exchanges.",
 )
 def evaluate(
-    csv_file: Path, config_file: Path | None, as_json: bool, halves: bool, oi_share: float | None
+    csv_file: Path, config_file: Path | None, as_json: bool, halves: bool, verbose: int, quiet: bool,
+    oi_share: float | None
 ) -> None:
     """Score the model against realised liquidations in CSV_FILE, beside a naive baseline.
 
@@ -240,6 +258,7 @@ def evaluate(
     from sitegen.build import model_params
     from sitegen.evaluation import CALIBRATION_OI_SHARE, evaluate_csv, format_table
 
+    _setup_logging(verbose, quiet)
     try:
         config = load_config(config_file)
         share = CALIBRATION_OI_SHARE if oi_share is None else oi_share

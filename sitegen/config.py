@@ -17,11 +17,13 @@ from __future__ import annotations
 
 import difflib
 import math
+import os
 import re
 import tomllib
 from dataclasses import MISSING, dataclass, field, fields
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from sitegen.errors import ConfigError
 
@@ -48,6 +50,77 @@ def slugify(symbol: str) -> str:
     base, _, rest = symbol.partition("/")
     quote = rest.split(":")[0]
     return f"{base}-{quote}".lower()
+
+
+# Characters a base URL may not contain anywhere: whitespace and controls (a newline would
+# inject lines into robots.txt), quotes and angle brackets (attribute and XML breakers),
+# backslash (browsers read it as "/").
+_BASE_URL_BAD = re.compile(r"[\x00-\x20\x7f\"'`<>\\{}|^]")
+
+
+def check_base_url(value: object) -> str:
+    """The site's base URL, normalised to end with ``/``; ``ValueError`` says what is wrong.
+
+    Only an absolute ``http(s)://host[:port]/path`` is accepted: no whitespace, quotes or
+    angle brackets, no user name or password, no query string or fragment (they would end
+    up inside every canonical URL, the sitemap and the feed).
+    """
+    if not isinstance(value, str) or not value.strip():
+        raise ValueError(f"must be a non-empty string, got {value!r}")
+    bad = _BASE_URL_BAD.search(value)
+    if bad:
+        raise ValueError(
+            f"must be an absolute http(s) URL without spaces, quotes or control characters; "
+            f"{value!r} contains {bad.group()!r} at position {bad.start()}"
+        )
+    try:
+        parts = urlsplit(value)
+        port = parts.port
+    except ValueError as e:
+        raise ValueError(f"is not a valid URL ({e}), got {value!r}") from None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"must be an absolute http(s) URL like 'https://me.github.io/heat/', got {value!r}")
+    if "?" in value or "#" in value:
+        raise ValueError(f"must not have a query string or fragment ('?' or '#'), got {value!r}")
+    if "@" in parts.netloc:
+        raise ValueError(f"must not contain a user name or password, got {value!r}")
+    del port  # read only so that a bad port fails here
+    return value if value.endswith("/") else value + "/"
+
+
+def check_slug_collisions(symbols: list[str] | tuple[str, ...]) -> dict[int, str]:
+    """Indexes of symbols whose page slug is taken by an earlier one, with the reason.
+
+    ``BTC/USDT:USDT`` and ``BTC/USDT:BTC`` differ only by settle currency and would share
+    ``btc-usdt/``: navigation would list BTC twice and one data file carry the wrong symbol.
+    """
+    seen: dict[str, str] = {}
+    clashes: dict[int, str] = {}
+    for i, symbol in enumerate(symbols):
+        slug = slugify(symbol)
+        if slug in seen:
+            clashes[i] = (
+                f"{symbol!r} and {seen[slug]!r} would share the page {slug}/ (they differ only by "
+                "settle currency); list one of them"
+            )
+        else:
+            seen[slug] = symbol
+    return clashes
+
+
+def check_state_outside_out(state_dir: Path, out_dir: Path) -> None:
+    """``ValueError`` when the store folder is the output folder or inside it.
+
+    Every build replaces the output folder with the new site: a store kept in it would be
+    at the mercy of each swap (and published with the site).
+    """
+    state = Path(os.path.realpath(state_dir))
+    out = Path(os.path.realpath(out_dir))
+    if state == out or out in state.parents:
+        raise ValueError(
+            f"the store folder {state_dir} is inside the output folder {out_dir}, which every "
+            "build replaces and publishes; put the store beside it (e.g. --state .liqmap)"
+        )
 
 
 @dataclass(frozen=True)
@@ -248,7 +321,13 @@ def load_config(path: str | Path | None = None, **overrides: Any) -> Config:
     for name, (value, origin) in values.items():
         out[name] = _check(top[name], value, f"{where}: {origin}")
     out["model"] = _validate_model(model_values, where)
-    return Config(**out)
+    config = Config(**out)
+    try:
+        check_state_outside_out(config.state_dir, config.out_dir)
+    except ValueError as e:
+        origin = values.get("state_dir", values.get("out_dir", (None, "[data] state_dir")))[1]
+        raise ConfigError(f"{where}: {origin}: {e}") from None
+    return config
 
 
 def _number_ok(s: Setting, v: float) -> bool:
@@ -271,9 +350,10 @@ def _check(s: Setting, value: Any, where: str) -> Any:
         if not isinstance(value, str) or not value.strip():
             raise err(f"must be a non-empty string, got {value!r}")
         if s.kind == "url":
-            if not re.match(r"^https?://[^\s/]+", value):
-                raise err(f"must be an absolute http(s) URL, got {value!r}")
-            value = value if value.endswith("/") else value + "/"
+            try:
+                value = check_base_url(value)
+            except ValueError as e:
+                raise err(str(e)) from None
         return value
     if s.kind == "path":
         if not isinstance(value, str | Path) or not str(value).strip():
@@ -311,6 +391,8 @@ def _check(s: Setting, value: Any, where: str) -> Any:
             if sym in syms:
                 raise err(f"{sym!r} is listed twice", f"[{i}]")
             syms.append(sym)
+        for i, why in check_slug_collisions(syms).items():
+            raise err(why, f"[{i}]")
         return tuple(syms)
     if s.kind in ("exchanges", "ranges"):
         options = list(KNOWN_EXCHANGES) if s.kind == "exchanges" else list(RANGES)

@@ -12,8 +12,10 @@ The schema is versioned with ``PRAGMA user_version`` and migrated forward on ope
 
 from __future__ import annotations
 
+import errno
 import logging
 import sqlite3
+import time
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from types import TracebackType
@@ -117,11 +119,18 @@ FundingRow = tuple[int, float]  # ts, rate
 
 
 class Store:
-    """The SQLite store at ``path`` (created with its folder if missing). Use as a context manager."""
+    """The SQLite store at ``path`` (created with its folder if missing). Use as a context manager.
 
-    def __init__(self, path: Path | str, *, timeout_s: float = 30.0) -> None:
+    ``read_only=True`` never writes (``build --offline`` reads a store it may not own: a
+    read-only file or folder works). Every open runs ``PRAGMA quick_check`` once per process
+    and file version (see ``benchmarks/store_open.py`` for its cost), so a store damaged in
+    the middle is reported before anything is read from it or written to it.
+    """
+
+    def __init__(self, path: Path | str, *, timeout_s: float = 30.0, read_only: bool = False) -> None:
         self.path = Path(path)
         self._timeout_s = timeout_s
+        self._read_only = read_only
         self._db: sqlite3.Connection | None = None
         self._ids: dict[tuple[str, str, str, str], int] = {}
 
@@ -129,28 +138,79 @@ class Store:
 
     def open(self) -> Store:
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            # isolation_level=None: we issue BEGIN/COMMIT ourselves, so a transaction is
-            # exactly what we say it is. check_same_thread=False: a fetch called inside a
-            # running event loop runs in a helper thread while its caller waits (never two
-            # threads at once).
-            db = sqlite3.connect(self.path, timeout=self._timeout_s, isolation_level=None,
-                                 check_same_thread=False)
+            db = self._connect()
         except (OSError, sqlite3.Error) as e:
-            raise SourceError(f"{self.path}: cannot open the store: {e} (check --state)") from None
+            raise SourceError(store_problem(self.path, e, "cannot open the store")) from None
         try:
-            db.execute("PRAGMA journal_mode=WAL")
-            db.execute("PRAGMA synchronous=NORMAL")
+            if not self._read_only:
+                db.execute("PRAGMA journal_mode=WAL")
+                db.execute("PRAGMA synchronous=NORMAL")
             db.execute("PRAGMA foreign_keys=ON")
             self._db = db
+            self._check_integrity()
             self._migrate()
-        except sqlite3.DatabaseError as e:
+        except sqlite3.Error as e:
             db.close()
             self._db = None
-            raise SourceError(
-                f"{self.path}: not a usable liqmap store ({e}); move it away and run `liqmap fetch`"
-            ) from None
+            raise SourceError(store_problem(self.path, e, "not a usable liqmap store")) from None
+        except BaseException:
+            db.close()
+            self._db = None
+            raise
         return self
+
+    def _connect(self) -> sqlite3.Connection:
+        # isolation_level=None: we issue BEGIN/COMMIT ourselves, so a transaction is
+        # exactly what we say it is. check_same_thread=False: a fetch called inside a
+        # running event loop runs in a helper thread while its caller waits (never two
+        # threads at once).
+        if not self._read_only:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            return sqlite3.connect(self.path, timeout=self._timeout_s, isolation_level=None,
+                                   check_same_thread=False)
+        if not self.path.is_file():
+            raise sqlite3.OperationalError(f"no such file: {self.path}")
+        uri = self.path.resolve().as_uri()
+        db = sqlite3.connect(f"{uri}?mode=ro", uri=True, timeout=self._timeout_s, isolation_level=None)
+        try:
+            db.execute("SELECT count(*) FROM sqlite_master").fetchone()
+            return db
+        except sqlite3.OperationalError as e:
+            db.close()
+            if "locked" in str(e) or "busy" in str(e):
+                raise  # a writer is at work: never read around its lock
+            # A WAL store in a folder we cannot write: SQLite cannot make its -shm file.
+            # Nobody can be writing it then either; read it as an immutable file.
+            return sqlite3.connect(
+                f"{uri}?mode=ro&immutable=1", uri=True, timeout=self._timeout_s, isolation_level=None
+            )
+
+    def _check_integrity(self) -> None:
+        try:
+            st = self.path.stat()
+        except OSError:
+            return
+        key = (str(self.path.resolve()), st.st_mtime_ns, st.st_size)
+        if key in _CHECKED:
+            return
+        started = time.perf_counter()
+        try:
+            problems = [str(r[0]) for r in self.db.execute("PRAGMA quick_check(3)").fetchall()]
+        except sqlite3.DatabaseError as e:  # damage bad enough to stop the check itself
+            if "not a database" in str(e):
+                raise
+            problems = [str(e)]
+        ms = (time.perf_counter() - started) * 1000
+        if problems != ["ok"]:
+            raise SourceError(
+                f"{self.path}: the store is damaged (SQLite quick_check: {'; '.join(problems)}). "
+                "Nothing was read from it or written to it. Rescue what is readable with "
+                f"`sqlite3 {self.path} .recover | sqlite3 recovered.sqlite` and use that file, "
+                "or move it away and run `liqmap fetch` to start a new store (history is fetched "
+                "again only as far back as the exchanges keep it)"
+            )
+        log.info("%s: integrity ok (quick_check, %.0f ms)", self.path, ms)
+        _CHECKED.add(key)
 
     def close(self) -> None:
         if self._db is not None:
@@ -178,20 +238,35 @@ class Store:
                 f"{self.path}: store schema version {version} is newer than this liqmap knows "
                 f"({SCHEMA_VERSION}); upgrade liqmap or use another --state folder"
             )
+        if version == SCHEMA_VERSION:
+            return
+        if self._read_only:
+            raise SourceError(
+                f"{self.path}: store schema version {version} is older than this liqmap's "
+                f"({SCHEMA_VERSION}) and the store is opened read-only; run `liqmap fetch` once "
+                "with write access to upgrade it"
+            )
+        created = False
         for target in range(version + 1, SCHEMA_VERSION + 1):
+            # Read the version inside the write lock: another process creating or upgrading
+            # the same store at this moment may have done this step already.
             self.db.execute("BEGIN IMMEDIATE")
             try:
-                for statement in _statements(MIGRATIONS[target - 1]):
-                    self.db.execute(statement)
-                # PRAGMA user_version is transactional: it commits with the tables.
-                self.db.execute(f"PRAGMA user_version={target}")
+                now = int(self.db.execute("PRAGMA user_version").fetchone()[0])
+                if now < target:
+                    for statement in _statements(MIGRATIONS[target - 1]):
+                        self.db.execute(statement)
+                    # PRAGMA user_version is transactional: it commits with the tables.
+                    self.db.execute(f"PRAGMA user_version={target}")
+                    created = created or now == 0
                 self.db.execute("COMMIT")
             except BaseException:
-                self.db.execute("ROLLBACK")
+                if self.db.in_transaction:  # SQLite may have rolled back already (disk full)
+                    self.db.execute("ROLLBACK")
                 raise
             if version > 0:
                 log.info("%s: store schema migrated to version %d", self.path, target)
-        if version == 0:
+        if version == 0 and created:
             log.info("%s: new store (schema version %d)", self.path, SCHEMA_VERSION)
 
     @property
@@ -272,7 +347,9 @@ class Store:
                 )
             db.execute("COMMIT")
         except BaseException:
-            db.execute("ROLLBACK")
+            # on a full disk SQLite rolls back by itself; a second ROLLBACK would hide the cause
+            if db.in_transaction:
+                db.execute("ROLLBACK")
             self._ids.clear()  # ids created in the rolled-back transaction are gone
             raise
 
@@ -419,6 +496,48 @@ class Store:
 
     def integrity_ok(self) -> bool:
         return self.db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+
+
+_CHECKED: set[tuple[str, int, int]] = set()  # (path, mtime, size) already quick-checked
+
+
+def store_problem(path: Path, error: BaseException, what: str) -> str:
+    """One line for a store that cannot be used, with advice that fits the cause.
+
+    A read-only file, a full disk or a lock are not damage: the history in the store is
+    good, and moving it away would throw it out.
+    """
+    text = str(error).lower()
+    err = getattr(error, "errno", None)
+    if "readonly" in text or "read-only" in text or err in (errno.EACCES, errno.EPERM, errno.EROFS) or (
+        "unable to open" in text and path.exists()
+    ):
+        return (
+            f"{path}: {what}: {error}. The store is read-only for this user (or its folder is): "
+            "give write access to the file and its folder, or use `liqmap build --offline`, "
+            "which only reads it"
+        )
+    if "disk is full" in text or "disk or database is full" in text or err in (errno.ENOSPC, errno.EDQUOT):
+        return (
+            f"{path}: {what}: {error}. The disk holding the store is full: free space and run "
+            "again; the store keeps everything written before"
+        )
+    if "locked" in text or "busy" in text:
+        return (
+            f"{path}: {what}: {error}. Another liqmap process is writing the store: wait for it "
+            "to finish and run again"
+        )
+    if "no such file" in text:
+        return f"{path}: {what}: no store there yet; run `liqmap fetch` (or build without --offline) first"
+    if isinstance(error, sqlite3.DatabaseError) and (
+        "not a database" in text or "malformed" in text or "corrupt" in text
+    ):
+        return (
+            f"{path}: {what} ({error}): the file is damaged or is not a liqmap store. Rescue what "
+            f"is readable with `sqlite3 {path} .recover | sqlite3 recovered.sqlite`, or move it "
+            "away and run `liqmap fetch` to start a new store"
+        )
+    return f"{path}: {what}: {error} (check the file and --state)"
 
 
 def _statements(script: str) -> Iterable[str]:

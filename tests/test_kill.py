@@ -87,7 +87,12 @@ def test_sigkill_at_any_moment_leaves_a_complete_site(tmp_path: Path) -> None:
     _, err = first.communicate(timeout=300)
     assert first.returncode == 0, err.decode()
     assert check_site(out) == []
+    # files the user keeps in --out (issue 11 item 1) must survive every kill as well
+    (out / "CNAME").write_text("heat.example.org\n")
+    (out / ".nojekyll").write_bytes(b"")
+    (out / "NOTES.md").write_text("my notes\n")
     expected = names(out)
+    assert {"CNAME", ".nojekyll", "NOTES.md"} <= expected
 
     during_write = 0
     killed = 0

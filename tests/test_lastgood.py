@@ -97,15 +97,21 @@ def test_kept_pages_with_links_to_vanished_pages_are_dropped(tmp_path: Path) -> 
     assert merged == fresh
 
 
-def test_old_versioned_assets_of_kept_pages_come_along(tmp_path: Path) -> None:
+def test_old_versioned_assets_are_never_taken_from_the_previous_tree(tmp_path: Path) -> None:
+    """The previous tree comes from a cache: a script there may have been replaced (issue 11 item 2)."""
     files = make_site(BOTH)
     files["static/bokeh-3.8.0.min.js"] = b"/* old bokeh */"
     files["eth-usdt/index.html"] = files["eth-usdt/index.html"].replace(
         b"</head>", b"<script src='../static/bokeh-3.8.0.min.js'></script></head>")
     prev = previous_site(tmp_path, files)
     fresh = make_site({"BTC/USDT:USDT": "btc-usdt"})
+    merged, carried, not_kept = carry_over(prev, {"ETH/USDT:USDT": "x"}, fresh, now=NOW)
+    assert carried == [] and "static/bokeh-3.8.0.min.js" not in merged
+    assert "links to static/bokeh-3.8.0.min.js, which is not in the new site" in not_kept["ETH/USDT:USDT"]
+    # the same asset written by this build: the page is carried
+    fresh["static/bokeh-3.8.0.min.js"] = b"/* bokeh of this build */"
     merged, [_], _ = carry_over(prev, {"ETH/USDT:USDT": "x"}, fresh, now=NOW)
-    assert merged["static/bokeh-3.8.0.min.js"] == b"/* old bokeh */"
+    assert merged["static/bokeh-3.8.0.min.js"] == b"/* bokeh of this build */"
     assert check_files(merged) == []
 
 

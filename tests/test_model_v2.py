@@ -154,7 +154,7 @@ def test_model_v2_keys_are_validated(tmp_path: Path) -> None:  # config: small l
     with pytest.raises(ConfigError, match="intrabar: must be 'path' or 'off'"):
         load_config(p)
     p.write_text("[model]\nusd_scale = 0\n")
-    with pytest.raises(ConfigError, match="usd_scale: must be between 0.0001 and 100"):
+    with pytest.raises(ConfigError, match=r"usd_scale: must be between 0\.0001 and 100"):
         load_config(p)
     p.write_text('[model]\nunlocated_coef = 0\nintrabar = "off"\nusd_scale = 1\n')
     m = load_config(p).model

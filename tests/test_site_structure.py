@@ -43,7 +43,8 @@ def test_range_pages_only_where_data_covers_them(sample_site: Path) -> None:
 def test_every_internal_link_and_asset_resolves(sample_site: Path) -> None:
     missing = []
     for page in pages(sample_site):
-        base = "http://site.test/" + page.relative_to(sample_site).as_posix()
+        # served at the base URL's path (/liqmap/), as Pages does: root-relative links count
+        base = "http://site.test/liqmap/" + page.relative_to(sample_site).as_posix()
         for tag in soup(page).find_all(["a", "link", "script", "img", "iframe"]):
             ref = tag.get("href") or tag.get("src")
             if not ref or ref.startswith(("#", "mailto:", "data:", "javascript:")):
@@ -51,7 +52,10 @@ def test_every_internal_link_and_asset_resolves(sample_site: Path) -> None:
             url = urlparse(urljoin(base, ref))
             if url.netloc != "site.test":
                 continue  # absolute links (canonical, og:image) point at the public base URL
-            target = sample_site / url.path.lstrip("/")
+            if not url.path.startswith("/liqmap/"):
+                missing.append(f"{page.relative_to(sample_site)} -> {ref} (outside the site)")
+                continue
+            target = sample_site / url.path[len("/liqmap/"):]
             if url.path.endswith("/") or target.is_dir():
                 target = target / "index.html"
             if not target.is_file():

@@ -112,7 +112,7 @@ def test_build_job_builds_checks_and_uploads_in_order() -> None:
     build = load(PUBLISH)["jobs"]["build"]
     order = [s.get("run", s.get("uses", "")) for s in build["steps"]]
     text = "\n".join(order)
-    assert re.search(r"python -m pip install \.$", text, re.M)
+    assert re.search(r"python -m pip install --no-deps --no-build-isolation --no-index \.$", text, re.M)
     idx = {
         key: next(i for i, s in enumerate(order) if key in s)
         for key in ("cache/restore", "liqmap build --out site", "liqmap check site",
@@ -139,6 +139,8 @@ def test_proxy_comes_from_a_secret_via_env_only() -> None:
     build = _steps(load(PUBLISH)["jobs"]["build"])["Build"]
     assert build["env"]["LIQMAP_PROXY"] == "${{ secrets.LIQMAP_PROXY }}"
     assert text.count("secrets.") == 1
+    # an environment secret: only the job running in that environment can read it
+    assert load(PUBLISH)["jobs"]["build"]["environment"] == "exchange-proxy"
     # expressions never land inside shell code (template injection)
     for job in load(PUBLISH)["jobs"].values():
         for step in job["steps"]:
@@ -171,3 +173,65 @@ def test_ci_runs_tests_and_lint_on_push_and_pr() -> None:
     assert "ruff check" in runs
     assert "zizmor --offline" in runs
     assert (ROOT / ".ci" / "run").is_file()
+
+
+# -- issue 11 item 4: hash-locked install, auditor persona clean ---------------------------
+
+LOCK = ROOT / "requirements" / "publish.txt"
+LOCK_COMMAND = (
+    "uv pip compile pyproject.toml requirements/build.in --generate-hashes --python-version 3.12 "
+    "--python-platform x86_64-unknown-linux-gnu -o requirements/publish.txt"
+)
+
+
+def test_zizmor_auditor_persona_has_no_findings() -> None:
+    proc = subprocess.run(
+        [tool("zizmor"), "--offline", "--no-progress", "--persona=auditor", str(PUBLISH), str(CI)],
+        capture_output=True, text=True, timeout=120,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "No findings" in proc.stdout + proc.stderr
+
+
+def _lock() -> dict[str, tuple[str, list[str]]]:
+    """{name: (version, hashes)} from the lock file."""
+    out: dict[str, tuple[str, list[str]]] = {}
+    for block in re.split(r"\n(?=[A-Za-z0-9])", LOCK.read_text()):
+        m = re.match(r"^([A-Za-z0-9._-]+)==(\S+)", block)
+        if m:
+            out[m[1].lower().replace("_", "-")] = (m[2], re.findall(r"--hash=sha256:([0-9a-f]{64})", block))
+    return out
+
+
+def test_publish_installs_only_from_the_hash_locked_file() -> None:
+    install = _steps(load(PUBLISH)["jobs"]["build"])["Install liqmap"]["run"].strip().splitlines()
+    assert install == [
+        "python -m pip install --require-hashes --only-binary=:all: -r requirements/publish.txt",
+        "python -m pip install --no-deps --no-build-isolation --no-index .",
+    ]
+    text = PUBLISH.read_text()
+    assert text.count("pip install") == 2
+
+
+def test_lock_pins_every_dependency_with_hashes() -> None:
+    import tomllib
+
+    from packaging.requirements import Requirement
+
+    lock = _lock()
+    assert lock and all(hashes for _, hashes in lock.values()), "every pin needs --hash"
+    assert all(re.fullmatch(r"[0-9][0-9A-Za-z.+-]*", v) for v, _ in lock.values())
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    wanted = [*project["project"]["dependencies"], *project["build-system"]["requires"]]
+    for spec in wanted:
+        req = Requirement(spec)
+        name = req.name.lower().replace("_", "-")
+        assert name in lock, f"{name} is missing from {LOCK.name}: regenerate it ({LOCK_COMMAND})"
+        assert req.specifier.contains(lock[name][0], prereleases=True), (
+            f"{name}=={lock[name][0]} no longer satisfies {spec!r}: regenerate {LOCK.name}"
+        )
+
+
+def test_the_regenerate_command_is_documented_and_is_the_one_used() -> None:
+    assert LOCK_COMMAND in LOCK.read_text().splitlines()[1]
+    assert LOCK_COMMAND in (ROOT / "README.md").read_text()

@@ -8,7 +8,7 @@ reader sees a new entry only when the numbers change.
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 from xml.sax.saxutils import escape
 
 from sitegen.render.summary import Summary
@@ -41,15 +41,24 @@ def sitemap_xml(site: SiteData, summaries: list[Summary], paths: list[str]) -> b
     return ("\n".join(lines) + "\n").encode("utf-8")
 
 
+def robots_value(text: str) -> str:
+    """``text`` made safe for one robots.txt line: percent-encoded, no line break can survive.
+
+    The config accepts only clean base URLs; this is the second lock, so that no value can
+    ever add a ``Disallow: /`` line of its own.
+    """
+    return quote(text, safe="/:%@!$&'()*+,;=-._~")
+
+
 def robots_txt(site: SiteData) -> bytes:
-    base_path = urlsplit(site.base_url).path or "/"
+    base_path = robots_value(urlsplit(site.base_url).path or "/")
     return (
         "# liqmap: estimated crypto liquidation levels, rebuilt from public market data.\n"
         "# Everything here may be crawled except the chart-only embed pages (iframe targets);\n"
         "# the numbers are free to reuse from data/<symbol>.json and .csv.\n"
         "User-agent: *\n"
         f"Disallow: {base_path}embed/\n"
-        f"Sitemap: {site.base_url}sitemap.xml\n"
+        f"Sitemap: {robots_value(site.base_url)}sitemap.xml\n"
     ).encode()
 
 

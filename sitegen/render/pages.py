@@ -16,7 +16,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from html import escape as html_escape
 from typing import Any, cast
+from urllib.parse import urlsplit
 
 from bokeh.embed import file_html
 from bokeh.embed.bundle import bundle_for_objs_and_resources
@@ -196,8 +198,10 @@ EMBED_HEIGHT = 480  # px, the iframe of the embed snippet and of the oEmbed answ
 
 def _embed_snippet(site: SiteData, report: SymbolReport) -> str:
     base = report.symbol.split("/")[0]
+    # built with escaping: the snippet is HTML that blogs paste (and oEmbed clients insert) as is
+    src = html_escape(f"{site.base_url}{plan.url('embed', report.slug)}")
     return (
-        f'<iframe src="{site.base_url}{plan.url("embed", report.slug)}" title="{base} liquidation heatmap '
+        f'<iframe src="{src}" title="{html_escape(base)} liquidation heatmap '
         f'(liqmap)" loading="lazy" width="100%" height="{EMBED_HEIGHT}" style="border:0" '
         f'sandbox="allow-scripts allow-popups allow-popups-to-escape-sandbox"></iframe>'
     )
@@ -334,12 +338,7 @@ def render_pages(
                 description="How liqmap estimates liquidation levels, every parameter, and how well "
                             "the model matched real liquidations.", og_image="")
     out[plan.path("methodology")] = _plain_page(ctx, "methodology.html", meth)
-    nf = ctx.common("", plan.path("not_found"))
-    # GitHub Pages serves 404.html for any missing path: a <base> makes its relative links
-    # resolve against the site root whatever the depth of the missing URL.
-    nf["base_href"] = site.base_url
-    nf.update(description="Page not found.", og_image="")
-    out[plan.path("not_found")] = _plain_page(ctx, "404.html", nf)
+    out[plan.path("not_found")] = _not_found_page(ctx)
     return out, ctx.bokeh_files
 
 
@@ -365,6 +364,24 @@ def parameter_rows(params: ModelParams) -> list[tuple[str, str, str]]:
         text = f"{value:g}" if isinstance(value, float) else str(value)
         rows.append((key.replace("_", " "), text, meaning(key)))
     return rows
+
+
+def _not_found_page(ctx: _Ctx) -> bytes:
+    """404.html: GitHub Pages serves it for any missing path, at any depth.
+
+    No ``<base>`` (the page's own CSP, ``base-uri 'self'``, blocks one pointing at another
+    origin, e.g. in a local preview or on a custom domain): links are root-relative to the
+    base URL's path, a small script moves them to the root the page is actually served
+    from, and the CSS and JS are inlined so the page is styled wherever it is.
+    """
+    site = ctx.site
+    root = urlsplit(site.base_url).path or "/"
+    nf = ctx.common(root, plan.path("not_found"))
+    static = assets.static_files()
+    nf.update(standalone=True, inline_css=static["css/site.css"].decode("utf-8"),
+              inline_js=static["js/liqmap.js"].decode("utf-8"), site_root=root)
+    nf.update(description="Page not found.", og_image="")
+    return _plain_page(ctx, "404.html", nf)
 
 
 def _thumb_urls(summaries: list[Summary], standalone: bool) -> dict[str, str]:

@@ -28,6 +28,7 @@ from xml.etree import ElementTree
 from sitegen import plan, schemas
 from sitegen.config import RANGES
 from sitegen.site.links import CSS_IMPORT_RE, CSS_URL_RE, PageParser, resolve, target_exists
+from sitegen.site.safetree import UnsafeEntry, read_regular_file, regular_files
 
 IGNORED_PREFIXES = (".",)  # marker and dot files never reach GitHub Pages
 
@@ -58,7 +59,20 @@ def check_site(root: Path, *, base_url: str | None = None) -> list[str]:
     root = Path(root)
     if not root.is_dir():
         return [f"{root}: not a folder (build the site first: liqmap build --out {root})"]
-    return check_files({rel: (root / rel).read_bytes() for rel in _walk(root)}, base_url=base_url)
+    # Links are never followed: the Pages upload dereferences them, so a link to
+    # /proc/self/environ would publish the build's environment (secrets included).
+    names, other = regular_files(root)
+    problems = [
+        f"{rel}: is not a regular file (a symbolic link, pipe or device); a published site "
+        "holds regular files only (remove it)" for rel in other
+    ]
+    files: dict[str, bytes] = {}
+    for rel in sorted(names):
+        try:
+            files[rel] = read_regular_file(root, rel, allow_hard_links=True)
+        except (OSError, UnsafeEntry) as e:
+            problems.append(f"{rel}: cannot be read: {e}")
+    return problems + check_files(files, base_url=base_url)
 
 
 def check_files(files: Mapping[str, bytes], *, base_url: str | None = None) -> list[str]:

@@ -10,12 +10,17 @@ site (``out_dir`` before the swap) into the new tree:
 * every carried HTML page gets ``data-stale="true" data-stale-since="<ISO>"`` on its
   ``<body>`` tag, and its stale badge (``<span data-stale-badge ...>``) is shown with the
   text "stale since <time> UTC";
-* shared assets the carried pages still reference (a BokehJS of an older version under
-  ``static/``) are carried too.
+* nothing else: only regular files that the site plan names for that symbol
+  (:func:`symbol_plan`) are read, never through a link (:mod:`sitegen.site.safetree`), and
+  shared assets are never taken from the previous tree (it comes from a cache and may have
+  been tampered with).
 
 A symbol is not carried (and counts as failed) when there is no previous data, the previous
-data is unreadable, older than ``max_age_hours``, or its pages would have broken links in the
-new tree (e.g. to a symbol that is gone). Pure over bytes; reads only ``prev_dir``.
+data is unreadable, older than ``max_age_hours``, its folders hold anything the plan does
+not name (a link, a pipe, an extra file), a carried page runs a script or policy that no
+fresh page of this build has (:mod:`sitegen.site.pagepolicy`), or its pages would have
+broken links in the new tree (e.g. to a symbol that is gone, or to an older BokehJS).
+Pure over bytes; reads only ``prev_dir``.
 """
 
 from __future__ import annotations
@@ -32,6 +37,8 @@ from pathlib import Path
 from sitegen import plan, schemas
 from sitegen.config import slugify
 from sitegen.site.links import internal_links
+from sitegen.site.pagepolicy import PagePolicy, page_problems, policy_of
+from sitegen.site.safetree import UnsafeEntry, read_regular_file, regular_files, unexpected_entries
 from sitegen.site.writer import MARKER
 from sitegen.times import iso, parse_iso
 
@@ -60,6 +67,18 @@ class Carried:
 def symbol_paths(names: set[str] | list[str], slug: str) -> list[str]:
     """The files of one symbol among ``names`` that the site plan names (nothing else is carried)."""
     return plan.owned_by(names, slug)
+
+
+def symbol_plan(slug: str, ranges: list[str] | tuple[str, ...]) -> set[str]:
+    """Every file the site plan names for one symbol with these ``ranges``."""
+    return set(plan.symbol_files(slug, ranges))
+
+
+def symbol_area(slug: str) -> tuple[tuple[str, ...], set[str]]:
+    """The folders a symbol owns alone, and its single files in shared folders."""
+    folders = (f"{slug}/", f"embed/{slug}/")
+    singles = {p for p in plan.symbol_files(slug, ()) if not p.startswith(folders)}
+    return folders, singles
 
 
 def mark_html_stale(html: bytes, stale_since: datetime) -> bytes:
@@ -96,11 +115,9 @@ def _exists(names: set[str], target: str) -> bool:
     return target in names or f"{target}/index.html" in names  # "/btc-usdt" serves its index
 
 
-def _previous_names(prev_dir: Path) -> set[str]:
-    return {
-        p.relative_to(prev_dir).as_posix() for p in prev_dir.rglob("*")
-        if p.is_file() and not any(part.startswith(".") for part in p.relative_to(prev_dir).parts)
-    }
+def _previous_names(prev_dir: Path) -> tuple[set[str], list[str]]:
+    """(regular files, links and other non-files) of the previous tree; nothing followed."""
+    return regular_files(prev_dir)
 
 
 def carry_over(
@@ -118,15 +135,43 @@ def carry_over(
     ``files`` itself is not modified. (The build plans with :func:`plan_carry_over` before
     rendering and merges after, so the site is rendered once.)
     """
-    kept, extra_assets, not_kept = plan_carry_over(
-        prev_dir, failed, set(files), now=now, max_age_hours=max_age_hours, base_url=base_url
+    policy = fresh_policy(files)
+    kept, not_kept = plan_carry_over(
+        prev_dir, failed, set(files), now=now, max_age_hours=max_age_hours, base_url=base_url,
+        policy=policy,
     )
     merged = dict(files)
     for _, own in kept:
         merged.update(own)
-    for rel, content in extra_assets.items():
-        merged.setdefault(rel, content)
     return merged, [c for c, _ in kept], not_kept
+
+
+def fresh_policy(files: Mapping[str, bytes]) -> PagePolicy:
+    """What the fresh pages of this build run (carried pages may run nothing else)."""
+    return policy_of(c for rel, c in files.items() if rel.endswith((".html", ".htm")))
+
+
+def after_render_refusals(
+    kept: list[tuple[Carried, dict[str, bytes]]], files: Mapping[str, bytes], base_url: str | None = None
+) -> dict[str, str]:
+    """{symbol: why} for kept symbols that the rendered site cannot take after all: a page
+    runs something this build's pages do not (:mod:`sitegen.site.pagepolicy`), or links to
+    a shared asset the new site lacks (e.g. an older BokehJS). Shared assets are never taken
+    from the previous tree: it comes from a cache."""
+    policy = fresh_policy(files)
+    names = set(files) | {p for _, own in kept for p in own}
+    out: dict[str, str] = {}
+    for carried, own in kept:
+        for rel, content in own.items():
+            if posixpath.splitext(rel)[1] not in (".html", ".htm"):
+                continue
+            problems = page_problems(rel, content, policy)
+            problems += [f"{rel} links to {t}, which is not in the new site"
+                         for t in internal_links(rel, content, base_url) if not _exists(names, t)]
+            if problems:
+                out[carried.symbol] = f"{problems[0]}; its pages are not carried"
+                break
+    return out
 
 
 def plan_carry_over(
@@ -137,24 +182,26 @@ def plan_carry_over(
     now: datetime,
     max_age_hours: float = DEFAULT_MAX_AGE_HOURS,
     base_url: str | None = None,
-) -> tuple[list[tuple[Carried, dict[str, bytes]]], dict[str, bytes], dict[str, str]]:
+    policy: PagePolicy | None = None,
+) -> tuple[list[tuple[Carried, dict[str, bytes]]], dict[str, str]]:
     """Which failed symbols keep their previous pages, decided before rendering.
 
     ``names`` are the paths the new site will have (from the site plan). Returns
-    ``([(carried symbol, its files marked stale)], shared assets their pages need from the
-    previous site, {symbol: why it could not be kept})``.
+    ``([(carried symbol, its files marked stale)], {symbol: why it could not be kept})``.
+    ``policy`` (what this build's pages run) is checked here when known; before rendering
+    it is not, and the build applies :func:`policy_refusals` after rendering.
     """
     not_kept: dict[str, str] = {}
     if not failed:
-        return [], {}, not_kept
+        return [], not_kept
     if prev_dir is None or not (Path(prev_dir) / MARKER).is_file():
-        return [], {}, {s: "no previous site to keep pages from" for s in failed}
+        return [], {s: "no previous site to keep pages from" for s in failed}
     prev_dir = Path(prev_dir)
     prev_names = _previous_names(prev_dir)
     candidates: dict[str, tuple[Carried, dict[str, bytes]]] = {}
     for symbol in failed:
         slug = slugify(symbol)
-        kept, why = _load_previous(prev_dir, prev_names, symbol, slug, names, now, max_age_hours)
+        kept, why = _load_previous(prev_dir, prev_names, symbol, slug, names, now, max_age_hours, policy)
         if kept is None:
             not_kept[symbol] = why
             log.warning("%s: cannot keep the last good pages: %s", symbol, why)
@@ -163,17 +210,16 @@ def plan_carry_over(
 
     # Drop symbols whose pages would link to something missing; repeat, since dropping one
     # symbol can break the links of another kept one.
+    # Before rendering, ``names`` has no shared assets yet: links into static/ are taken on
+    # trust here and checked against the rendered files by :func:`after_render_refusals`.
+    provisional_static = not any(n.startswith("static/") for n in names)
     while True:
         all_names = set(names) | {p for _, own in candidates.values() for p in own}
-        extra_assets: dict[str, bytes] = {}
         broken: dict[str, str] = {}
         for symbol, (_, own) in candidates.items():
             for rel, content in own.items():
                 for target in internal_links(rel, content, base_url):
-                    if _exists(all_names, target) or target in extra_assets:
-                        continue
-                    if target.startswith("static/") and target in prev_names:
-                        extra_assets[target] = (prev_dir / target).read_bytes()
+                    if _exists(all_names, target) or (provisional_static and target.startswith("static/")):
                         continue
                     broken.setdefault(symbol, f"{rel} links to {target}, which is not in the new site")
         if not broken:
@@ -182,23 +228,28 @@ def plan_carry_over(
             log.warning("%s: cannot keep the last good pages: %s", symbol, why)
             not_kept[symbol] = why
             del candidates[symbol]
-    return list(candidates.values()), extra_assets, not_kept
+    return list(candidates.values()), not_kept
 
 
 def _load_previous(
     prev_dir: Path,
-    prev_names: set[str],
+    prev: tuple[set[str], list[str]],
     symbol: str,
     slug: str,
     files: Collection[str],
     now: datetime,
     max_age_hours: float,
+    policy: PagePolicy | None,
 ) -> tuple[tuple[Carried, dict[str, bytes]] | None, str]:
+    prev_names, prev_other = prev
     data_rel = f"data/{slug}.json"
+    folders, singles = symbol_area(slug)
     if data_rel not in prev_names:
+        if data_rel in prev_other:
+            return None, f"previous {data_rel} is not a regular file (a link?); nothing is carried"
         return None, f"the previous site has no {data_rel}"
     try:
-        payload = json.loads((prev_dir / data_rel).read_bytes())
+        payload = json.loads(read_regular_file(prev_dir, data_rel))
     except (OSError, ValueError) as e:
         return None, f"previous {data_rel} is unreadable: {e}"
     errors = schemas.validate(payload, "symbol")
@@ -213,16 +264,32 @@ def _load_previous(
             f"its last good data ({iso(since)}) is older than {max_age_hours:g} hours; "
             "the page is dropped rather than shown that stale"
         )
-    own_paths = symbol_paths(prev_names, slug)
+    planned = symbol_plan(slug, [r for r in payload.get("ranges", []) if isinstance(r, str)])
+    odd = unexpected_entries(prev_names, prev_other, folders, singles, planned)
+    if odd:
+        return None, (
+            f"the previous site holds {', '.join(odd[:3])} among its files, which the site plan "
+            "does not name as a regular file; a tampered tree is never carried"
+        )
+    missing = sorted(planned - prev_names - {f"og/{slug}-thumb.png", f"oembed/{slug}.json"})
+    if missing:
+        return None, f"the previous site lacks {missing[0]}, so its pages are incomplete"
+    own_paths = sorted(planned & prev_names)
     clash = [p for p in own_paths if p in files]
     if clash:
         return None, f"this build already writes {clash[0]}"
     own: dict[str, bytes] = {}
     for rel in own_paths:
-        content = (prev_dir / rel).read_bytes()
+        try:
+            content = read_regular_file(prev_dir, rel)
+        except (OSError, UnsafeEntry) as e:
+            return None, f"previous {rel} cannot be carried: {e}"
         if rel == data_rel:
             content = mark_json_stale(payload, since, now)
         elif posixpath.splitext(rel)[1] in (".html", ".htm"):
+            problems = page_problems(rel, content, policy) if policy is not None else []
+            if problems:
+                return None, f"{problems[0]}; its pages are not carried"
             content = mark_html_stale(content, since)
         own[rel] = content
     summary = payload.get("summary")

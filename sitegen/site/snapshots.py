@@ -19,6 +19,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from sitegen import schemas
+from sitegen.site.safetree import read_regular_file
 from sitegen.site.writer import MARKER
 from sitegen.times import iso
 
@@ -95,15 +96,17 @@ def add_snapshots(
                 continue
             rel = f"{SNAPSHOT_DIR}/{key}/{path.name}"
             try:
-                payload = json.loads(path.read_bytes())
-            except (OSError, ValueError) as e:
+                # the previous tree comes from a cache: regular files only, no link followed
+                raw = read_regular_file(Path(prev_dir), rel)
+                payload = json.loads(raw)
+            except (OSError, ValueError) as e:  # UnsafeEntry is a ValueError
                 log.warning("%s: dropping an unreadable snapshot: %s", rel, e)
                 continue
             problems = schemas.validate(payload, "snapshot")
             if problems:
                 log.warning("%s: dropping a snapshot that does not match the schema: %s", rel, problems[0])
                 continue
-            snaps[rel] = path.read_bytes()
+            snaps[rel] = raw
 
     for rel, content in files.items():
         m = _DATA_RE.match(rel)

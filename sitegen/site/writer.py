@@ -7,6 +7,13 @@ the process is killed with SIGKILL. Elsewhere a two-rename fallback is used; a k
 between the two renames leaves the previous tree beside ``out_dir`` and the next build
 puts it back before doing anything else.
 
+Files in ``out_dir`` that liqmap did not write (a GitHub Pages ``CNAME`` or ``.nojekyll``,
+notes, a ``.git/`` folder) are kept: the marker lists every path the writer wrote, and
+everything else is hard-linked (never followed, never copied through a link) into the new
+tree before the swap. A kept path that the new site would write too stops the build before
+anything changes, naming it. A tree written before the marker had that list keeps
+everything the new build does not write.
+
 Leftovers of killed builds (``.<name>-liqmap-tmp-<pid>-...``) are removed by the next
 build once their process is gone. Files are flushed by the kernel, not fsynced: this
 protects against a killed process, not against a power cut.
@@ -125,6 +132,80 @@ def recover(out_dir: Path) -> None:
         shutil.rmtree(entry, ignore_errors=True)
 
 
+def written_by_liqmap(out_dir: Path) -> set[str] | None:
+    """The paths the writer wrote into ``out_dir`` (from its marker), or None when unknown."""
+    try:
+        listed = json.loads((out_dir / MARKER).read_text(encoding="utf-8")).get("written")
+    except (OSError, ValueError, AttributeError):
+        return None
+    if not isinstance(listed, list) or not all(isinstance(p, str) for p in listed):
+        return None
+    return set(listed)
+
+
+def user_entries(out_dir: Path, new_paths: Iterable[str]) -> list[str]:
+    """What in ``out_dir`` liqmap did not write: files, links and empty folders (posix paths).
+
+    Nothing is followed: a symbolic link is an entry of its own, whatever it points at.
+    Without a list in the marker (a tree of an older version), "not written" means "not
+    written by this build either".
+    """
+    written = written_by_liqmap(out_dir)
+    ours = written if written is not None else set(new_paths)
+    found: list[str] = []
+
+    def walk(folder: Path, prefix: str) -> None:
+        with os.scandir(folder) as it:
+            entries = sorted(it, key=lambda e: e.name)
+        if not entries and prefix:
+            found.append(prefix.rstrip("/") + "/")
+        for entry in entries:
+            rel = prefix + entry.name
+            if rel == MARKER:
+                continue
+            if entry.is_dir(follow_symlinks=False):
+                walk(Path(entry.path), rel + "/")
+            elif rel not in ours:
+                found.append(rel)
+
+    if out_dir.is_dir() and not out_dir.is_symlink():
+        walk(out_dir, "")
+    return found
+
+
+def _kept_conflicts(kept: Iterable[str], new_paths: Iterable[str]) -> list[str]:
+    """Kept entries the new site would overwrite, or that need a folder where it writes a file."""
+    new = set(new_paths)
+    new_dirs = {"/".join(p.split("/")[:i]) for p in new for i in range(1, p.count("/") + 1)}
+    problems = []
+    for rel in kept:
+        path = rel.rstrip("/")
+        parts = path.split("/")
+        overwritten = path in new or (not rel.endswith("/") and path in new_dirs)
+        under_a_file = any("/".join(parts[:i]) in new for i in range(1, len(parts)))
+        if overwritten or under_a_file:
+            problems.append(path)
+    return problems
+
+
+def _link_kept(out_dir: Path, tmp: Path, kept: Iterable[str]) -> None:
+    """Hard-link each kept entry into ``tmp`` (a copy where linking is refused); links stay links."""
+    for rel in kept:
+        src = out_dir.joinpath(*rel.rstrip("/").split("/"))
+        dst = tmp.joinpath(*rel.rstrip("/").split("/"))
+        if rel.endswith("/"):
+            dst.mkdir(parents=True, exist_ok=True)
+            continue
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            os.link(src, dst, follow_symlinks=False)
+        except OSError:
+            if src.is_symlink():
+                os.symlink(os.readlink(src), dst)
+            else:
+                shutil.copy2(src, dst, follow_symlinks=False)
+
+
 def _is_replaceable(out_dir: Path) -> bool:
     if not out_dir.exists():
         return True
@@ -189,17 +270,61 @@ def write_site(files: Mapping[str, bytes], out_dir: Path, *, validate: bool = Tr
     validate_paths(files)
     if MARKER in files:
         raise BuildError(f"{MARKER!r} is reserved for the writer's own marker file")
+    try:
+        _write_site(files, out_dir, validate=validate)
+    except OSError as e:
+        raise BuildError(os_problem(e, out_dir)) from None
+
+
+def os_problem(error: OSError, out_dir: Path) -> str:
+    """One line for a failed write of the site: where, why, what to do; the old tree is intact."""
+    where = error.filename or out_dir
+    kept = f"{out_dir} was left as it was" if out_dir.exists() else "nothing was written"
+    if error.errno in (errno.ENOSPC, errno.EDQUOT):
+        return (f"{where}: the disk is full ({error.strerror}) while writing the site; {kept}. "
+                f"Free space on the disk holding {out_dir.parent} and build again")
+    if error.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+        return (f"{where}: cannot write there ({error.strerror}); {kept}. Make "
+                f"{_first_existing(out_dir.parent)} writable or choose another --out")
+    return f"{where}: cannot write the site ({error.strerror or error}); {kept}. Check --out"
+
+
+def _first_existing(path: Path) -> Path:
+    while not path.exists() and path.parent != path:
+        path = path.parent
+    return path
+
+
+def _write_site(files: Mapping[str, bytes], out_dir: Path, *, validate: bool) -> None:
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     recover(out_dir)
     if not _is_replaceable(out_dir):
+        shown = ""
+        if out_dir.is_dir() and not out_dir.is_symlink():
+            entries = sorted(e.name for e in out_dir.iterdir())
+            shown = f" (it holds {', '.join(entries[:5])}{', ...' if len(entries) > 5 else ''})"
         raise BuildError(
-            f"{out_dir}: exists and is not a site written by liqmap (no {MARKER} file); "
-            "refusing to replace it. Choose another --out or remove that folder yourself."
+            f"{out_dir}: exists and is not a site written by liqmap (no {MARKER} file){shown}; "
+            "refusing to replace it, nothing was changed. Choose another --out, or empty that "
+            "folder yourself (files such as CNAME can be put back after the first build: "
+            "later builds keep them)."
         )
+    kept = user_entries(out_dir, files)
+    clash = _kept_conflicts(kept, files)
+    if clash:
+        shown = ", ".join(clash[:MAX_PROBLEMS_SHOWN])
+        raise BuildError(
+            f"{out_dir}: holds {len(clash)} path(s) that liqmap did not write but the new site "
+            f"would: {shown}. Nothing was changed; move them out of {out_dir} and build again."
+        )
+    if kept:
+        log.info("keeping %d file(s) in %s that liqmap did not write: %s", len(kept), out_dir,
+                 ", ".join(kept[:MAX_PROBLEMS_SHOWN]))
     tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}-{_TMP}-{os.getpid()}-", dir=out_dir.parent))
     try:
         _write_tree(files, tmp)
-        (tmp / MARKER).write_text(json.dumps({"files": len(files)}) + "\n", encoding="utf-8")
+        marker = {"files": len(files), "written": sorted(files)}
+        (tmp / MARKER).write_text(json.dumps(marker) + "\n", encoding="utf-8")
         os.chmod(tmp / MARKER, 0o644)
         if validate:
             from sitegen.site.check import check_site
@@ -213,6 +338,8 @@ def write_site(files: Mapping[str, bytes], out_dir: Path, *, validate: bool = Tr
                     f"the new site failed validation, {out_dir} was left unchanged "
                     f"({len(problems)} problems):\n  {shown}{tail}"
                 )
+        # after validation: what the user keeps there is theirs, not the site's to check
+        _link_kept(out_dir, tmp, kept)
         _swap_in(tmp, out_dir)
     finally:
         if tmp.exists():

@@ -26,6 +26,7 @@ import json
 import logging
 import random
 import re
+import socket
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Mapping
@@ -87,6 +88,36 @@ class FetchOptions:
 
 class GeoBlocked(SourceError):
     """The exchange refuses this network location (451 / regional 403). Not retried."""
+
+
+class Unreachable(SourceError):
+    """The exchange's host name does not resolve (no network, or blocked). Not retried:
+    a failed DNS lookup does not recover within a run, and five tries only add waiting."""
+
+
+DNS_HINT = "DNS lookup failed: no network, or the name is blocked here; a proxy may help"
+_DNS_FAILURE_RE = re.compile(
+    r"name or service not known|nodename nor servname|temporary failure in name resolution"
+    r"|no address associated with hostname|getaddrinfo failed|could not resolve host",
+    re.I,
+)
+_HOST_RE = re.compile(r"connect to host ([^\s:]+)", re.I)
+
+
+def dns_failure(e: BaseException) -> str | None:
+    """The host whose DNS lookup failed somewhere in ``e``'s chain, or None (also "" when unknown)."""
+    seen: set[int] = set()
+    cur: BaseException | None = e
+    while cur is not None and id(cur) not in seen:
+        seen.add(id(cur))
+        name = type(cur).__name__
+        text = str(cur)
+        if isinstance(cur, socket.gaierror) or name == "ClientConnectorDNSError" or _DNS_FAILURE_RE.search(text):
+            m = _HOST_RE.search(text) or _HOST_RE.search(str(e))
+            host = getattr(cur, "host", None) or (m.group(1) if m else "")
+            return str(host)
+        cur = cur.__cause__ or cur.__context__
+    return None
 
 
 class UnknownSymbol(SourceError):
@@ -273,6 +304,9 @@ class ExchangeSession:
             except SourceError:
                 raise
             except Exception as e:
+                host = dns_failure(e)
+                if host is not None:
+                    raise Unreachable(f"cannot resolve {host or 'the exchange host'} ({DNS_HINT})") from None
                 last: tuple[int, Mapping[str, str]] | None = getattr(e, "liqmap_http", None)
                 status = last[0] if last else status_in_message(e)
                 kind = classify_error(e, self.id, status)

@@ -41,6 +41,7 @@ from sitegen.errors import SourceError
 from sitegen.masking import mask_url, watch_env
 from sitegen.series import TIMEFRAME_MS, LeverageTier
 from sitegen.sources.exchanges import (
+    DNS_HINT,
     ExchangeSession,
     FetchOptions,
     GeoBlocked,
@@ -56,7 +57,7 @@ from sitegen.sources.validate import (
     find_gaps,
     tiers_binance_form,
 )
-from sitegen.store import STORE_FILE, Store
+from sitegen.store import STORE_FILE, Store, store_problem
 from sitegen.times import utc_text_ms
 
 __all__ = [
@@ -523,7 +524,7 @@ async def _fetch_symbol(
             ok_ms=now if ok else None,
         )
     except (sqlite3.Error, OSError) as e:
-        msg = f"could not write to the store {store.path}: {e} (check the disk and --state)"
+        msg = store_problem(store.path, e, "could not write to the store")
         log.error("%s: %s", where, msg)
         progress.symbol(where, msg)
         return SymbolResult(ex.id, symbol, market, False, msg, counts)
@@ -536,7 +537,7 @@ async def _fetch_symbol(
     else:
         msg = "the exchange returned no candles for the configured range"
         store.note_error(ex.id, symbol, msg)
-    (log.debug if ok else log.warning)("%s: %s", where, msg)  # progress shows the ok ones
+    log.debug("%s: %s", where, msg) if ok else log.info("%s: %s", where, msg)  # the report has it
     progress.symbol(where, msg)
     return SymbolResult(ex.id, symbol, market, ok, msg, counts)
 
@@ -570,7 +571,8 @@ async def _fetch_exchange(
         except SourceError as e:
             blocked = isinstance(e, GeoBlocked)
             msg = str(e) if blocked else f"cannot load markets: {e}"
-            log.warning("%s: %s", exchange, msg)
+            # the report's messages carry it to the summary; logged again only with -v
+            log.info("%s: %s", exchange, msg)
             progress.exchange_down(exchange, msg, len(config.symbols))
             return (
                 ExchangeResult(exchange, False, blocked, msg, ex.requests),
@@ -678,17 +680,72 @@ class _Progress:
     def exchange_down(self, exchange: str, message: str, symbols: int) -> None:
         self.done += symbols
         if self.show:
-            self.show(f"[{self.done}/{self.total}] fetch {exchange}: {message}")
+            short = message.removeprefix("cannot load markets: ").split(" (")[0]
+            self.show(f"[{self.done}/{self.total}] fetch {exchange}: {short[:100]} (exchange skipped)")
 
 
 def fetch_into_state(
     config: Config, *, progress: Callable[[str], None] | None = None,
     options: FetchOptions | None = None,
 ) -> tuple[FetchReport, Path]:
-    """``liqmap fetch``: update the store in ``config.state_dir``; returns (report, store path)."""
+    """``liqmap fetch``: update the store in ``config.state_dir``; returns (report, store path).
+
+    A store this call created is removed again when nothing at all could be fetched, so
+    "nothing was written" leaves nothing behind.
+    """
     path = Path(config.state_dir) / STORE_FILE
+    made = new_paths(path)
     with Store(path) as store:
-        return fetch_all(config, store, progress=progress, options=options), path
+        report = fetch_all(config, store, progress=progress, options=options)
+        empty = not report.ok and store.count("candles") == 0
+    if made and empty:
+        remove_new_store(path, made)
+    return report, path
+
+
+def new_paths(path: Path) -> list[Path]:
+    """The store file and the folders above it that do not exist yet (deepest last)."""
+    missing = [p for p in (path, *path.parents) if not p.exists()]
+    return missing[::-1] if path in missing else []
+
+
+def remove_new_store(path: Path, made: list[Path]) -> None:
+    """Remove a store (and its -wal/-shm files and new folders) that a failed run created."""
+    for extra in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+        extra.unlink(missing_ok=True)
+    for folder in reversed(made[:-1]):
+        try:
+            folder.rmdir()
+        except OSError:
+            break  # not empty: something else lives there now
+    log.info("%s: removed again, nothing was fetched into it", path)
+
+
+OFFLINE_HINT = "`liqmap build --sample` builds the site offline from the embedded sample data"
+
+
+def summary_lines(report: FetchReport) -> list[str]:
+    """``report.messages`` for a person: the DNS explanation once at the end, not on every line."""
+    lines = [m.replace(f" ({DNS_HINT})", "") for m in report.messages]
+    if any(DNS_HINT in m for m in report.messages):
+        lines.append(f"{DNS_HINT}; {OFFLINE_HINT}")
+    return lines
+
+
+def down_summary(report: FetchReport) -> str:
+    """The exchanges that failed, one short clause each, on one line; a shared explanation
+    (the part in parentheses) is said once, not once per exchange."""
+    heads: list[str] = []
+    whys: dict[str, None] = {}
+    for e in report.exchanges:
+        if not e.ok:
+            head, _, why = e.message.removeprefix("cannot load markets: ").partition(" (")
+            heads.append(f"{e.exchange}: {head}")
+            if why:
+                whys[why.removesuffix(")")] = None
+    if not heads:
+        return "no exchange returned data"
+    return "; ".join(heads) + (f" ({'; '.join(whys)})" if whys else "")
 
 
 def fetch_all(

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import itertools
 import math
+import statistics
 from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime
 
 CandleRow = tuple[int, float, float, float, float, float, float | None]
 
@@ -80,7 +82,63 @@ def clean_candles(
     if out_of_order:
         notes.append("bars arrived out of order; sorted by time")
     del forming  # the open bar is expected, not worth a note
-    return [by_ts[t] for t in sorted(by_ts)], notes
+    rows, outlier_notes = clip_outliers([by_ts[t] for t in sorted(by_ts)])
+    return rows, notes + outlier_notes
+
+
+# A price this many times above (or below) the median close of a bar's neighbours is not a
+# market move: the largest one-bar crashes of listed perpetuals stay well inside x3.
+OUTLIER_FACTOR = 3.0
+OUTLIER_NEIGHBOURS = 5  # on each side
+
+
+def clip_outliers(
+    rows: Sequence[CandleRow], *, factor: float = OUTLIER_FACTOR, neighbours: int = OUTLIER_NEIGHBOURS,
+) -> tuple[list[CandleRow], list[str]]:
+    """Bars whose prices are absurd against their neighbours, dropped or clipped, with notes.
+
+    ``rows`` sorted by time. The reference is the median close of up to ``neighbours`` bars
+    on each side (at least two in all, else the bar is left as it is). A bar whose open or
+    close lies outside ``[ref / factor, ref * factor]`` is dropped (nothing of it can be
+    trusted); a bar with only its wick out there keeps its body and loses the wick (high
+    and low clipped to open/close). One such bar (high x10,000) would otherwise stretch
+    the price grid of the whole map.
+    """
+    closes = [r[4] for r in rows]
+    out: list[CandleRow] = []
+    dropped: list[str] = []
+    clipped: list[str] = []
+    for i, row in enumerate(rows):
+        around = closes[max(0, i - neighbours):i] + closes[i + 1:i + 1 + neighbours]
+        if len(around) < 2:
+            out.append(row)
+            continue
+        ref = statistics.median(around)
+        lo_ok, hi_ok = ref / factor, ref * factor
+        ts, o, h, lo, c, v, tb = row
+        if not (lo_ok <= o <= hi_ok and lo_ok <= c <= hi_ok):
+            dropped.append(f"{_utc(ts)} (open {o:g}, close {c:g}, neighbours {ref:g})")
+            continue
+        if h > hi_ok or lo < lo_ok:
+            clipped.append(f"{_utc(ts)} (high {h:g}, low {lo:g}, neighbours {ref:g})")
+            row = (ts, o, h if h <= hi_ok else max(o, c), lo if lo >= lo_ok else min(o, c), c, v, tb)
+        out.append(row)
+    notes = []
+    if dropped:
+        notes.append(
+            f"dropped {len(dropped)} bar(s) priced over {factor:g}x away from their neighbours: "
+            + "; ".join(dropped[:3])
+        )
+    if clipped:
+        notes.append(
+            f"clipped the wick of {len(clipped)} bar(s) reaching over {factor:g}x away from their "
+            "neighbours to the bar's open/close: " + "; ".join(clipped[:3])
+        )
+    return out, notes
+
+
+def _utc(ts: int) -> str:
+    return datetime.fromtimestamp(ts / 1000, UTC).strftime("%Y-%m-%d %H:%M UTC")
 
 
 def find_gaps(timestamps: Sequence[int], step_ms: int) -> list[tuple[int, int]]:

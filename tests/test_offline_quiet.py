@@ -1,0 +1,104 @@
+"""Issue 11 item 16: offline, `liqmap build` is a short summary with the `--sample` hint.
+
+The machine is really offline here: each command runs in a fresh network namespace
+(``unshare -rn``: only a loopback that is down, no DNS), with the real exchange URLs,
+so nothing can reach the internet. Before: ~38 lines, 16 retry lines, each failure twice,
+one line repeating a sentence 12 times, DNS failures retried 5 times, a store file created.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from sitegen.cli import main
+from sitegen.sources.exchanges import DNS_HINT
+
+ROOT = Path(__file__).resolve().parents[1]
+ENV = {**os.environ, "PYTHONPATH": str(ROOT)}
+ENV.pop("LIQMAP_PROXY", None)
+
+
+def _netns_ok() -> bool:
+    if shutil.which("unshare") is None:
+        return False
+    return subprocess.run(["unshare", "-rn", "true"], capture_output=True).returncode == 0
+
+
+offline = pytest.mark.skipif(not _netns_ok(), reason="needs `unshare -rn` (a network namespace)")
+
+
+def _run_offline(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(["unshare", "-rn", sys.executable, "-m", "sitegen.cli", *args],
+                          capture_output=True, text=True, env=ENV, timeout=300)
+
+
+@offline
+def test_offline_build_is_a_short_summary_with_the_sample_hint(tmp_path: Path) -> None:
+    state, out = tmp_path / "state", tmp_path / "site"
+    res = _run_offline("build", "--out", str(out), "--state", str(state))
+    assert res.returncode == 1
+    lines = res.stderr.splitlines()
+    assert len(lines) <= 6, res.stderr
+    errors = [line for line in lines if line.startswith("Error:")]
+    assert len(errors) == 1
+    assert "`liqmap build --sample` builds the site offline" in errors[0]
+    assert "nothing was written and no store was created" in errors[0]
+    for exchange in ("binanceusdm", "bybit", "okx", "hyperliquid"):
+        assert res.stderr.count(f"fetch {exchange}:") == 1  # one progress line each
+        assert errors[0].count(f"{exchange}:") == 1
+    assert res.stderr.count(DNS_HINT) == 1  # said once, not once per exchange
+    assert "retry" not in res.stderr and "Traceback" not in res.stderr
+    assert not state.exists() and not out.exists()
+
+
+@offline
+def test_dns_failures_are_not_retried(tmp_path: Path) -> None:
+    res = _run_offline("build", "-v", "--out", str(tmp_path / "site"), "--state", str(tmp_path / "state"))
+    assert res.returncode == 1
+    assert "retry" not in res.stderr  # -v would show every retry
+    res = _run_offline("fetch", "--state", str(tmp_path / "state"))
+    assert res.returncode == 1
+    assert re.search(r"pairs \(no store was created at .*\) in [\d.]+ s \(4 requests\)", res.stdout), res.stdout
+    assert res.stdout.count(DNS_HINT) == 1 and "--sample" in res.stdout
+    assert not (tmp_path / "state").exists()
+
+
+@offline
+def test_quiet_is_errors_only_and_verbose_adds_detail(tmp_path: Path) -> None:
+    base = ["--out", str(tmp_path / "site"), "--state", str(tmp_path / "state")]
+    quiet = _run_offline("build", "-q", *base)
+    assert quiet.returncode == 1 and quiet.stdout == ""
+    assert quiet.stderr.splitlines() and all(line.startswith("Error:") for line in quiet.stderr.splitlines())
+    default = _run_offline("build", *base)
+    verbose = _run_offline("build", "-v", *base)
+    assert len(verbose.stderr.splitlines()) > len(default.stderr.splitlines())
+    assert "INFO" in verbose.stderr and "INFO" not in default.stderr
+    fetch_quiet = _run_offline("fetch", "-q", "--state", str(tmp_path / "state"))
+    assert fetch_quiet.returncode == 1 and fetch_quiet.stdout == ""
+
+
+@pytest.mark.parametrize("command", ["build", "fetch", "check", "evaluate"])
+def test_every_command_has_verbose_and_quiet(command: str) -> None:
+    res = CliRunner().invoke(main, [command, "--help"])
+    assert res.exit_code == 0
+    assert "-v, --verbose" in res.output and "-q, --quiet" in res.output
+
+
+def test_sample_build_quiet_prints_nothing_and_check_quiet_too(tmp_path: Path) -> None:
+    out = tmp_path / "site"
+    args = [sys.executable, "-m", "sitegen.cli"]
+    res = subprocess.run([*args, "build", "--sample", "-q", "--symbols", "BTC/USDT:USDT", "--out", str(out)],
+                         capture_output=True, text=True, env=ENV, timeout=300)
+    assert res.returncode == 0 and res.stdout == "" and res.stderr == ""
+    res = CliRunner().invoke(main, ["check", "-q", str(out)])
+    assert res.exit_code == 0 and res.output == ""
+    res = CliRunner().invoke(main, ["check", str(out)])
+    assert res.exit_code == 0 and res.output.strip() == f"{out}: OK"
