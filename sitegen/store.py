@@ -143,7 +143,7 @@ class Store:
             raise SourceError(store_problem(self.path, e, "cannot open the store")) from None
         try:
             if not self._read_only:
-                db.execute("PRAGMA journal_mode=WAL")
+                self._set_wal(db)
                 db.execute("PRAGMA synchronous=NORMAL")
             db.execute("PRAGMA foreign_keys=ON")
             self._db = db
@@ -158,6 +158,20 @@ class Store:
             self._db = None
             raise
         return self
+
+    def _set_wal(self, db: sqlite3.Connection) -> None:
+        """Switch to WAL. Changing the journal mode fails at once with "database is locked"
+        (SQLite's busy handler is not consulted) while another process creates the same new
+        store: wait for it, up to the store's timeout."""
+        deadline = time.monotonic() + self._timeout_s
+        while True:
+            try:
+                db.execute("PRAGMA journal_mode=WAL")
+                return
+            except sqlite3.OperationalError as e:
+                if "locked" not in str(e) or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.02)
 
     def _connect(self) -> sqlite3.Connection:
         # isolation_level=None: we issue BEGIN/COMMIT ourselves, so a transaction is
