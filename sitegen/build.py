@@ -19,8 +19,10 @@ from typing import Protocol
 import numpy as np
 
 from sitegen import __version__
+from sitegen.accuracy import with_realised
 from sitegen.config import RANGES, Config, slugify
 from sitegen.errors import BuildError, LiqmapError, SourceError
+from sitegen.liquidations import Realised
 from sitegen.model.types import ModelResult
 from sitegen.report import KeptSymbol, SiteData, SymbolReport
 from sitegen.series import TIMEFRAME_MS, MarketSeries
@@ -147,7 +149,8 @@ def gather(
             failures[symbol] = "; ".join(notes) or "no data"
             continue
         try:
-            reports.append(analyse_symbol(symbol, series, config, notes))
+            report = analyse_symbol(symbol, series, config, notes)
+            reports.append(with_realised(report, series, _realised(source, symbol)))
         except LiqmapError as e:
             log.warning("%s: %s", symbol, e)
             failures[symbol] = str(e)
@@ -155,6 +158,19 @@ def gather(
         if progress:
             progress(f"modelled {symbol} ({', '.join(s.exchange for s in series)})")
     return reports, failures
+
+
+def _realised(source: SeriesSource, symbol: str) -> Realised | None:
+    """The source's realised liquidations of ``symbol``, where it has any (sample, store)."""
+    get = getattr(source, "realised", None)
+    if get is None:
+        return None
+    try:
+        realised = get(symbol)
+    except (LiqmapError, OSError, ValueError) as e:  # the pages still build without them
+        log.warning("%s: realised liquidations unavailable: %s", symbol, e)
+        return None
+    return realised if realised else None
 
 
 def _kept(carried: Sequence[object]) -> tuple[KeptSymbol, ...]:
@@ -297,3 +313,9 @@ class _StoreSource:
         if series is None:
             raise SourceError(f"{exchange} {symbol}: nothing in the local store {self.path}")
         return series
+
+    def realised(self, symbol: str) -> Realised:
+        from sitegen.store import Store
+
+        with Store(self.path) as store:
+            return store.load_realised(symbol)

@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from sitegen.liquidations import Accuracy, Realised
 from sitegen.model.types import ModelParams, ModelResult
 from sitegen.series import Candles, Funding
 
@@ -31,6 +32,8 @@ class SymbolReport:
     stale: bool = False  # True when this build could not refresh the symbol
     stale_since: datetime | None = None
     notes: tuple[str, ...] = field(default_factory=tuple)  # human messages (e.g. "okx: geo-blocked")
+    realised: Realised | None = None  # realised liquidations (events, hourly totals, coverage)
+    accuracy: tuple[Accuracy, ...] = ()  # live accuracy, 7 and 30 days (sitegen/accuracy.py)
 
 
 @dataclass(frozen=True)
