@@ -58,3 +58,6 @@ class SiteData:
     evaluation: dict[str, object] | None = None  # calibration table for the methodology page
     version: str = "0"
     kept: tuple[KeptSymbol, ...] = ()  # listed on the index, nav and sitemap, pages carried over
+    # Live accuracy of earlier builds, newest first, from the hourly snapshots:
+    # ({"hour", "symbol", "bars", "long", "long_base", "short", "short_base"}, ...)
+    accuracy_history: tuple[dict[str, object], ...] = ()

@@ -24,6 +24,7 @@ from bokeh.models import Model
 from bokeh.resources import CDN, INLINE
 from bokeh.settings import settings
 
+from sitegen.accuracy import FLOOR_BARS
 from sitegen.config import RANGES
 from sitegen.render import assets
 from sitegen.render.figures import (
@@ -44,6 +45,8 @@ from sitegen.render.levels import (
     fmt_usd,
     range_view,
 )
+from sitegen.render.realised import add_markers, add_to_panel
+from sitegen.render.realised_data import page_context
 from sitegen.render.summary import (
     BAND_PCT,
     Summary,
@@ -237,6 +240,7 @@ def _symbol_vars(ctx: _Ctx, s: Summary, rng: str, rel: str, path: str, canonical
         embed_snippet=_embed_snippet(ctx.site, report),
         candle_up=CANDLE_UP,
         candle_down=CANDLE_DOWN,
+        realised=page_context(report),
         axis_text=AXIS_TEXT,
     )
     return v
@@ -263,6 +267,8 @@ def _symbol_pages(ctx: _Ctx, s: Summary) -> dict[str, bytes]:
             heat = heatmap_figure(view, colorbar_title=f"estimated liquidations per {row_pct:g} % price row")
             liq = map_figure(view, cum_long, cum_short)
             pred = predicted_figure(view, heat.figure.x_range)
+            add_markers(heat.figure, view, report.realised)  # realised liquidations
+            add_to_panel(pred, view, report.realised)
             canonical = f"{report.slug}/" if rng == default else f"{report.slug}/{rng}/"
             v = _symbol_vars(ctx, s, rng, rel, path, canonical)
             v.update(
@@ -295,7 +301,8 @@ def render_pages(site: SiteData, summaries: list[Summary], *, standalone: bool) 
     index_vars = ctx.common("", "index.html")
     index_vars.update(summaries=summaries, description=_site_description(site, summaries),
                       og_image=f"{site.base_url}og/{summaries[0].report.slug}.png" if summaries else "",
-                      thumbs=_thumb_urls(summaries, standalone))
+                      thumbs=_thumb_urls(summaries, standalone),
+                      live={s.report.slug: page_context(s.report) for s in summaries})
     out["index.html"] = _plain_page(ctx, "index.html", index_vars)
     meth = ctx.common("../", "methodology/index.html")
     meth.update(evaluation=_evaluation_rows(site.evaluation), params=site.params,
@@ -303,6 +310,8 @@ def render_pages(site: SiteData, summaries: list[Summary], *, standalone: bool) 
                                        zip(site.params.leverages, site.params.leverage_weights, strict=True)),
                 evaluation_extra=_evaluation_extra(site.evaluation),
                 evaluation_raw=site.evaluation, summaries=summaries,
+                live={s.report.slug: page_context(s.report) for s in summaries},
+                accuracy_history=site.accuracy_history, live_floor=FLOOR_BARS,
                 description="How liqmap estimates liquidation levels, every parameter, and how well "
                             "the model matched real liquidations.", og_image="")
     out["methodology/index.html"] = _plain_page(ctx, "methodology.html", meth)

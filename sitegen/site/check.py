@@ -101,6 +101,28 @@ CLUSTER = Obj({
     "distance_pct": Num(),
 })
 
+# Live accuracy (sitegen/accuracy.py): a side is null below the floor ("not enough data").
+ACCURACY_SIDE = Nullable(Obj({
+    "logcorr": Nullable(Num()),
+    "baseline_logcorr": Nullable(Num()),
+    "top10": Nullable(Num(min=0)),
+    "pred_to_real_usd": Nullable(Num(min=0)),
+}, optional={"baseline_top10": Nullable(Num(min=0))}))
+ACCURACY = Nullable(Obj({
+    "window_days": Num(min=1, integer=True),
+    "bars": Num(min=0, integer=True),
+    "sources": ListOf(Str()),
+    "long": ACCURACY_SIDE,
+    "short": ACCURACY_SIDE,
+}, optional={"floor_bars": Num(min=0, integer=True), "bar_minutes": Num(min=1, integer=True),
+             "enough_data": bool}))
+REALISED = Nullable(Obj({
+    "timestamp_ms": ListOf(Num(min=0, integer=True)),
+    "long_usd": ListOf(Nullable(Num(min=0))),
+    "short_usd": ListOf(Nullable(Num(min=0))),
+    "sources": ListOf(Str()),
+}, optional={"units": Str(), "bar_minutes": Num(min=1, integer=True), "hourly": dict}))
+
 SYMBOL_SCHEMA = Obj(
     {
         "generated_at": Str(ISO_UTC),
@@ -119,6 +141,9 @@ SYMBOL_SCHEMA = Obj(
         "volume_model": bool,
         "source": Str(),
         "notes": ListOf(Str()),
+        "realised": REALISED,
+        "accuracy": ACCURACY,
+        "accuracy_30d": ACCURACY,
     },
 )
 
