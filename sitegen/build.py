@@ -204,7 +204,7 @@ def build_site(
     """Build the whole site into ``config.out_dir``; see the module docstring for the policy."""
     from sitegen.render import render_site
     from sitegen.site.lastgood import carry_over, find_kept
-    from sitegen.site.snapshots import add_snapshots
+    from sitegen.site.snapshots import accuracy_history, add_snapshots
     from sitegen.site.writer import write_site
 
     started = time.perf_counter()
@@ -242,6 +242,7 @@ def build_site(
         evaluation=_evaluation(config),
         version=__version__,
         kept=_kept(find_kept(config.out_dir, failures, now=generated_at)),
+        accuracy_history=accuracy_history(config.out_dir),
     )
     if progress:
         progress("rendering pages")

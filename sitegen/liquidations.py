@@ -159,6 +159,22 @@ def on_bars(realised: Realised, timestamp: np.ndarray, bar_ms: int) -> Bars:
     covered = np.zeros(n, dtype=bool)
     used: list[str] = []
     for tot in realised.totals:
+        if bar_ms > tot.bar_ms and bar_ms % tot.bar_ms == 0 and n:
+            # Longer bars (e.g. 2 h from hourly totals): a bar counts when every one of its
+            # hours is there.
+            k = bar_ms // tot.bar_ms
+            lo = np.searchsorted(tot.timestamp, ts, side="left")
+            hi = np.searchsorted(tot.timestamp, ts + bar_ms, side="left")
+            cl = np.concatenate([[0.0], np.cumsum(tot.long_usd)])
+            cs = np.concatenate([[0.0], np.cumsum(tot.short_usd)])
+            full = ((hi - lo) == k) & ~covered
+            if not np.any(full):
+                continue
+            long_[full] = (cl[hi] - cl[lo])[full]
+            short[full] = (cs[hi] - cs[lo])[full]
+            covered |= full
+            used.append(tot.source)
+            continue
         if tot.bar_ms != bar_ms:
             continue
         _, ia, ib = np.intersect1d(ts, tot.timestamp, return_indices=True)

@@ -54,19 +54,33 @@ def markers(view: RangeView, realised: Realised | None) -> list[Marker]:
         for e in events_between(realised, t0, t1)
     ]
     for tot in realised.totals:
-        inside = (tot.timestamp >= t0 - tot.bar_ms) & (tot.timestamp < t1)
-        for i in np.flatnonzero(inside):
-            start = int(tot.timestamp[i])
-            bars = (view.timestamp >= start) & (view.timestamp < start + tot.bar_ms)
-            if not np.any(bars):
-                continue
-            mid = start + tot.bar_ms // 2
-            lo, hi = float(np.min(view.low[bars])), float(np.max(view.high[bars]))
+        if view.bar_ms >= tot.bar_ms:
+            # One marker per side and column of the view (totals summed to the column).
+            only = Realised(realised.symbol, totals=(tot,))
+            bars = on_bars(only, view.timestamp, view.bar_ms)
+            starts, lows, highs = view.timestamp, view.low, view.high
+            width = view.bar_ms
+            sel = np.flatnonzero(bars.covered)
+            longs, shorts = bars.long_usd, bars.short_usd
+        else:
+            hours = np.unique((view.timestamp // tot.bar_ms) * tot.bar_ms)
+            only = Realised(realised.symbol, totals=(tot,))
+            bars = on_bars(only, hours, tot.bar_ms)
+            idx = np.searchsorted(hours, view.timestamp, side="right") - 1
+            lows = np.array([np.min(view.low[idx == i]) for i in range(hours.shape[0])])
+            highs = np.array([np.max(view.high[idx == i]) for i in range(hours.shape[0])])
+            starts, width = hours, tot.bar_ms
+            sel = np.flatnonzero(bars.covered)
+            longs, shorts = bars.long_usd, bars.short_usd
+        unit = "hourly total" if width == HOUR_MS else f"total of {width // HOUR_MS} h" if width > HOUR_MS else "total"
+        for i in sel:
+            mid = int(starts[i]) + width // 2
             for side, usd, price, where in (
-                ("long", float(tot.long_usd[i]), lo, "low"), ("short", float(tot.short_usd[i]), hi, "high"),
+                ("long", float(longs[i]), float(lows[i]), "low"),
+                ("short", float(shorts[i]), float(highs[i]), "high"),
             ):
                 if usd > 0:
-                    out.append(Marker(mid, price, side, usd, tot.source, f"hourly total, drawn at the hour's {where}"))
+                    out.append(Marker(mid, price, side, usd, tot.source, f"{unit}, drawn at the bar's {where}"))
     return out
 
 
@@ -133,7 +147,7 @@ def add_to_panel(p: figure, view: RangeView, realised: Realised | None) -> int:
     bars = on_bars(realised, view.timestamp, view.bar_ms)
     width = view.bar_ms
     t, lng, sht = bars.timestamp[bars.covered], bars.long_usd[bars.covered], bars.short_usd[bars.covered]
-    if t.shape[0] == 0 and view.bar_ms < HOUR_MS:
+    if not np.any(bars.covered) and view.bar_ms < HOUR_MS:
         hours = np.unique((view.timestamp // HOUR_MS) * HOUR_MS)
         hb = on_bars(realised, hours, HOUR_MS)
         t, lng, sht = hb.timestamp[hb.covered], hb.long_usd[hb.covered], hb.short_usd[hb.covered]
