@@ -42,7 +42,7 @@ def _find(page: Any) -> dict[str, Any]:
     return page.evaluate(FIND_JS)
 
 
-def test_markers_tooltip_and_legend_toggle(open_page) -> None:  # type: ignore[no-untyped-def]
+def test_markers_tooltip_and_legend_toggle(open_page) -> None:  # type: ignore[no-untyped-def]  # noqa: F811 (the shared fixture)
     loaded = open_page("btc-usdt/index.html")
     page = loaded.page
     found = _find(page)
@@ -69,7 +69,7 @@ def test_markers_tooltip_and_legend_toggle(open_page) -> None:  # type: ignore[n
     assert loaded.problems == []
 
 
-def test_single_events_on_the_month_page(open_page) -> None:  # type: ignore[no-untyped-def]
+def test_single_events_on_the_month_page(open_page) -> None:  # type: ignore[no-untyped-def]  # noqa: F811 (the shared fixture)
     """The recorded Binance force orders of 2026-01-06 are on the 1-month page, at their price."""
     page = open_page("btc-usdt/1m/index.html").page
     notes = page.evaluate("""() => {
