@@ -33,10 +33,21 @@ def test_bucket_events_sums_per_side_and_drops_outside() -> None:
     assert lng.tolist() == [5.0, 1.0, 0.0] and sht.tolist() == [7.0, 0.0, 0.0]
 
 
+def test_span_coverage_needs_nine_tenths_of_a_bar() -> None:
+    from sitegen.liquidations import span_coverage
+
+    ts = np.array([0, H, 2 * H])
+    # Two recordings of 55 minutes with a 5-minute gap, as the hourly publishing job makes.
+    spans = [Span("okx", "a", 0, H + 15 * 60_000), Span("okx", "a", H + 20 * 60_000, 2 * H + 15 * 60_000)]
+    assert span_coverage(spans, ts, H).tolist() == [True, True, False]
+    assert span_coverage(spans, ts, H, share=1.0).tolist() == [True, False, False]
+
+
 def test_on_bars_counts_only_listened_bars_and_prefers_totals() -> None:
     ts = np.arange(4) * H
     events = [ev(H + 5, "long", 3.0), ev(2 * H + 5, "short", 4.0), ev(3 * H + 5, "long", 8.0)]
-    # Listening from the start of bar 1 to the middle of bar 3: bars 1 and 2 are covered.
+    # Listening from the start of bar 1 to the middle of bar 3: bars 1 and 2 are covered
+    # (bar 3 was heard for half its length, under the 90 % rule).
     spans = (Span("binanceusdm", "test", H, 3 * H + H // 2),)
     totals = (BarTotals("agg", H, np.array([2 * H]), np.array([10.0]), np.array([20.0])),)
     bars = on_bars(Realised("BTC/USDT:USDT", tuple(events), spans, totals), ts, H)
