@@ -487,10 +487,13 @@ class Store:
             "SELECT exchange, source, start_ms, end_ms FROM liquidation_spans ORDER BY start_ms"
         ).fetchall()
 
-    def load_realised(self, symbol: str, start_ms: int | None = None) -> Realised:
-        """The stored events of ``symbol`` and the recording spans, for the pages and the score."""
+    def load_realised(self, symbol: str, days: int = 32) -> Realised:
+        """The events of ``symbol`` of the last ``days`` before its newest stored one, and the
+        recording spans: what the pages and the 30-day score need, not the whole retention."""
+        newest = self.db.execute("SELECT max(ts) FROM liquidations WHERE symbol=?", (symbol,)).fetchone()[0]
+        start = None if newest is None else int(newest) - days * 86_400_000
         spans = merge_spans(Span(*r) for r in self.liquidation_spans())
-        return Realised(symbol, tuple(self.liquidation_rows(symbol, start_ms)), spans)
+        return Realised(symbol, tuple(self.liquidation_rows(symbol, start)), spans)
 
     def integrity_ok(self) -> bool:
         return self.db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"

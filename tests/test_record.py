@@ -255,3 +255,44 @@ def test_sigkill_loses_at_most_the_last_batch_and_the_store_stays_consistent(
     sent = sorted(int(f["o"]["T"]) for f in load_frames() if f["o"]["s"] in IDS)
     window = [t for t in sent if got[0] <= t <= got[-1]]
     assert 0 <= len(window) - len(got) <= 15
+
+
+@pytest.mark.slow
+def test_recorded_events_reach_the_offline_build(tmp_path: Path) -> None:
+    """fetch + record into one store, then `build --offline`: the BTC pages carry the events."""
+    from sitegen.build import build_site
+    from sitegen.config import load_config
+    from tests.fakex.harness import run_fetch
+
+    state = tmp_path / "state"
+    db = state / "liqmap.sqlite"
+    # The recorded morning replayed as if it ended an hour before the fixture's "now", so it
+    # falls inside the 24-hour page.
+    shift = NOW - 3_600_000 - max(int(f["o"]["T"]) for f in load_frames())
+    with FakeExchanges(load_universe(), NOW) as rest, FakeStream([Plan()], shift_ms=shift) as ws:
+        run_fetch(rest, db, exchanges=("binanceusdm",), symbols=("BTC/USDT:USDT",), retention_days=30)
+        opts = RecordOptions(api_urls={"binanceusdm": rest.url}, ws_urls={"binanceusdm": ws.url},
+                             flush_s=0.2, silence_s=1.0, backoff_s=0.05)
+
+        async def go() -> None:
+            with Store(db) as st:
+                rec = Recorder(st, ["binanceusdm"], ["BTC/USDT:USDT"], opts)
+                task = asyncio.ensure_future(rec.run(duration_s=20))
+                while ws.remaining() > 0:
+                    await asyncio.sleep(0.1)
+                await asyncio.sleep(0.4)
+                rec.stop.set()
+                await task
+
+        asyncio.run(go())
+    config = load_config(None, exchanges=["binanceusdm"], symbols=["BTC/USDT:USDT"],
+                         state_dir=state, out_dir=tmp_path / "site")
+    build_site(config, offline=True)
+    data = json.loads((tmp_path / "site" / "data" / "btc-usdt.json").read_text())
+    assert data["accuracy"]["sources"] == [] or data["accuracy"]["enough_data"] is False
+    assert data["accuracy"]["long"] is None  # one recorded morning is far below the floor
+    page = (tmp_path / "site" / "btc-usdt" / "24h" / "index.html").read_text()
+    assert "realised_markers" in page and "not enough data" in page.lower()
+    assert page.count("single liquidation") >= 1  # the tooltip note of a recorded event
+    csv_text = (tmp_path / "site" / "data" / "btc-usdt.csv").read_text()
+    assert csv_text.splitlines()[0].endswith("realised_long_usd,realised_short_usd")

@@ -46,8 +46,16 @@ class Plan:
 
 
 class FakeStream:
-    def __init__(self, plans: list[Plan] | None = None, frames: list[dict[str, Any]] | None = None) -> None:
+    def __init__(
+        self, plans: list[Plan] | None = None, frames: list[dict[str, Any]] | None = None,
+        shift_ms: int = 0,
+    ) -> None:
         self.frames = load_frames() if frames is None else frames
+        if shift_ms:  # replay at another time (event and trade times moved alike)
+            self.frames = [
+                {**f, "E": f["E"] + shift_ms, "o": {**f["o"], "T": f["o"]["T"] + shift_ms}}
+                for f in self.frames
+            ]
         self.plans = plans or [Plan()]
         self.position = 0
         self.connections = 0
