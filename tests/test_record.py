@@ -296,3 +296,27 @@ def test_recorded_events_reach_the_offline_build(tmp_path: Path) -> None:
     assert page.count("single liquidation") >= 1  # the tooltip note of a recorded event
     csv_text = (tmp_path / "site" / "data" / "btc-usdt.csv").read_text()
     assert csv_text.splitlines()[0].endswith("realised_long_usd,realised_short_usd")
+
+
+def test_a_failed_store_write_keeps_the_events_for_the_next_flush(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    sym = {"BTC/USDT:USDT": "BTC/USDT:USDT"}
+    raw = [{"symbol": "BTC/USDT:USDT", "timestamp": 1767696426116 + i, "price": 93920.9,
+            "contracts": 0.012, "contractSize": 1.0, "side": "sell", "info": {}} for i in range(3)]
+    with Store(tmp_path / "s.sqlite") as st:
+        rec = Recorder(st, ["binanceusdm"], ["BTC/USDT:USDT"], RecordOptions(flush_s=3600, batch=1000))
+        real_write = st.write_liquidations
+        calls = {"n": 0}
+
+        def flaky(*a, **kw):  # type: ignore[no-untyped-def]
+            calls["n"] += 1
+            if calls["n"] == 1:
+                raise sqlite3.OperationalError("database is locked")
+            return real_write(*a, **kw)
+
+        monkeypatch.setattr(st, "write_liquidations", flaky)
+        rec._take("binanceusdm", raw, sym)
+        rec.flush()  # fails: nothing lost, kept in memory
+        assert st.liquidation_rows("BTC/USDT:USDT") == [] and len(rec._pending) == 3
+        assert "database is locked" in rec.report.errors[-1]
+        rec.flush()
+        assert len(st.liquidation_rows("BTC/USDT:USDT")) == 3 and rec._pending == []

@@ -39,6 +39,7 @@ import logging
 import math
 import re
 import signal
+import sqlite3
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -59,12 +60,7 @@ STREAMS: dict[str, str] = {
     "bybit": "allLiquidation",
     "okx": "liquidation-orders",
 }
-LIMITS: dict[str, str] = {
-    "binanceusdm": "pushes at most one liquidation per symbol per second (the latest), so "
-                   "bursts are under-counted",
-    "bybit": "one subscription per symbol",
-    "okx": "ccxt reads the first liquidation of each message only",
-}
+MAX_PENDING = 100_000  # liquidations kept in memory while the store cannot be written
 
 
 @dataclass(frozen=True)
@@ -239,6 +235,18 @@ class Recorder:
         """Write what is waiting, and extend each listening span, in one transaction per
         exchange (small, so a kill loses little)."""
         pending, self._pending = self._pending, []
+        try:
+            self._write(pending)
+        except sqlite3.Error as e:
+            # Keep what was not written for the next flush (a locked or full disk may pass);
+            # bounded, so a store that stays broken cannot eat the memory.
+            self._pending = (pending + self._pending)[-MAX_PENDING:]
+            msg = f"store write failed ({e}); {len(self._pending)} liquidations wait for the next flush"
+            log.warning("%s", msg)
+            self.report.errors.append(msg)
+        self._last_flush = time.monotonic()
+
+    def _write(self, pending: list[Liquidation]) -> None:
         keep_ms = None
         if self.options.retention_days:
             keep_ms = self._now_ms() - self.options.retention_days * 86_400_000
@@ -258,7 +266,6 @@ class Recorder:
             )
             if span is not None:
                 self._flushed_spans[exchange] = tuple(span)  # type: ignore[assignment]
-        self._last_flush = time.monotonic()
 
     def _bad_frame(self, exchange: str) -> Callable[[str], None]:
         def note(message: str) -> None:
@@ -326,6 +333,25 @@ class Recorder:
             raise SourceError(f"{exchange}: none of the configured symbols is listed")
         return client, symbols, sink
 
+    async def _next(self, watch: Any) -> bool:
+        """Wait for the next frame(s); False when stopped first, TimeoutError when silent."""
+        task = asyncio.ensure_future(watch)
+        stopper = asyncio.ensure_future(self.stop.wait())
+        try:
+            done, _ = await asyncio.wait(
+                {task, stopper}, timeout=self.options.silence_s, return_when=asyncio.FIRST_COMPLETED
+            )
+        finally:
+            stopper.cancel()
+            if not task.done():
+                task.cancel()
+        if task in done:
+            task.result()  # raises what the stream raised
+            return True
+        if stopper in done:
+            return False
+        raise TimeoutError
+
     async def record_exchange(self, exchange: str) -> None:
         """Listen to ``exchange`` until stopped; reconnect with exponential backoff."""
         backoff = self.options.backoff_s
@@ -340,9 +366,8 @@ class Recorder:
                 log.info("%s: listening to %s", exchange, STREAMS[exchange])
                 while not self.stop.is_set():
                     # The return value is only a wake-up: the events are in the sink.
-                    await asyncio.wait_for(
-                        self._watch(client, exchange, list(symbols)), self.options.silence_s
-                    )
+                    if not await self._next(self._watch(client, exchange, list(symbols))):
+                        break  # stopped
                     backoff = self.options.backoff_s
                     items, sink[:] = list(sink), []
                     self._take(exchange, items, symbols)
