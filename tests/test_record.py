@@ -15,7 +15,9 @@ import sqlite3
 import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import pytest
 from click.testing import CliRunner
@@ -32,6 +34,13 @@ from tests.fakex.ws import FakeStream, Plan, load_frames
 ROOT = Path(__file__).resolve().parent.parent
 SYMBOLS = ("BTC/USDT:USDT", "ETH/USDT:USDT", "SOL/USDT:USDT")
 IDS = {"BTCUSDT": "BTC/USDT:USDT", "ETHUSDT": "ETH/USDT:USDT", "SOLUSDT": "SOL/USDT:USDT"}
+
+
+def run_async(coro: Any) -> Any:
+    """asyncio.run in a thread of its own: a session-scoped Playwright browser in the same
+    xdist worker keeps an event loop running in the main thread."""
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, coro).result()
 
 
 def expected_events() -> set[tuple[str, int, str, float, float]]:
@@ -122,7 +131,7 @@ def test_replay_with_disconnect_malformed_duplicates_and_silence(tmp_path: Path)
                 rec.stop.set()
                 return await task
 
-        report = asyncio.run(go())
+        report = run_async(go())
         assert ws.subscribed[0] == ["!forceOrder@arr"]
     assert stored(db) == expected_events()  # every event once: none lost, none doubled
     # Cut-off JSON is dropped by our guard (ccxt would stop reading); plain text that is not
@@ -270,7 +279,9 @@ def test_recorded_events_reach_the_offline_build(tmp_path: Path) -> None:
     # falls inside the 24-hour page.
     shift = NOW - 3_600_000 - max(int(f["o"]["T"]) for f in load_frames())
     with FakeExchanges(load_universe(), NOW) as rest, FakeStream([Plan()], shift_ms=shift) as ws:
-        run_fetch(rest, db, exchanges=("binanceusdm",), symbols=("BTC/USDT:USDT",), retention_days=30)
+        with ThreadPoolExecutor(1) as pool:  # fetch_all runs its own event loop (see run_async)
+            pool.submit(run_fetch, rest, db, exchanges=("binanceusdm",), symbols=("BTC/USDT:USDT",),
+                        retention_days=30).result()
         opts = RecordOptions(api_urls={"binanceusdm": rest.url}, ws_urls={"binanceusdm": ws.url},
                              flush_s=0.2, silence_s=1.0, backoff_s=0.05)
 
@@ -284,7 +295,7 @@ def test_recorded_events_reach_the_offline_build(tmp_path: Path) -> None:
                 rec.stop.set()
                 await task
 
-        asyncio.run(go())
+        run_async(go())
     config = load_config(None, exchanges=["binanceusdm"], symbols=["BTC/USDT:USDT"],
                          state_dir=state, out_dir=tmp_path / "site")
     build_site(config, offline=True)
