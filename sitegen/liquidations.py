@@ -100,7 +100,8 @@ class Realised:
         return tuple(dict.fromkeys(names))
 
     def __bool__(self) -> bool:
-        return bool(self.events or self.totals)
+        # A recording that heard no liquidation is still data (zeros), unlike no recording.
+        return bool(self.events or self.totals or self.spans)
 
 
 @dataclass(frozen=True)

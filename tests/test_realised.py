@@ -118,3 +118,33 @@ def test_data_blocks_match_the_schema_and_flag_bad_values(btc) -> None:  # type:
     bad["bars"] = -1
     problems = validate(bad, schema["accuracy"])
     assert any("logcorr" in p for p in problems) and any("bars" in p for p in problems)
+
+
+def test_snapshots_carry_the_score_and_feed_the_history(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from sitegen.site.snapshots import accuracy_history, snapshot_of
+    from sitegen.site.writer import MARKER
+
+    data = {
+        "symbol": "BTC/USDT:USDT", "slug": "btc-usdt", "as_of": "2026-01-29T17:10:00Z",
+        "liquidation_map": {"price_low": [1.0], "price_high": [2.0], "long_usd": [3.0], "short_usd": [0.0]},
+        "accuracy": {"window_days": 7, "bars": 168, "sources": ["x"],
+                     "long": {"logcorr": 0.67, "baseline_logcorr": 0.43, "top10": 0.8, "pred_to_real_usd": 5.0},
+                     "short": None},
+    }
+    snap = snapshot_of(data, "2026-01-29T17")
+    assert snap["accuracy"] == {"bars": 168, "sources": ["x"], "long": 0.67, "long_base": 0.43,
+                                "short": None, "short_base": None}
+    site = tmp_path / "site"
+    (site / "snapshots" / "2026-01-29T17").mkdir(parents=True)
+    (site / MARKER).write_text("")
+    (site / "snapshots" / "2026-01-29T17" / "btc-usdt.json").write_text(json.dumps(snap))
+    rows = accuracy_history(site)
+    assert rows == ({"hour": "2026-01-29T17", "symbol": "BTC/USDT:USDT", **snap["accuracy"]},)
+    assert accuracy_history(tmp_path / "nothing") == ()
+
+
+def test_a_recording_without_liquidations_scores_zeros_not_nothing() -> None:
+    quiet = Realised("BTC/USDT:USDT", spans=(Span("okx", "okx:liquidation-orders", 0, 10 * H),))
+    assert quiet  # listened: the hours are real zeros
+    bars = on_bars(quiet, np.arange(10) * H, H)
+    assert bars.covered.all() and bars.long_usd.sum() == 0 and bars.sources == ("okx:liquidation-orders",)
