@@ -51,6 +51,7 @@ import ccxt.pro as ccxt_pro
 
 from sitegen.errors import SourceError
 from sitegen.liquidations import Liquidation, side_of_order
+from sitegen.sources.exchanges import PROFILES
 from sitegen.store import Store
 
 log = logging.getLogger(__name__)
@@ -109,7 +110,11 @@ def make_ws_client(exchange: str, options: RecordOptions, proxy: str | None = No
             f"{', '.join(STREAMS)})"
         )
     cls = getattr(ccxt_pro, exchange)
-    ex = cls({"timeout": options.timeout_ms, "options": {"defaultType": "swap"}})
+    ex = cls({
+        "timeout": options.timeout_ms,
+        "options": {"defaultType": "swap",
+                    "fetchMarkets": {"types": list(PROFILES[exchange].markets_types)}},
+    })
     if exchange in options.api_urls:
         ex.urls["api"] = _rebase(ex.urls["api"], options.api_urls[exchange], "https?")
     if exchange in options.ws_urls:
@@ -165,10 +170,15 @@ def _num(v: Any) -> float | None:
     return f if math.isfinite(f) and f > 0 else None
 
 
-def normalise(exchange: str, raw: Mapping[str, Any], symbols: Mapping[str, str]) -> Liquidation | None:
+def normalise(
+    exchange: str, raw: Mapping[str, Any], symbols: Mapping[str, str],
+    contract_sizes: Mapping[str, float] | None = None,
+) -> Liquidation | None:
     """A ccxt liquidation structure as a :class:`Liquidation`, or None when it is not one of
     ours (another symbol) or unusable (no price, size or time). ``symbols`` maps the exchange's
-    unified symbol to the configured one."""
+    unified symbol to the configured one; ``contract_sizes`` gives each market's contract
+    size in base units (ccxt's ``safe_liquidation`` drops it when the parser passes no
+    market, as OKX's does: 30.69 ETH-USDT-SWAP contracts are 3.069 ETH, not 30.69)."""
     symbol = symbols.get(str(raw.get("symbol")))
     if symbol is None:
         return None
@@ -179,7 +189,8 @@ def normalise(exchange: str, raw: Mapping[str, Any], symbols: Mapping[str, str])
         price = _num(info.get("p"))  # an unfilled order has no average price yet
     base = _num(raw.get("baseValue"))
     if base is None:
-        contracts, size = _num(raw.get("contracts")), _num(raw.get("contractSize")) or 1.0
+        size = _num(raw.get("contractSize")) or (contract_sizes or {}).get(str(raw.get("symbol"))) or 1.0
+        contracts = _num(raw.get("contracts"))
         base = None if contracts is None else contracts * size
     if not isinstance(ts, int) or ts <= 0 or price is None or base is None:
         return None
@@ -274,13 +285,16 @@ class Recorder:
 
         return note
 
-    def _take(self, exchange: str, items: Sequence[Mapping[str, Any]], symbols: Mapping[str, str]) -> None:
+    def _take(
+        self, exchange: str, items: Sequence[Mapping[str, Any]], symbols: Mapping[str, str],
+        contract_sizes: Mapping[str, float] | None = None,
+    ) -> None:
         now = self._now_ms()
         span = self._spans.setdefault(exchange, [now, now])
         span[1] = max(span[1], now)
         for raw in items:
             self.report.frames += 1
-            ev = normalise(exchange, raw, symbols) if isinstance(raw, Mapping) else None
+            ev = normalise(exchange, raw, symbols, contract_sizes) if isinstance(raw, Mapping) else None
             if ev is None:
                 self.report.skipped += 1
                 continue
@@ -360,8 +374,12 @@ class Recorder:
             client = None
             sink: list[Any] = []
             symbols: dict[str, str] = {}
+            sizes: dict[str, float] = {}
             try:
                 client, symbols, sink = await self._connect(exchange)
+                sizes = {
+                    s: float(client.markets[s].get("contractSize") or 1.0) for s in symbols
+                }
                 self._spans.pop(exchange, None)  # a new connection starts a new span
                 log.info("%s: listening to %s", exchange, STREAMS[exchange])
                 while not self.stop.is_set():
@@ -370,7 +388,7 @@ class Recorder:
                         break  # stopped
                     backoff = self.options.backoff_s
                     items, sink[:] = list(sink), []
-                    self._take(exchange, items, symbols)
+                    self._take(exchange, items, symbols, sizes)
             except TimeoutError:
                 msg = f"{exchange}: no frame for {self.options.silence_s:g} s; reconnecting"
                 log.warning("%s", msg)
@@ -382,7 +400,7 @@ class Recorder:
             finally:
                 if client is not None and sink:
                     items, sink[:] = list(sink), []
-                    self._take(exchange, items, symbols)
+                    self._take(exchange, items, symbols, sizes)
                 self.flush()  # what this connection heard, before its span closes
                 self._spans.pop(exchange, None)
                 if client is not None:

@@ -28,11 +28,16 @@ from typing import Any
 
 from aiohttp import WSMsgType, web
 
-FRAMES_FILE = Path(__file__).resolve().parent.parent / "data" / "forceorder_frames_2026-01-06.jsonl.gz"
+DATA = Path(__file__).resolve().parent.parent / "data"
+FRAMES_FILE = DATA / "forceorder_frames_2026-01-06.jsonl.gz"
+# OKX: the 15 OKX ETH-USDT-SWAP liquidations recorded on 2026-04-03 (pcdogyu/
+# MultipleExchangeLiquidationMap, liqmap.db at e42dcaa), as liquidation-orders pushes:
+# sz = the recorded qty (contracts), bkPx = its price, posSide/side from its raw_side.
+OKX_FRAMES_FILE = DATA / "okx_liquidation_frames_2026-04-03.jsonl.gz"
 
 
-def load_frames() -> list[dict[str, Any]]:
-    with gzip.open(FRAMES_FILE, "rt", encoding="utf-8") as f:
+def load_frames(path: Path = FRAMES_FILE) -> list[dict[str, Any]]:
+    with gzip.open(path, "rt", encoding="utf-8") as f:
         return [json.loads(line) for line in f if line.strip()]
 
 
@@ -48,8 +53,9 @@ class Plan:
 class FakeStream:
     def __init__(
         self, plans: list[Plan] | None = None, frames: list[dict[str, Any]] | None = None,
-        shift_ms: int = 0,
+        shift_ms: int = 0, protocol: str = "binance",
     ) -> None:
+        self.protocol = protocol  # "binance" or "okx": how a subscription is acknowledged
         self.frames = load_frames() if frames is None else frames
         if shift_ms:  # replay at another time (event and trade times moved alike)
             self.frames = [
@@ -83,8 +89,13 @@ class FakeStream:
         msg = await ws.receive()
         if msg.type == WSMsgType.TEXT:
             sub = json.loads(msg.data)
-            self.subscribed.append(sub.get("params"))
-            await ws.send_str(json.dumps({"result": None, "id": sub.get("id")}))
+            if self.protocol == "okx":
+                self.subscribed.append(sub.get("args"))
+                for arg in sub.get("args", []):
+                    await ws.send_str(json.dumps({"event": "subscribe", "arg": arg, "connId": "fake"}))
+            else:
+                self.subscribed.append(sub.get("params"))
+                await ws.send_str(json.dumps({"result": None, "id": sub.get("id")}))
         end = len(self.frames) if plan.frames is None else min(len(self.frames), self.position + plan.frames)
         k = 0
         while self.position < end and not ws.closed:
@@ -114,6 +125,8 @@ class FakeStream:
                 continue
             if msg.type in (WSMsgType.CLOSE, WSMsgType.CLOSED, WSMsgType.ERROR):
                 break
+            if msg.type == WSMsgType.TEXT and msg.data == "ping":  # OKX's keep-alive
+                await ws.send_str("pong")
         return ws
 
     def start(self) -> FakeStream:
