@@ -393,3 +393,36 @@ def test_okx_liquidation_orders_through_ccxt(tmp_path: Path) -> None:
     assert e.side == first["posSide"] and e.exchange == "okx" and e.source == "okx:liquidation-orders"
     assert e.amount == pytest.approx(float(first["sz"]) * 0.1)  # ETH-USDT-SWAP: 0.1 ETH a contract
     assert e.usd == pytest.approx(float(first["sz"]) * 0.1 * float(first["bkPx"]))
+
+
+def test_bybit_all_liquidation_through_ccxt(tmp_path: Path) -> None:
+    """Bybit's allLiquidation topic: S is the position side (Sell = a short was liquidated)."""
+    from tests.fakex.ws import BYBIT_FRAMES_FILE
+
+    frames = load_frames(BYBIT_FRAMES_FILE)
+    db = tmp_path / "bybit.sqlite"
+    with FakeExchanges(load_universe(), NOW) as rest, FakeStream(
+        [Plan()], frames=frames, protocol="bybit"
+    ) as ws:
+        opts = RecordOptions(api_urls={"bybit": rest.url}, ws_urls={"bybit": ws.url},
+                             flush_s=0.2, silence_s=5.0, backoff_s=0.05)
+
+        async def go() -> Any:
+            with Store(db) as st:
+                rec = Recorder(st, ["bybit"], ["ETH/USDT:USDT"], opts)
+                task = asyncio.ensure_future(rec.run(duration_s=30))
+                while ws.remaining() > 0:
+                    await asyncio.sleep(0.1)
+                await asyncio.sleep(0.5)
+                rec.stop.set()
+                return await task
+
+        report = run_async(go())
+        assert ws.subscribed[0] == ["allLiquidation.ETHUSDT"]
+    with Store(db) as st:
+        got = st.liquidation_rows("ETH/USDT:USDT")
+    assert report.events == len(got) == len(frames) == 5
+    assert {e.side for e in got} == {"short"}  # all five were recorded as Sell = shorts
+    d = frames[-1]["data"][0]
+    e = next(x for x in got if x.ts == d["T"])
+    assert e.amount == pytest.approx(float(d["v"])) and e.price == pytest.approx(float(d["p"]))

@@ -34,6 +34,9 @@ FRAMES_FILE = DATA / "forceorder_frames_2026-01-06.jsonl.gz"
 # MultipleExchangeLiquidationMap, liqmap.db at e42dcaa), as liquidation-orders pushes:
 # sz = the recorded qty (contracts), bkPx = its price, posSide/side from its raw_side.
 OKX_FRAMES_FILE = DATA / "okx_liquidation_frames_2026-04-03.jsonl.gz"
+# Bybit: the 5 Bybit ETHUSDT liquidations of the same recording as allLiquidation pushes
+# (v = the recorded qty in ETH, p = its price, S = its raw side: the position side).
+BYBIT_FRAMES_FILE = DATA / "bybit_liquidation_frames_2026-04-03.jsonl.gz"
 
 
 def load_frames(path: Path = FRAMES_FILE) -> list[dict[str, Any]]:
@@ -55,7 +58,7 @@ class FakeStream:
         self, plans: list[Plan] | None = None, frames: list[dict[str, Any]] | None = None,
         shift_ms: int = 0, protocol: str = "binance",
     ) -> None:
-        self.protocol = protocol  # "binance" or "okx": how a subscription is acknowledged
+        self.protocol = protocol  # "binance", "okx" or "bybit": how a subscription is acknowledged
         self.frames = load_frames() if frames is None else frames
         if shift_ms:  # replay at another time (event and trade times moved alike)
             self.frames = [
@@ -89,7 +92,11 @@ class FakeStream:
         msg = await ws.receive()
         if msg.type == WSMsgType.TEXT:
             sub = json.loads(msg.data)
-            if self.protocol == "okx":
+            if self.protocol == "bybit":
+                self.subscribed.append(sub.get("args"))
+                await ws.send_str(json.dumps({"success": True, "ret_msg": "", "conn_id": "fake",
+                                              "req_id": sub.get("req_id"), "op": "subscribe"}))
+            elif self.protocol == "okx":
                 self.subscribed.append(sub.get("args"))
                 for arg in sub.get("args", []):
                     await ws.send_str(json.dumps({"event": "subscribe", "arg": arg, "connId": "fake"}))
