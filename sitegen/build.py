@@ -18,9 +18,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
 from sitegen import __version__, plan
+from sitegen.accuracy import with_realised
 from sitegen.config import RANGES, Config, slugify
 from sitegen.errors import BuildError, LiqmapError, SourceError
 from sitegen.evaluation import calibration_report
+from sitegen.liquidations import Realised
 from sitegen.model.calibration import CalibrationReport
 from sitegen.model.types import ModelInput, ModelParams, ModelResult
 from sitegen.plan import FileSet
@@ -176,6 +178,7 @@ def gather(
             continue
         try:
             report = analyse_symbol(symbol, series, config, notes)
+            report = with_realised(report, series, _realised(source, symbol))
         except LiqmapError as e:
             log.warning("%s: %s", symbol, e)
             failures[symbol] = str(e)
@@ -200,6 +203,19 @@ def _no_series(symbol: str, notes: Sequence[str]) -> str:
     others = [n for n in notes if not n.endswith(f"{symbol}: nothing in the local store")]
     parts = [f"nothing in the local store from {', '.join(empty)}"] if empty else []
     return "; ".join([*parts, *others]) or "no data"
+
+
+def _realised(source: SeriesSource, symbol: str) -> Realised | None:
+    """The source's realised liquidations of ``symbol``, where it has any (sample, store)."""
+    get = getattr(source, "realised", None)
+    if get is None:
+        return None
+    try:
+        realised = get(symbol)
+    except (LiqmapError, OSError, ValueError) as e:  # the pages still build without them
+        log.warning("%s: realised liquidations unavailable: %s", symbol, e)
+        return None
+    return realised if realised else None
 
 
 def _kept(carried: Sequence[object]) -> tuple[KeptSymbol, ...]:
@@ -232,7 +248,7 @@ def build_site(
     """Build the whole site into ``config.out_dir``; see the module docstring for the policy."""
     from sitegen.render import render_site
     from sitegen.site.lastgood import after_render_refusals, plan_carry_over
-    from sitegen.site.snapshots import add_snapshots
+    from sitegen.site.snapshots import accuracy_history, add_snapshots
     from sitegen.site.writer import write_site
 
     started = time.perf_counter()
@@ -295,6 +311,7 @@ def build_site(
         version=__version__,
         kept=_kept([c for c, _ in kept]),
         stale_after_hours=config.stale_after_hours,
+        accuracy_history=accuracy_history(config.out_dir),
     )
     if progress:
         progress("rendering pages")
@@ -405,3 +422,9 @@ class _StoreSource:
         if series is None:
             raise SourceError(f"{exchange} {symbol}: nothing in the local store")
         return series
+
+    def realised(self, symbol: str) -> Realised:
+        from sitegen.store import Store
+
+        with Store(self.path, read_only=True) as store:
+            return store.load_realised(symbol)

@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from sitegen.liquidations import Accuracy, Realised
 from sitegen.model.calibration import CalibrationReport
 from sitegen.model.types import ModelParams, ModelResult
 from sitegen.series import Candles, Funding
@@ -34,6 +35,8 @@ class SymbolReport:
     notes: tuple[str, ...] = field(default_factory=tuple)  # human messages (e.g. "okx: geo-blocked")
     # Exchanges that failed this run for this symbol (fetch or load); named on the page and in the JSON.
     failed_exchanges: tuple[str, ...] = ()
+    realised: Realised | None = None  # realised liquidations (events, hourly totals, coverage)
+    accuracy: tuple[Accuracy, ...] = ()  # live accuracy, 7 and 30 days (sitegen/accuracy.py)
 
 
 @dataclass(frozen=True)
@@ -59,3 +62,6 @@ class SiteData:
     version: str = "0"
     kept: tuple[KeptSymbol, ...] = ()  # listed on the index, nav and sitemap, pages carried over
     stale_after_hours: float = 2.0  # [build] stale_after_hours: pages badge data older than this
+    # Live accuracy of earlier builds, newest first, from the hourly snapshots:
+    # ({"hour", "symbol", "bars", "long", "long_base", "short", "short_base"}, ...)
+    accuracy_history: tuple[dict[str, object], ...] = ()

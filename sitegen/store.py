@@ -23,6 +23,7 @@ from types import TracebackType
 import numpy as np
 
 from sitegen.errors import SourceError
+from sitegen.liquidations import Liquidation, Realised, Span, merge_spans
 from sitegen.series import Candles, Funding, LeverageTier, MarketSeries, OpenInterest
 
 log = logging.getLogger(__name__)
@@ -108,6 +109,23 @@ MIGRATIONS: tuple[str, ...] = (
             AND s.kind = 'funding';
     DROP TABLE funding;
     ALTER TABLE funding3 RENAME TO funding;
+    """,
+    # 3 -> 4: realised liquidations (one row per event, keyed so a replayed event is one row)
+    # and the spans each source was listening, so an hour without events reads as zero only
+    # where someone was recording (sitegen/liquidations.py).
+    """
+    CREATE TABLE liquidations (
+        exchange TEXT NOT NULL, symbol TEXT NOT NULL, ts INTEGER NOT NULL, side TEXT NOT NULL
+            CHECK (side IN ('long', 'short')),
+        price REAL NOT NULL CHECK (price > 0), amount REAL NOT NULL CHECK (amount > 0),
+        usd REAL NOT NULL CHECK (usd > 0), source TEXT NOT NULL,
+        PRIMARY KEY (exchange, symbol, ts, side, price, amount)
+    ) WITHOUT ROWID;
+    CREATE TABLE liquidation_spans (
+        exchange TEXT NOT NULL, source TEXT NOT NULL, start_ms INTEGER NOT NULL,
+        end_ms INTEGER NOT NULL CHECK (end_ms >= start_ms),
+        PRIMARY KEY (exchange, source, start_ms)
+    ) WITHOUT ROWID;
     """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -507,6 +525,71 @@ class Store:
             market_symbol=self.market_symbol(exchange, symbol),
             fetched_at_ms=self.last_ok_ms(exchange, symbol),
         )
+
+    # -- realised liquidations (sitegen/liquidations.py) -------------------------------------
+
+    def write_liquidations(
+        self,
+        events: Sequence[Liquidation],
+        *,
+        span: tuple[str, str, int, int] | None = None,
+        prune_before_ms: int | None = None,
+    ) -> int:
+        """Upsert liquidation events (and the recording span they came from) in ONE transaction.
+
+        A replayed event (same exchange, symbol, time, side, price, amount) stays one row.
+        ``span`` is (exchange, source, start_ms, end_ms): the time the source was listening;
+        a span with the same start is extended. Returns the number of rows now new.
+        """
+        db = self.db
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            before = db.total_changes
+            db.executemany(
+                "INSERT INTO liquidations VALUES (?,?,?,?,?,?,?,?) ON CONFLICT DO UPDATE SET "
+                "usd=excluded.usd, source=excluded.source WHERE liquidations.usd != excluded.usd",
+                ((e.exchange, e.symbol, e.ts, e.side, e.price, e.amount, e.usd, e.source) for e in events),
+            )
+            added = db.total_changes - before
+            if span is not None:
+                db.execute(
+                    "INSERT INTO liquidation_spans VALUES (?,?,?,?) ON CONFLICT DO UPDATE SET "
+                    "end_ms=max(end_ms, excluded.end_ms)",
+                    span,
+                )
+            if prune_before_ms is not None:
+                db.execute("DELETE FROM liquidations WHERE ts < ?", (prune_before_ms,))
+                db.execute("DELETE FROM liquidation_spans WHERE end_ms < ?", (prune_before_ms,))
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        return added
+
+    def liquidation_rows(
+        self, symbol: str, start_ms: int | None = None, end_ms: int | None = None
+    ) -> list[Liquidation]:
+        """Stored events of ``symbol`` (configured name), oldest first, in [start_ms, end_ms)."""
+        rows = self.db.execute(
+            "SELECT exchange, symbol, ts, side, price, amount, usd, source FROM liquidations "
+            "WHERE symbol=? AND ts >= ? AND ts < ? ORDER BY ts, exchange, side, price, amount",
+            (symbol, start_ms if start_ms is not None else -(2**62), end_ms if end_ms is not None else 2**62),
+        ).fetchall()
+        return [Liquidation(*r) for r in rows]
+
+    def liquidation_spans(self) -> list[tuple[str, str, int, int]]:
+        """(exchange, source, start_ms, end_ms) of every recording span, oldest first."""
+        return self.db.execute(
+            "SELECT exchange, source, start_ms, end_ms FROM liquidation_spans ORDER BY start_ms"
+        ).fetchall()
+
+    def load_realised(self, symbol: str, days: int = 32) -> Realised:
+        """The events of ``symbol`` of the last ``days`` before its newest stored one, and the
+        recording spans: what the pages and the 30-day score need, not the whole retention."""
+        newest = self.db.execute("SELECT max(ts) FROM liquidations WHERE symbol=?", (symbol,)).fetchone()[0]
+        start = None if newest is None else int(newest) - days * 86_400_000
+        spans = merge_spans(Span(*r) for r in self.liquidation_spans())
+        return Realised(symbol, tuple(self.liquidation_rows(symbol, start)), spans)
 
     def integrity_ok(self) -> bool:
         return self.db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"

@@ -136,9 +136,10 @@ def test_store_cache_unique_key_restore_by_prefix() -> None:
 
 def test_proxy_comes_from_a_secret_via_env_only() -> None:
     text = PUBLISH.read_text()
-    build = _steps(load(PUBLISH)["jobs"]["build"])["Build"]
-    assert build["env"]["LIQMAP_PROXY"] == "${{ secrets.LIQMAP_PROXY }}"
-    assert text.count("secrets.") == 1
+    steps = _steps(load(PUBLISH)["jobs"]["build"])
+    for name in ("Build", "Record realised liquidations"):
+        assert steps[name]["env"]["LIQMAP_PROXY"] == "${{ secrets.LIQMAP_PROXY }}"
+    assert text.count("secrets.") == 2
     # an environment secret: only the job running in that environment can read it
     assert load(PUBLISH)["jobs"]["build"]["environment"] == "exchange-proxy"
     # expressions never land inside shell code (template injection)

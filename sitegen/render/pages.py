@@ -27,6 +27,7 @@ from bokeh.resources import CDN, INLINE
 from bokeh.settings import settings
 
 from sitegen import plan, schemas
+from sitegen.accuracy import FLOOR_BARS
 from sitegen.config import RANGES, ModelSettings, declared
 from sitegen.model.calibration import CalibrationReport
 from sitegen.model.outputs import cumulative_curves
@@ -51,6 +52,8 @@ from sitegen.render.levels import (
     fmt_usd,
     range_view,
 )
+from sitegen.render.realised import add_markers, add_to_panel
+from sitegen.render.realised_data import page_context
 from sitegen.render.summary import (
     BAND_PCT,
     Summary,
@@ -242,6 +245,7 @@ def _symbol_vars(ctx: _Ctx, s: Summary, rng: str, rel: str, path: str, canonical
         embed_snippet=_embed_snippet(ctx.site, report),
         candle_up=CANDLE_UP,
         candle_down=CANDLE_DOWN,
+        realised=page_context(report),
         axis_text=AXIS_TEXT,
     )
     return v
@@ -276,6 +280,8 @@ def _symbol_pages(ctx: _Ctx, s: Summary, only: str | None = None) -> dict[str, b
             heat = heatmap_figure(view, colorbar_title=f"estimated liquidations per {row_pct:g} % price row")
             liq = map_figure(view, cum_long, cum_short)
             pred = predicted_figure(view, cast(Range1d, heat.figure.x_range))
+            add_markers(heat.figure, view, report.realised)  # realised liquidations
+            add_to_panel(pred, view, report.realised)
             canonical = plan.url("page", report.slug) if rng == default else plan.url("range_page", report.slug, rng)
             v = _symbol_vars(ctx, s, rng, rel, path, canonical)
             v.update(
@@ -330,11 +336,14 @@ def render_pages(
     index_vars = ctx.common("", "index.html")
     index_vars.update(summaries=summaries, description=_site_description(site, summaries),
                       og_image=f"{site.base_url}{plan.path('og', summaries[0].report.slug)}" if summaries else "",
-                      thumbs=_thumb_urls(summaries, standalone))
+                      thumbs=_thumb_urls(summaries, standalone),
+                      live={s.report.slug: page_context(s.report) for s in summaries})
     out[plan.path("index")] = _plain_page(ctx, "index.html", index_vars)
     meth = ctx.common("../", plan.path("methodology"))
     meth.update(evaluation=evaluation_view(site.evaluation), params=site.params,
                 param_rows=parameter_rows(site.params), summaries=summaries,
+                live={s.report.slug: page_context(s.report) for s in summaries},
+                accuracy_history=site.accuracy_history, live_floor=FLOOR_BARS,
                 description="How liqmap estimates liquidation levels, every parameter, and how well "
                             "the model matched real liquidations.", og_image="")
     out[plan.path("methodology")] = _plain_page(ctx, "methodology.html", meth)

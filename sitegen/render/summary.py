@@ -25,6 +25,7 @@ from sitegen.render.levels import (
     levels,
     nearest_large,
 )
+from sitegen.render.realised_data import accuracy_block, realised_block, realised_by_row
 from sitegen.report import SiteData, SymbolReport
 from sitegen.times import iso
 
@@ -218,6 +219,9 @@ def symbol_json(site: SiteData, s: Summary) -> bytes:
             "cum_short_usd": [round(float(x), 2) for x in cs[keep]],
         },
         "predicted_liquidations": _predicted(res),
+        "realised": _realised(r, res),
+        "accuracy": accuracy_block(r.accuracy[0]) if r.accuracy else None,
+        "accuracy_30d": accuracy_block(r.accuracy[1]) if len(r.accuracy) > 1 else None,
         "data_hash": s.data_hash,
     }
     return json.dumps(payload, indent=1, allow_nan=False).encode("utf-8")
@@ -238,15 +242,28 @@ def _predicted(res: ModelResult) -> dict[str, object]:
     }
 
 
+def _realised(r: SymbolReport, res: ModelResult) -> dict[str, object] | None:
+    """Realised USD per bar over the same window as ``predicted_liquidations``."""
+    n = min(PREDICTED_BARS, int(res.timestamp.size))
+    bar_ms = int(res.timestamp[-1] - res.timestamp[-2]) if res.timestamp.size > 1 else 300_000
+    return realised_block(r.realised, res.timestamp[-n:], bar_ms)
+
+
 def symbol_csv(s: Summary) -> bytes:
-    """``data/<slug>.csv``: the liquidation map, one row per non-empty price row."""
+    """``data/<slug>.csv``: the liquidation map, one row per non-empty price row, with the
+    single realised liquidations of the published window (the last ``PREDICTED_BARS`` bars)
+    summed into the same price rows."""
     res, edges, cl, cs = _map_rows(s.report, s.timeframe)
+    n = min(PREDICTED_BARS, int(res.timestamp.size))
+    bar_ms = int(res.timestamp[-1] - res.timestamp[-2]) if res.timestamp.size > 1 else 300_000
+    rl, rs = realised_by_row(s.report.realised, edges, int(res.timestamp[-n]), int(res.timestamp[-1]) + bar_ms)
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
-    w.writerow(["price_low", "price_high", "long_usd", "short_usd", "cum_long_usd", "cum_short_usd"])
-    for i in np.flatnonzero((res.map_long > 0) | (res.map_short > 0)):
+    w.writerow(["price_low", "price_high", "long_usd", "short_usd", "cum_long_usd", "cum_short_usd",
+                "realised_long_usd", "realised_short_usd"])
+    for i in np.flatnonzero((res.map_long > 0) | (res.map_short > 0) | (rl > 0) | (rs > 0)):
         w.writerow([
             f"{edges[i]:.8g}", f"{edges[i + 1]:.8g}", f"{res.map_long[i]:.2f}",
-            f"{res.map_short[i]:.2f}", f"{cl[i]:.2f}", f"{cs[i]:.2f}",
+            f"{res.map_short[i]:.2f}", f"{cl[i]:.2f}", f"{cs[i]:.2f}", f"{rl[i]:.2f}", f"{rs[i]:.2f}",
         ])
     return buf.getvalue().encode("utf-8")

@@ -50,7 +50,7 @@ def snapshot_of(data: Mapping[str, object], hour: str) -> dict[str, object]:
     if len(lengths) != 1 or -1 in lengths:
         raise ValueError(f"{data.get('slug')}: liquidation_map columns are missing or of unequal length")
     clusters = data.get("clusters")
-    return {
+    out = {
         "symbol": data["symbol"],
         "slug": data["slug"],
         "hour": hour,
@@ -68,6 +68,44 @@ def snapshot_of(data: Mapping[str, object], hour: str) -> dict[str, object]:
             if isinstance(c, dict)
         ],
     }
+    acc = _accuracy_of(data.get("accuracy"))
+    if acc is not None:
+        out["accuracy"] = acc
+    return out
+
+
+def _accuracy_of(acc: object) -> dict[str, object] | None:
+    """The 7-day live accuracy of a data file, small, for the history on the methodology page."""
+    if not isinstance(acc, dict):
+        return None
+    row: dict[str, object] = {"bars": acc.get("bars"), "sources": acc.get("sources", [])}
+    for side in ("long", "short"):
+        part = acc.get(side)
+        row[side] = part.get("logcorr") if isinstance(part, dict) else None
+        row[f"{side}_base"] = part.get("baseline_logcorr") if isinstance(part, dict) else None
+    return row
+
+
+def accuracy_history(prev_dir: Path | None, limit: int = 48) -> tuple[dict[str, object], ...]:
+    """Live accuracy of the previous builds, newest hour first (at most ``limit`` rows), read
+    from the snapshots of the site at ``prev_dir``; () when there is none."""
+    base = None if prev_dir is None else Path(prev_dir) / SNAPSHOT_DIR
+    if base is None or not (Path(prev_dir) / MARKER).is_file() or not base.is_dir():  # type: ignore[arg-type]
+        return ()
+    rows: list[dict[str, object]] = []
+    for path in sorted(base.glob("*/*.json"), reverse=True):
+        if not _HOUR_RE.match(path.parent.name):
+            continue
+        try:
+            payload = json.loads(path.read_bytes())
+        except (OSError, ValueError):
+            continue
+        acc = payload.get("accuracy") if isinstance(payload, dict) else None
+        if isinstance(acc, dict):
+            rows.append({"hour": path.parent.name, "symbol": str(payload.get("symbol", "")), **acc})
+        if len(rows) >= limit:
+            break
+    return tuple(rows)
 
 
 def _dump(obj: object) -> bytes:

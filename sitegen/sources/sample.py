@@ -14,6 +14,7 @@ from importlib import resources
 import numpy as np
 
 from sitegen.errors import SourceError
+from sitegen.liquidations import BarTotals, Liquidation, Realised, Span, side_of_order
 from sitegen.series import Candles, Funding, LeverageTier, MarketSeries, OpenInterest
 
 EXCHANGE = "binanceusdm"
@@ -97,6 +98,49 @@ def load_sample(symbol: str) -> MarketSeries:
     return MarketSeries(EXCHANGE, symbol, candles, oi, funding, _tiers(symbol), source="sample")
 
 
+FORCE_ORDERS_FILE = "binanceusdm_forceorders_2026-01-06.csv"
+FORCE_ORDER_SOURCE = "Binance !forceOrder@arr stream (recorded 2026-01-06 10:33-12:17 UTC)"
+CALIBRATION_FILE = "calibration_btc_1h.csv.gz"
+HOURLY_SOURCE = "Coinglass hourly aggregate (Binance + Bybit + OKX)"
+HOUR_MS = 3_600_000
+
+
+def load_sample_realised(symbol: str) -> Realised:
+    """The embedded realised liquidations of ``symbol``: recorded Binance force orders of
+    2026-01-06 (BTC, ETH, SOL) and, for BTC, the hourly realised totals of the calibration file.
+    """
+    market_id = symbol.split("/")[0] + symbol.split("/")[1].split(":")[0]
+    events: list[Liquidation] = []
+    spans: list[Span] = []
+    text = _read_text(FORCE_ORDERS_FILE)
+    if text is not None:
+        rows = list(csv.DictReader(io.StringIO(text)))
+        for r in rows:
+            if r["symbol"] != market_id:
+                continue
+            price, qty = float(r["price"]), float(r["base_qty"])
+            events.append(Liquidation(
+                EXCHANGE, symbol, int(r["timestamp_ms"]), side_of_order(r["side"]), price, qty,
+                price * qty, FORCE_ORDER_SOURCE,
+            ))
+        if rows:
+            # The recording listened to every symbol from its first event to its last.
+            ts = [int(r["timestamp_ms"]) for r in rows]
+            spans.append(Span(EXCHANGE, FORCE_ORDER_SOURCE, min(ts), max(ts) + 1))
+    totals: list[BarTotals] = []
+    if market_id == "BTCUSDT":
+        text = _read_text(CALIBRATION_FILE)
+        if text is not None:
+            rows = list(csv.DictReader(io.StringIO(text)))
+            totals.append(BarTotals(
+                HOURLY_SOURCE, HOUR_MS,
+                np.array([int(r["timestamp"]) for r in rows], dtype=np.int64),
+                np.array([float(r["liq_long_usd"]) for r in rows]),
+                np.array([float(r["liq_short_usd"]) for r in rows]),
+            ))
+    return Realised(symbol, tuple(events), tuple(spans), tuple(totals))
+
+
 class SampleSource:
     """Serves the embedded sample through the same interface as the store."""
 
@@ -107,3 +151,6 @@ class SampleSource:
         if exchange != EXCHANGE:
             raise SourceError(f"{exchange}: the embedded sample only has {EXCHANGE} data")
         return load_sample(symbol)
+
+    def realised(self, symbol: str) -> Realised:
+        return load_sample_realised(symbol)
