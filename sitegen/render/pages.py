@@ -14,24 +14,23 @@ import logging
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from bokeh.embed import file_html
-from bokeh.embed.bundle import bundle_for_objs_and_resources
 from bokeh.models import Model
-from bokeh.resources import CDN, INLINE
 from bokeh.settings import settings
 
 from sitegen.config import RANGES
 from sitegen.render import assets
+from sitegen.render.bokehpage import bokeh_page
 from sitegen.render.figures import (
     AXIS_TEXT,
     CANDLE_DOWN,
     CANDLE_UP,
     LONG_COLOUR,
     SHORT_COLOUR,
+    Mark,
     heatmap_figure,
     map_figure,
     predicted_figure,
@@ -44,6 +43,7 @@ from sitegen.render.levels import (
     fmt_usd,
     range_view,
 )
+from sitegen.render.poster import poster_webp
 from sitegen.render.summary import (
     BAND_PCT,
     Summary,
@@ -105,6 +105,7 @@ class _Ctx:
     site: SiteData
     standalone: bool
     bokeh_files: set[str]
+    posters: dict[tuple[str, str], bytes] = field(default_factory=dict)
 
     def common(self, rel: str, path: str) -> dict[str, Any]:
         """Variables every template sees; ``rel`` leads from the page back to the site root."""
@@ -137,28 +138,14 @@ def _utc_text(dt: datetime) -> str:
 def _bokeh_page(
     ctx: _Ctx, template: str, models: list[Model], title: str, variables: dict[str, Any]
 ) -> bytes:
-    rel = variables["rel"]
-    if ctx.standalone:
-        resources = INLINE
-        scripts: list[str] = []
-    else:
-        resources = CDN
-        names = [assets.bokeh_js_name(str(u)) for u in bundle_for_objs_and_resources(models, CDN).js_files]
-        ctx.bokeh_files.update(names)
-        scripts = [f"{rel}{assets.BOKEH_STATIC_DIR}/{n}" for n in names]
-    html = file_html(
-        models,
-        resources=resources,
-        title=title,
-        template=assets.jinja_env().get_template(template),
-        template_variables={**variables, "bokeh_scripts": scripts},
-    )
+    html = bokeh_page(models, assets.jinja_env().get_template(template), title, variables,
+                      standalone=ctx.standalone, bokeh_files=ctx.bokeh_files)
     return with_csp(html).encode("utf-8")
 
 
 def _plain_page(ctx: _Ctx, template: str, variables: dict[str, Any]) -> bytes:
     html = assets.jinja_env().get_template(template).render(
-        **variables, bokeh_scripts=[], bokeh_js="", plot_script="", roots=None
+        **variables, bokeh_js="", roots=None
     )
     return with_csp(html).encode("utf-8")
 
@@ -193,10 +180,31 @@ def _parameters(report: SymbolReport, s: Summary, tf: str) -> list[tuple[str, st
 EMBED_HEIGHT = 480  # px, the iframe of the embed snippet and of the oEmbed answer
 
 
-def _embed_snippet(site: SiteData, report: SymbolReport) -> str:
+# -- the files each range adds (the site plan should name these; listed here in one place) --
+
+def embed_path(slug: str, rng: str, default: str) -> str:
+    """The chart-only page of one range; the default range keeps the short URL."""
+    return f"embed/{slug}/index.html" if rng == default else f"embed/{slug}/{rng}/index.html"
+
+
+def oembed_path(slug: str, rng: str, default: str) -> str:
+    return f"oembed/{slug}.json" if rng == default else f"oembed/{slug}/{rng}.json"
+
+
+def poster_path(slug: str, rng: str) -> str:
+    """The static heatmap picture shown before the interactive chart loads."""
+    return f"{slug}/{rng}/heatmap.webp"
+
+
+def _embed_snippet(site: SiteData, report: SymbolReport, rng: str | None = None) -> str:
+    """The iframe a blogger pastes (the README shows the default range's, word for word)."""
+    default = default_range(report)
+    rng = rng or default
     base = report.symbol.split("/")[0]
+    url = site.base_url + embed_path(report.slug, rng, default)[: -len("index.html")]
+    what = "" if rng == default else f", {RANGE_TITLES[rng]}"
     return (
-        f'<iframe src="{site.base_url}embed/{report.slug}/" title="{base} liquidation heatmap '
+        f'<iframe src="{url}" title="{base} liquidation heatmap{what} '
         f'(liqmap)" loading="lazy" width="100%" height="{EMBED_HEIGHT}" style="border:0" '
         f'sandbox="allow-scripts allow-popups allow-popups-to-escape-sandbox"></iframe>'
     )
@@ -234,7 +242,11 @@ def _symbol_vars(ctx: _Ctx, s: Summary, rng: str, rel: str, path: str, canonical
         # Versioned: social sites cache previews hard; a new hash means a new picture.
         og_image=f"{ctx.site.base_url}og/{report.slug}.png?v={s.data_hash}",
         description=s.describe(),
-        embed_snippet=_embed_snippet(ctx.site, report),
+        embed_snippet=_embed_snippet(ctx.site, report, rng),
+        embed_href=rel + embed_path(report.slug, rng, default_range(report)),
+        oembed_url=ctx.site.base_url + oembed_path(report.slug, rng, default_range(report)),
+        poster_src=_poster_url(ctx, s, rng, rel),
+        sample_date=report.as_of.strftime("%Y-%m-%d") if report.source == "sample" else "",
         candle_up=CANDLE_UP,
         candle_down=CANDLE_DOWN,
         axis_text=AXIS_TEXT,
@@ -247,12 +259,42 @@ def _group_highs(view: RangeView) -> dict[str, float]:
     return {g.key: colour_high(view, i) for i, g in enumerate(view.groups)}
 
 
+def _poster_url(ctx: _Ctx, s: Summary, rng: str, rel: str) -> str:
+    if ctx.standalone:
+        return "data:image/webp;base64," + base64.b64encode(ctx.posters[(s.report.slug, rng)]).decode()
+    return rel + poster_path(s.report.slug, rng)
+
+
+def _marks(s: Summary, top: int = 6) -> tuple[Mark, ...]:
+    """The headline levels (nearest large cluster each side) and the largest clusters."""
+    heads = [lv for lv in (s.nearest_long, s.nearest_short) if lv is not None]
+    out = [Mark(lv.side, lv.price, lv.usd, lv.distance_pct, True) for lv in heads]
+    seen = {(lv.side, lv.price) for lv in heads}
+    for lv in s.levels[:top]:
+        if (lv.side, lv.price) not in seen:
+            out.append(Mark(lv.side, lv.price, lv.usd, lv.distance_pct, False))
+            seen.add((lv.side, lv.price))
+    return tuple(out)
+
+
+def _marks_json(marks: tuple[Mark, ...], last: float) -> str:
+    """The key levels for liqmap.js's off-screen labels (same text as the chart's labels)."""
+    return json.dumps([{"side": m.side, "price": m.price, "text": m.text(last)} for m in marks])
+
+
 def _symbol_pages(ctx: _Ctx, s: Summary) -> dict[str, bytes]:
     report = s.report
     out: dict[str, bytes] = {}
     default = default_range(report)
+    marks = _marks(s)
+    # The default window shows the nearest large cluster on each side.
+    include = tuple(lv.price for lv in (s.nearest_long, s.nearest_short) if lv is not None)
     for rng in report.ranges:
-        view = range_view(report, rng)
+        view = range_view(report, rng, include=include)
+        poster = poster_webp(view)
+        ctx.posters[(report.slug, rng)] = poster
+        if not ctx.standalone:
+            out[poster_path(report.slug, rng)] = poster
         cum_long, cum_short = _cumulatives(view)
         row_pct = report.results[RANGES[rng][0]].params.bin_pct
         pages = [(f"{report.slug}/{rng}/index.html", "../../")]
@@ -260,7 +302,8 @@ def _symbol_pages(ctx: _Ctx, s: Summary) -> dict[str, bytes]:
             pages.append((f"{report.slug}/index.html", "../"))
         for path, rel in pages:
             # Fresh Bokeh models per page: a model belongs to one document.
-            heat = heatmap_figure(view, colorbar_title=f"estimated liquidations per {row_pct:g} % price row")
+            heat = heatmap_figure(view, colorbar_title=f"estimated liquidations per {row_pct:g} % price row",
+                                  marks=marks)
             liq = map_figure(view, cum_long, cum_short)
             pred = predicted_figure(view, heat.figure.x_range)
             canonical = f"{report.slug}/" if rng == default else f"{report.slug}/{rng}/"
@@ -272,16 +315,19 @@ def _symbol_pages(ctx: _Ctx, s: Summary) -> dict[str, bytes]:
                 view=view,
                 column_text=_column_text(view.bar_ms),
                 row_pct=row_pct,
+                marks_json=_marks_json(marks, view.last_close),
             )
             title = f"{s.pair} liquidation heatmap, {RANGE_TITLES[rng]} · liqmap"
             out[path] = _bokeh_page(ctx, "symbol.html", [heat.figure, liq, pred], title, v)
-    # Embed: chart only, default range.
-    view = range_view(report, default)
-    heat = heatmap_figure(view, embed=True, height=420)
-    path = f"embed/{report.slug}/index.html"
-    v = _symbol_vars(ctx, s, default, "../../", path, f"{report.slug}/")
-    v.update(groups=view.groups, colour_high=heat.high, view=view)
-    out[path] = _bokeh_page(ctx, "embed.html", [heat.figure], f"{s.pair} liquidation heatmap · liqmap", v)
+        # Embed: chart only, one per range.
+        heat = heatmap_figure(view, embed=True, height=420, marks=marks)
+        path = embed_path(report.slug, rng, default)
+        erel = "../" * path.count("/")
+        v = _symbol_vars(ctx, s, rng, erel, path, f"{report.slug}/" if rng == default else f"{report.slug}/{rng}/")
+        v.update(groups=view.groups, colour_high=heat.high, group_highs=_group_highs(view), view=view,
+                 marks_json=_marks_json(marks, view.last_close))
+        out[path] = _bokeh_page(ctx, "embed.html", [heat.figure],
+                                f"{s.pair} liquidation heatmap, {RANGE_TITLES[rng]} · liqmap", v)
     return out
 
 
@@ -386,24 +432,26 @@ def render_data(summaries: list[Summary], site: SiteData) -> dict[str, bytes]:
     for s in summaries:
         out[f"data/{s.report.slug}.json"] = symbol_json(site, s)
         out[f"data/{s.report.slug}.csv"] = symbol_csv(s)
-        out[f"oembed/{s.report.slug}.json"] = oembed_json(site, s.report)
+        default = default_range(s.report)
+        for rng in s.report.ranges:
+            out[oembed_path(s.report.slug, rng, default)] = oembed_json(site, s.report, rng)
     return out
 
 
-
-def oembed_json(site: SiteData, report: SymbolReport) -> bytes:
-    """oEmbed 1.0 "rich" answer, found through the symbol page's discovery link.
+def oembed_json(site: SiteData, report: SymbolReport, rng: str | None = None) -> bytes:
+    """oEmbed 1.0 "rich" answer, found through each symbol and range page's discovery link.
 
     Blog engines that honour discovery (WordPress) turn a pasted page URL into the iframe.
     """
     base = report.symbol.split("/")[0]
+    what = "" if rng in (None, default_range(report)) else f", {RANGE_TITLES[rng]}"
     payload = {
         "version": "1.0",
         "type": "rich",
         "provider_name": "liqmap",
         "provider_url": site.base_url,
-        "title": f"{base} liquidation heatmap (liqmap)",
-        "html": _embed_snippet(site, report),
+        "title": f"{base} liquidation heatmap{what} (liqmap)",
+        "html": _embed_snippet(site, report, rng),
         "width": 800,
         "height": EMBED_HEIGHT,
         "thumbnail_url": f"{site.base_url}og/{report.slug}.png",

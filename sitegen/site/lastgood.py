@@ -65,7 +65,7 @@ def parse_iso(text: str) -> datetime:
 
 def symbol_paths(names: set[str] | list[str], slug: str) -> list[str]:
     """The files of one symbol among ``names`` (site-relative posix paths)."""
-    own = (f"{slug}/", f"embed/{slug}/")
+    own = (f"{slug}/", f"embed/{slug}/", f"oembed/{slug}/")
     singles = {f"data/{slug}.json", f"data/{slug}.csv", f"og/{slug}.png", f"oembed/{slug}.json"}
     og_prefix = f"og/{slug}-"
     return sorted(
