@@ -71,6 +71,8 @@ def open_page(browser, site_url) -> Iterator:  # type: ignore[no-untyped-def]
         _watch(page, loaded.problems)
         page.goto(site_url + path, wait_until="load")
         if wait_heat and page.locator(HEATMAP).count():
+            # The charts load on the reader's first interaction (a mouse move will do).
+            page.mouse.move(2, 2)
             page.wait_for_selector("html[data-heat-ready]", state="attached", timeout=15_000)
             page.wait_for_timeout(150)  # one paint after the script wired the controls
         return loaded
@@ -177,6 +179,9 @@ def test_index_table_sorts_without_a_server(open_page) -> None:  # type: ignore[
 def test_embed_works_in_a_sandboxed_iframe(open_page) -> None:  # type: ignore[no-untyped-def]
     loaded = open_page("__sandbox.html", wait_heat=False)
     frame = loaded.page.frame_locator("#f")
+    box = loaded.page.locator("#f").bounding_box()
+    assert box is not None
+    loaded.page.mouse.move(box["x"] + 20, box["y"] + 20)  # the first interaction loads the chart
     frame.locator("html[data-heat-ready]").wait_for(state="attached", timeout=15_000)
     loaded.page.wait_for_timeout(200)
     shot = frame.locator(".embed-chart .bk-root-holder").screenshot()

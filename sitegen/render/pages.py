@@ -155,16 +155,56 @@ def _column_text(bar_ms: int) -> str:
     return f"{minutes} min" if minutes < 60 else f"{minutes // 60} h"
 
 
+# Reader-facing names of the model parameters, shared by the symbol and methodology pages.
+# A parameter missing here still shows, under its own key with spaces.
+PARAM_NAMES: dict[str, str] = {
+    "side_attribution": "side attribution",
+    "entry_points": "entry prices per bar",
+    "decay_half_life_hours": "decay half-life",
+    "bin_pct": "price row height",
+    "grid_span_pct": "price grid span",
+    "position_notional_usd": "typical position (for the margin tier)",
+    "volume_ma_bars": "volume model average",
+    "volume_oi_ratio": "volume model: new notional per unit of excess taker volume",
+    "volume_decay_half_life_hours": "volume model decay half-life",
+}
+
+
+def _param_value(key: str, value: object) -> str:
+    if key.endswith("_hours") and isinstance(value, int | float):
+        return "none" if value == 0 else f"{value:g} h"
+    if key.endswith("_pct") and isinstance(value, int | float):
+        return f"{value:g} %"
+    if key.endswith("_usd") and isinstance(value, int | float):
+        return fmt_usd(float(value))
+    if key.endswith("_bars") and isinstance(value, int | float):
+        return f"{value:g} bars"
+    if isinstance(value, float):
+        return f"{value:g}"
+    return str(value)
+
+
+def parameter_rows(params: Any) -> list[tuple[str, str]]:
+    """(friendly name, value) for every model parameter, the leverage mix first."""
+    d = params.as_dict()
+    rows = []
+    if "leverages" in d and "leverage_weights" in d:
+        rows.append(("leverage mix", ", ".join(
+            f"{lev:g}x {w:.0%}" for lev, w in zip(d["leverages"], d["leverage_weights"], strict=True))))
+    for k, v in d.items():
+        if k in ("leverages", "leverage_weights"):
+            continue
+        rows.append((PARAM_NAMES.get(k, k.replace("_", " ")), _param_value(k, v)))
+    return rows
+
+
 def _parameters(report: SymbolReport, s: Summary, tf: str) -> list[tuple[str, str]]:
     p = report.results[tf].params
-    lev = ", ".join(f"{lev:g}x {w:.0%}" for lev, w in zip(p.leverages, p.leverage_weights, strict=True))
-    rows = [
-        ("leverage mix", lev),
-        ("side attribution", p.side_attribution),
-        ("entry prices per bar", str(p.entry_points)),
-        ("decay half-life", "none" if p.decay_half_life_hours == 0 else f"{p.decay_half_life_hours:g} h"),
-        ("price row height", f"{p.bin_pct:g} %"),
-        ("typical position (for the margin tier)", fmt_usd(p.position_notional_usd)),
+    shown = {"leverage mix", *(PARAM_NAMES[k] for k in ("side_attribution", "entry_points",
+                                                          "decay_half_life_hours", "bin_pct",
+                                                          "position_notional_usd"))}
+    rows = [r for r in parameter_rows(p) if r[0] in shown]
+    rows += [
         ("position source", "volume model (no open-interest history)" if report.volume_model
          else "open-interest changes"),
         ("model bar", tf),
@@ -345,6 +385,7 @@ def render_pages(site: SiteData, summaries: list[Summary], *, standalone: bool) 
     out["index.html"] = _plain_page(ctx, "index.html", index_vars)
     meth = ctx.common("../", "methodology/index.html")
     meth.update(evaluation=_evaluation_rows(site.evaluation), params=site.params,
+                param_rows=parameter_rows(site.params),
                 leverage_mix=", ".join(f"{lev:g}x {w:.0%}" for lev, w in
                                        zip(site.params.leverages, site.params.leverage_weights, strict=True)),
                 evaluation_extra=_evaluation_extra(site.evaluation),

@@ -160,10 +160,19 @@
     }));
   }
   var triggers = ["pointerdown", "touchstart", "keydown", "wheel", "scroll", "mousemove"];
+  var startY = window.scrollY;
+  function asked(ev) {
+    // Only a reader's own input counts: Chrome sends synthetic mouse moves (no movement)
+    // after layout, and a scroll event when it restores the position on load.
+    if (!ev.isTrusted) { return; }
+    if (ev.type === "mousemove" && !ev.movementX && !ev.movementY) { return; }
+    if (ev.type === "scroll" && Math.abs(window.scrollY - startY) < 4) { return; }
+    start();
+  }
   function start() {
     if (started || !docsEl) { return; }
     started = true;
-    triggers.forEach(function (t) { window.removeEventListener(t, start, true); });
+    triggers.forEach(function (t) { window.removeEventListener(t, asked, true); });
     root.setAttribute("data-loading", "");
     var items = JSON.parse(document.getElementById("liqmap-bokeh-items").textContent);
     var src = JSON.parse(document.getElementById("liqmap-bokeh-src").textContent);
@@ -187,7 +196,8 @@
     if (window.Bokeh) {
       start();
     } else {
-      triggers.forEach(function (t) { window.addEventListener(t, start, { capture: true, passive: true }); });
+      triggers.forEach(function (t) { window.addEventListener(t, asked, { capture: true, passive: true }); });
+      document.querySelectorAll("[data-load-charts]").forEach(function (b) { b.addEventListener("click", start); });
       if (/[?&]live\b/.test(window.location.search)) { start(); }
     }
   }
