@@ -71,8 +71,7 @@ def open_page(browser, site_url) -> Iterator:  # type: ignore[no-untyped-def]
         _watch(page, loaded.problems)
         page.goto(site_url + path, wait_until="load")
         if wait_heat and page.locator(HEATMAP).count():
-            # The charts load on the reader's first interaction (a mouse move will do).
-            page.mouse.move(2, 2)
+            wake(page)
             page.wait_for_selector("html[data-heat-ready]", state="attached", timeout=15_000)
             page.wait_for_timeout(150)  # one paint after the script wired the controls
         return loaded
@@ -80,6 +79,12 @@ def open_page(browser, site_url) -> Iterator:  # type: ignore[no-untyped-def]
     yield _open
     for ctx in contexts:
         ctx.close()
+
+
+def wake(page: Any, x: float = 10, y: float = 10) -> None:
+    """The charts load on the reader's first interaction: a real mouse move will do."""
+    page.mouse.move(x, y)
+    page.mouse.move(x + 30, y + 20, steps=3)
 
 
 def _pixels(png: bytes) -> np.ndarray:
@@ -181,7 +186,7 @@ def test_embed_works_in_a_sandboxed_iframe(open_page) -> None:  # type: ignore[n
     frame = loaded.page.frame_locator("#f")
     box = loaded.page.locator("#f").bounding_box()
     assert box is not None
-    loaded.page.mouse.move(box["x"] + 20, box["y"] + 20)  # the first interaction loads the chart
+    wake(loaded.page, box["x"] + 20, box["y"] + 20)  # the first interaction loads the chart
     frame.locator("html[data-heat-ready]").wait_for(state="attached", timeout=15_000)
     loaded.page.wait_for_timeout(200)
     shot = frame.locator(".embed-chart .bk-root-holder").screenshot()

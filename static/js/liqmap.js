@@ -161,7 +161,7 @@
   }
   var triggers = ["pointerdown", "touchstart", "keydown", "wheel", "scroll", "mousemove"];
   var startY = window.scrollY;
-  function asked(ev) {
+  function onInput(ev) {
     // Only a reader's own input counts: Chrome sends synthetic mouse moves (no movement)
     // after layout, and a scroll event when it restores the position on load.
     if (!ev.isTrusted) { return; }
@@ -172,7 +172,7 @@
   function start() {
     if (started || !docsEl) { return; }
     started = true;
-    triggers.forEach(function (t) { window.removeEventListener(t, asked, true); });
+    triggers.forEach(function (t) { window.removeEventListener(t, onInput, true); });
     root.setAttribute("data-loading", "");
     var items = JSON.parse(document.getElementById("liqmap-bokeh-items").textContent);
     var src = JSON.parse(document.getElementById("liqmap-bokeh-src").textContent);
@@ -196,7 +196,7 @@
     if (window.Bokeh) {
       start();
     } else {
-      triggers.forEach(function (t) { window.addEventListener(t, asked, { capture: true, passive: true }); });
+      triggers.forEach(function (t) { window.addEventListener(t, onInput, { capture: true, passive: true }); });
       document.querySelectorAll("[data-load-charts]").forEach(function (b) { b.addEventListener("click", start); });
       if (/[?&]live\b/.test(window.location.search)) { start(); }
     }
