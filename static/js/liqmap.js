@@ -222,6 +222,38 @@
     });
   });
 
+  /* A tap shows the tooltip: BokehJS shows it on a pointer move, which a touch tap never
+   * sends, so the tap is handed to the figure's event layer as one. */
+  function eventLayers(node, out) {
+    node.querySelectorAll("*").forEach(function (el) {
+      if (el.classList && el.classList.contains("bk-events")) { out.push(el); }
+      if (el.shadowRoot) { eventLayers(el.shadowRoot, out); }
+    });
+    return out;
+  }
+  var touchStart = null;
+  document.addEventListener("pointerdown", function (ev) {
+    touchStart = ev.pointerType === "touch" ? [ev.clientX, ev.clientY] : null;
+  }, true);
+  document.addEventListener("pointerup", function (ev) {
+    if (ev.pointerType !== "touch" || !touchStart || !liveDoc) { return; }
+    if (Math.abs(ev.clientX - touchStart[0]) + Math.abs(ev.clientY - touchStart[1]) > 12) { return; }
+    var holder = ev.target && ev.target.closest ? ev.target.closest(".bk-root-holder") : null;
+    if (!holder) { return; }
+    var x = ev.clientX, y = ev.clientY;
+    // After BokehJS has finished with the touch itself, as a separate (mouse) pointer.
+    window.setTimeout(function () {
+      eventLayers(holder, []).forEach(function (el) {
+        var r = el.getBoundingClientRect();
+        if (x < r.left || x > r.right || y < r.top || y > r.bottom) { return; }
+        el.dispatchEvent(new PointerEvent("pointermove", {
+          clientX: x, clientY: y, pointerId: 7001, pointerType: "mouse", isPrimary: true,
+          bubbles: true, composed: true
+        }));
+      });
+    }, 0);
+  }, true);
+
   /* Theme colours for the plot areas (the heat image keeps its palette). */
   var THEMES = {
     dark: { bg: "#0d1017", text: "#9aa4b2", grid: "#3a3f4b", price: "#ffffff", cumL: "#b8dcff", cumS: "#ffe0a8", labelBg: "#0d1017" },
