@@ -137,10 +137,19 @@ def test_no_external_requests(files: dict[str, bytes], path: str) -> None:
 
 def test_pages_share_one_bokehjs_by_relative_path(files: dict[str, bytes]) -> None:
     for path, prefix in (("btc-usdt/index.html", "../"), ("btc-usdt/12h/index.html", "../../"),
-                         ("embed/btc-usdt/index.html", "../../")):
-        srcs = [s["src"] for s in soup(files, path).find_all("script", src=True)]
-        assert f"{prefix}static/bokeh/{BOKEH_VERSION}/bokeh.min.js" in srcs
-        assert f"{prefix}static/js/liqmap.js" in srcs
+                         ("embed/btc-usdt/index.html", "../../"), ("embed/btc-usdt/12h/index.html", "../../../")):
+        doc = soup(files, path)
+        srcs = [s["src"] for s in doc.find_all("script", src=True)]
+        # No render-blocking BokehJS: liqmap.js loads the files listed in the page on demand.
+        assert srcs == [f"{prefix}static/js/liqmap.js"], f"{path}: {srcs}"
+        lazy = json.loads(doc.select_one("script#liqmap-bokeh-src").string)
+        assert f"{prefix}static/bokeh/{BOKEH_VERSION}/bokeh.min.js" in lazy
+        assert all(f"{u[len(prefix):]}" in files for u in lazy), lazy
+        items = json.loads(doc.select_one("script#liqmap-bokeh-items").string)
+        for item in items:
+            for element_id in item["roots"].values():
+                assert doc.find(id=element_id) is not None, f"{path}: no element for root {element_id}"
+        assert doc.select_one("script#liqmap-bokeh-docs")["type"] == "application/json"
 
 
 def test_symbol_page_content(files: dict[str, bytes]) -> None:
@@ -280,7 +289,10 @@ def test_headline_wording() -> None:
     lv = Level("long", 81_363.2, 1.7e8, -4.37, 4.65e8)
     assert headline(lv, 85_000) == "A fall below $81,363 (-4.4 %) would liquidate about $465M of longs."
     assert headline(None, 85_000) == ""
-    assert fmt_usd(1.234e9) == "$1.23B" and fmt_usd(950) == "$950"
+    # One number style everywhere (the examples): $442M, $3.7B, -$100M.
+    cases = {1.234e9: "$1.2B", 950: "$950", 442e6: "$442M", 3.7e9: "$3.7B", 3e9: "$3.0B",
+             -100e6: "-$100M", 12_300: "$12K", 999.97e6: "$1.0B", 9.96e6: "$10M", 0: "$0"}
+    assert {x: fmt_usd(x) for x in cases} == cases
 
 
 # -- the real sample site -------------------------------------------------------------------

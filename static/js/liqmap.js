@@ -49,6 +49,8 @@
       var t = Date.parse(el.getAttribute("data-asof"));
       var limit = parseFloat(el.getAttribute("data-stale-after")) * 3600000;
       if (isNaN(t) || isNaN(limit)) { return; }
+      // A recorded sample is old on purpose; only the build can mark it stale.
+      if (el.hasAttribute("data-sample") && !el.hasAttribute("data-server-stale")) { return; }
       if (now - t > limit) {
         el.hidden = false;
         if (!el.hasAttribute("data-server-stale")) {
