@@ -290,7 +290,7 @@ def test_headline_wording() -> None:
     assert headline(lv, 85_000) == "A fall below $81,363 (-4.4 %) would liquidate about $465M of longs."
     assert headline(None, 85_000) == ""
     # One number style everywhere (the examples): $442M, $3.7B, -$100M.
-    cases = {1.234e9: "$1.2B", 950: "$950", 442e6: "$442M", 3.7e9: "$3.7B", 3e9: "$3.0B",
+    cases = {1.234e9: "$1.2B", 940: "$940", 950: "$1.0K", 2.25e6: "$2.3M", 442e6: "$442M", 3.7e9: "$3.7B", 3e9: "$3.0B",
              -100e6: "-$100M", 12_300: "$12K", 999.97e6: "$1.0B", 9.96e6: "$10M", 0: "$0"}
     assert {x: fmt_usd(x) for x in cases} == cases
 

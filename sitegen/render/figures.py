@@ -68,10 +68,10 @@ PROJECTED_SHARE = 0.03  # the "now" column repeated to the right edge, as a shar
 # before any tooltip shows; the code below is the same function for pages without a CSP.
 _USD_JS = (
     "var a=Math.abs(value),s=value<0?'-':'',u=[[1e12,'T'],[1e9,'B'],[1e6,'M'],[1e3,'K']];"
-    "if(!isFinite(value))return '\u2013';"
-    "for(var i=0;i<u.length;i++){var v=a/u[i][0];if(Math.round(v*10)/10>=1){"
-    "var t=Math.round(v*10)/10<10?v.toFixed(1):v.toFixed(0);if(t==='1000'&&u[i][1]!=='T')continue;"
-    "return s+'$'+t+u[i][1];}}return s+'$'+a.toFixed(0);"
+    "if(!isFinite(value))return '\\u2013';"
+    "for(var i=0;i<u.length;i++){var v=a/u[i][0],t=Math.floor(v*10+0.5)/10;if(t>=1)"
+    "return s+'$'+(t<10?t.toFixed(1):Math.floor(v+0.5).toFixed(0))+u[i][1];}"
+    "return s+'$'+Math.floor(a+0.5).toFixed(0);"
 )
 
 

@@ -251,14 +251,15 @@ def fmt_usd(x: float) -> str:
         return "–"
     sign = "-" if x < 0 else ""
     a = abs(x)
+    # Round half up with floor(), the same arithmetic as the JavaScript copy (Python's own
+    # round() and format() round half to even, JavaScript's toFixed() half up).
     for div, unit in ((1e12, "T"), (1e9, "B"), (1e6, "M"), (1e3, "K")):
-        if round(a / div, 1) >= 1 or (unit == "K" and a >= 999.5):
-            v = a / div
-            text = f"{v:.1f}" if round(v, 1) < 10 else f"{v:.0f}"
-            if text == "1000" and unit != "T":  # 999.7M -> $1.0B, not $1000M
-                continue
+        v = a / div
+        tenths = math.floor(v * 10 + 0.5) / 10
+        if tenths >= 1:
+            text = f"{tenths:.1f}" if tenths < 10 else f"{math.floor(v + 0.5):.0f}"
             return f"{sign}${text}{unit}"
-    return f"{sign}${a:.0f}"
+    return f"{sign}${math.floor(a + 0.5):.0f}"
 
 
 def price_decimals(price: float) -> int:

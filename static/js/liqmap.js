@@ -110,14 +110,12 @@
     var a = Math.abs(x), sign = x < 0 ? "-" : "";
     var units = [[1e12, "T"], [1e9, "B"], [1e6, "M"], [1e3, "K"]];
     for (var i = 0; i < units.length; i++) {
-      var v = a / units[i][0];
-      if (Math.round(v * 10) / 10 >= 1) {
-        var t = Math.round(v * 10) / 10 < 10 ? v.toFixed(1) : v.toFixed(0);
-        if (t === "1000" && units[i][1] !== "T") { continue; }
-        return sign + "$" + t + units[i][1];
+      var v = a / units[i][0], tenths = Math.floor(v * 10 + 0.5) / 10;
+      if (tenths >= 1) {
+        return sign + "$" + (tenths < 10 ? tenths.toFixed(1) : Math.floor(v + 0.5).toFixed(0)) + units[i][1];
       }
     }
-    return sign + "$" + a.toFixed(0);
+    return sign + "$" + Math.floor(a + 0.5).toFixed(0);
   }
   window.liqmapFmtUsd = fmtUsd;  // the tests compare it with the Python fmt_usd
 
