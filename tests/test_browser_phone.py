@@ -154,7 +154,7 @@ def test_index_is_cards_on_a_phone_no_number_wraps_and_nothing_shifts(open_at) -
     assert page.evaluate("document.documentElement.scrollWidth") <= 375
     rows = page.locator("table.index tbody tr")
     assert rows.count() == 3
-    assert page.evaluate("getComputedStyle(document.querySelector('table.index tbody tr')).display") == "grid"
+    assert page.evaluate("getComputedStyle(document.querySelector('table.index tbody tr')).display") == "flex"
     # Each number on one line: its text box is one line tall.
     heights = page.evaluate("""() => [...document.querySelectorAll('table.index td.num')].map(td => {
       const r = document.createRange(); r.selectNodeContents(td.querySelector('.nw') || td);

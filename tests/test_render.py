@@ -363,3 +363,56 @@ def test_oembed_answer_and_its_discovery_link(files: dict[str, bytes]) -> None:
     assert "og/btc-usdt.png" in files
     link = soup(files, "btc-usdt/index.html").find("link", type="application/json+oembed")
     assert link is not None and link["href"] == "https://example.test/liqmap/oembed/btc-usdt.json"
+
+
+def test_every_range_has_an_embed_page_and_an_oembed_answer(files: dict[str, bytes]) -> None:
+    for rng, embed, oembed in (("24h", "embed/btc-usdt/", "oembed/btc-usdt.json"),
+                               ("12h", "embed/btc-usdt/12h/", "oembed/btc-usdt/12h.json")):
+        page = soup(files, f"btc-usdt/{rng}/index.html")
+        link = page.find("link", type="application/json+oembed")
+        assert link["href"] == f"https://example.test/liqmap/{oembed}"
+        answer = json.loads(files[oembed])
+        snippet = page.select_one("#embed-code").get_text()
+        assert answer["html"] == snippet  # the blog gets exactly what the page offers
+        assert f'src="https://example.test/liqmap/{embed}"' in snippet
+        assert f"{embed}index.html" in files
+        chart_only = page.find("a", string="chart only")["href"]
+        assert chart_only.endswith(f"{embed}index.html")
+        # Each page shows its own static heatmap picture first, and it exists.
+        poster = re.search(r"url\('([^']+)'\)", page.select_one(".poster")["style"]).group(1)
+        assert f"btc-usdt/{rng}/heatmap.webp" in poster and f"btc-usdt/{rng}/heatmap.webp" in files
+        assert files[f"btc-usdt/{rng}/heatmap.webp"][8:12] == b"WEBP"
+
+
+def test_readme_snippet_is_the_pages(sample_site: Path) -> None:
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    in_readme = re.search(r"<iframe[^\n]*</iframe>", readme).group(0)
+    import tomllib
+
+    root = Path(__file__).resolve().parents[1]
+    published = tomllib.loads((root / "liqmap.toml").read_text(encoding="utf-8"))["site"]["base_url"]
+    page = BeautifulSoup((sample_site / "btc-usdt" / "index.html").read_bytes(), "html.parser")
+    built = json.loads((sample_site / "oembed" / "btc-usdt.json").read_bytes())["provider_url"]
+    # The test build uses its own base URL; the README shows the published site's.
+    assert page.select_one("#embed-code").get_text().replace(built, published) == in_readme
+
+
+def test_default_window_shows_the_nearest_cluster_each_side(files: dict[str, bytes]) -> None:
+    from sitegen.render.summary import summarise
+
+    s = summarise(synthetic_report())
+    include = tuple(lv.price for lv in (s.nearest_long, s.nearest_short) if lv is not None)
+    view = range_view(s.report, "24h", include=include)
+    for p in include:
+        assert view.view_low < p < view.view_high
+
+
+def test_methodology_uses_the_symbol_pages_parameter_names(files: dict[str, bytes]) -> None:
+    meth = soup(files, "methodology/index.html").get_text(" ")
+    sym = soup(files, "btc-usdt/index.html")
+    for dt in sym.select(".params dt"):
+        name = dt.get_text()
+        if name in ("position source", "model bar", "exchanges", "data source"):
+            continue  # per symbol, not model parameters
+        assert name in meth, f"methodology lacks {name!r}"
+    assert "bin pct" not in meth and "position notional usd" not in meth

@@ -97,6 +97,10 @@ class Mark:
     def text(self, ref: float) -> str:
         return f"{fmt_price(self.price, ref)} {self.distance_pct:+.1f} % · {fmt_usd(self.usd)} {self.side}s"
 
+    def short_text(self, ref: float) -> str:
+        """Without the side (above the price are shorts, below longs): fits a phone's edge."""
+        return f"{fmt_price(self.price, ref)} {self.distance_pct:+.1f} % · {fmt_usd(self.usd)}"
+
 
 def _style(p: figure) -> None:
     p.background_fill_color = PLOT_BG
@@ -317,26 +321,35 @@ def heatmap_figure(
     return HeatmapParts(p, mapper, high)
 
 
+def _edge_text(arrow: str, off: list[Mark], last: float) -> str:
+    """The nearest off-screen level, and how many more lie beyond (liqmap.js: edgeText)."""
+    if not off:
+        return ""
+    nearest = min(off, key=lambda m: abs(m.price - last))
+    more = f" (+{len(off) - 1} more)" if len(off) > 1 else ""
+    return f"{arrow} {nearest.short_text(last)}{more}"
+
+
 def _add_marks(p: figure, marks: tuple[Mark, ...], last: float, t1: int, lo: float, hi: float) -> None:
     """Key levels: a line and a label for each, and edge labels for those off screen."""
     for m in marks:
         colour = LONG_COLOUR if m.side == "long" else SHORT_COLOUR
+        tint = LONG_LINE if m.side == "long" else SHORT_LINE
         p.add_layout(Span(location=m.price, dimension="width", line_color=colour,
                           line_width=1.5 if m.headline else 1, line_alpha=0.9 if m.headline else 0.6,
                           line_dash="solid" if m.headline else "dotted", name="key_level"))
-        p.add_layout(Label(x=t1, y=m.price, text=m.text(last), text_color=colour,
+        p.add_layout(Label(x=t1, y=m.price, text=m.short_text(last), text_color=tint,
                            text_font_size="10px", text_align="right", x_offset=-6,
-                           y_offset=2 if m.side == "short" else -12, background_fill_color=MAP_BG,
-                           background_fill_alpha=0.6, name="key_label"))
-    above = [m for m in marks if m.price > hi]
-    below = [m for m in marks if m.price < lo]
-    for name, side_marks, y, offset, arrow in ((OFF_ABOVE, above, hi, -16, "▲"), (OFF_BELOW, below, lo, 4, "▼")):
-        nearest = sorted(side_marks, key=lambda m: abs(m.price - last))[:2]
+                           y_offset=2 if m.side == "short" else -13, background_fill_color=MAP_BG,
+                           background_fill_alpha=0.85, name="key_label"))
+    for name, off, y, offset, arrow, side in (
+        (OFF_ABOVE, [m for m in marks if m.price > hi], hi, -16, "▲", "short"),
+        (OFF_BELOW, [m for m in marks if m.price < lo], lo, 4, "▼", "long"),
+    ):
         p.add_layout(Label(
-            x=6, x_units="screen", y=y, y_offset=offset, name=name,
-            text=f"{arrow} " + " | ".join(m.text(last) for m in nearest) if nearest else "",
-            text_color="#ffffff", text_font_size="10px", background_fill_color=MAP_BG,
-            background_fill_alpha=0.75, visible=bool(nearest),
+            x=6, x_units="screen", y=y, y_offset=offset, name=name, text=_edge_text(arrow, off, last),
+            text_color=SHORT_LINE if side == "short" else LONG_LINE, text_font_size="10px",
+            background_fill_color=MAP_BG, background_fill_alpha=0.85, visible=bool(off),
         ))
 
 

@@ -319,7 +319,7 @@ def _marks(s: Summary, top: int = 6) -> tuple[Mark, ...]:
 
 def _marks_json(marks: tuple[Mark, ...], last: float) -> str:
     """The key levels for liqmap.js's off-screen labels (same text as the chart's labels)."""
-    return json.dumps([{"side": m.side, "price": m.price, "text": m.text(last)} for m in marks])
+    return json.dumps([{"side": m.side, "price": m.price, "text": m.short_text(last)} for m in marks])
 
 
 def _symbol_pages(ctx: _Ctx, s: Summary) -> dict[str, bytes]:

@@ -356,10 +356,11 @@
        [below, function (m) { return m.price < lo; }, "\u25bc ", lo, 4]].forEach(function (a) {
         var label = a[0];
         if (!label) { return; }
+        // The nearest one and how many more lie beyond (figures.py: _edge_text).
         var off = marks.filter(a[1]).sort(function (x, y) {
           return Math.abs(x.price - lastPrice) - Math.abs(y.price - lastPrice);
-        }).slice(0, 2);
-        label.text = off.length ? a[2] + off.map(function (m) { return m.text; }).join(" | ") : "";
+        });
+        label.text = off.length ? a[2] + off[0].text + (off.length > 1 ? " (+" + (off.length - 1) + " more)" : "") : "";
         label.visible = off.length > 0;
         label.y = a[3]; label.y_offset = a[4];
       });
