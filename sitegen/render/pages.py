@@ -386,8 +386,6 @@ def render_pages(site: SiteData, summaries: list[Summary], *, standalone: bool) 
     meth = ctx.common("../", "methodology/index.html")
     meth.update(evaluation=_evaluation_rows(site.evaluation), params=site.params,
                 param_rows=parameter_rows(site.params),
-                leverage_mix=", ".join(f"{lev:g}x {w:.0%}" for lev, w in
-                                       zip(site.params.leverages, site.params.leverage_weights, strict=True)),
                 evaluation_extra=_evaluation_extra(site.evaluation),
                 evaluation_raw=site.evaluation, summaries=summaries,
                 description="How liqmap estimates liquidation levels, every parameter, and how well "
