@@ -12,6 +12,7 @@ render then has to produce it (its check fails until it does) and ``liqmap check
 from __future__ import annotations
 
 import posixpath
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
@@ -42,6 +43,9 @@ SYMBOL_ARTIFACTS: dict[str, str] = {
 # One per symbol and range: kind -> pattern with {slug} and {range}.
 RANGE_ARTIFACTS: dict[str, str] = {
     "range_page": "{slug}/{range}/index.html",
+    "poster": "{slug}/{range}/heatmap.webp",  # static picture shown until the chart loads
+    "range_embed": "embed/{slug}/{range}/index.html",  # chart only, one per range
+    "range_oembed": "oembed/{slug}/{range}.json",  # oEmbed answer for that range's page
 }
 # Folders whose files render names itself (packaged CSS/JS, the BokehJS bundles of the
 # installed version) and snapshot history added by the build.
@@ -104,21 +108,12 @@ class SitePlan:
 def owned_by(names: Iterable[str], slug: str) -> list[str]:
     """The files among ``names`` that belong to symbol ``slug`` (any of its ranges)."""
     fixed = {path(kind, slug) for kind in SYMBOL_ARTIFACTS}
-    out = []
-    for n in names:
-        if n in fixed:
-            out.append(n)
-            continue
-        parts = n.split("/")
-        for pattern in RANGE_ARTIFACTS.values():
-            want = pattern.split("/")
-            if len(parts) == len(want) and all(
-                w == p or (w == "{slug}" and p == slug) or (w == "{range}" and p and "." not in p)
-                for w, p in zip(want, parts, strict=True)
-            ):
-                out.append(n)
-                break
-    return sorted(out)
+    per_range = [
+        re.compile("^" + re.escape(p).replace(re.escape("{slug}"), re.escape(slug))
+                   .replace(re.escape("{range}"), "[a-z0-9]+") + "$")
+        for p in RANGE_ARTIFACTS.values()
+    ]
+    return sorted(n for n in names if n in fixed or any(r.match(n) for r in per_range))
 
 
 class FileSet(dict[str, bytes]):

@@ -71,6 +71,7 @@ def open_page(browser, site_url) -> Iterator:  # type: ignore[no-untyped-def]
         _watch(page, loaded.problems)
         page.goto(site_url + path, wait_until="load")
         if wait_heat and page.locator(HEATMAP).count():
+            wake(page)
             page.wait_for_selector("html[data-heat-ready]", state="attached", timeout=15_000)
             page.wait_for_timeout(150)  # one paint after the script wired the controls
         return loaded
@@ -78,6 +79,12 @@ def open_page(browser, site_url) -> Iterator:  # type: ignore[no-untyped-def]
     yield _open
     for ctx in contexts:
         ctx.close()
+
+
+def wake(page: Any, x: float = 10, y: float = 10) -> None:
+    """The charts load on the reader's first interaction: a real mouse move will do."""
+    page.mouse.move(x, y)
+    page.mouse.move(x + 30, y + 20, steps=3)
 
 
 def _pixels(png: bytes) -> np.ndarray:
@@ -177,6 +184,9 @@ def test_index_table_sorts_without_a_server(open_page) -> None:  # type: ignore[
 def test_embed_works_in_a_sandboxed_iframe(open_page) -> None:  # type: ignore[no-untyped-def]
     loaded = open_page("__sandbox.html", wait_heat=False)
     frame = loaded.page.frame_locator("#f")
+    box = loaded.page.locator("#f").bounding_box()
+    assert box is not None
+    wake(loaded.page, box["x"] + 20, box["y"] + 20)  # the first interaction loads the chart
     frame.locator("html[data-heat-ready]").wait_for(state="attached", timeout=15_000)
     loaded.page.wait_for_timeout(200)
     shot = frame.locator(".embed-chart .bk-root-holder").screenshot()

@@ -138,10 +138,19 @@ def test_no_external_requests(files: dict[str, bytes], path: str) -> None:
 
 def test_pages_share_one_bokehjs_by_relative_path(files: dict[str, bytes]) -> None:
     for path, prefix in (("btc-usdt/index.html", "../"), ("btc-usdt/12h/index.html", "../../"),
-                         ("embed/btc-usdt/index.html", "../../")):
-        srcs = [s["src"] for s in soup(files, path).find_all("script", src=True)]
-        assert f"{prefix}static/bokeh/{BOKEH_VERSION}/bokeh.min.js" in srcs
-        assert f"{prefix}static/js/liqmap.js" in srcs
+                         ("embed/btc-usdt/index.html", "../../"), ("embed/btc-usdt/12h/index.html", "../../../")):
+        doc = soup(files, path)
+        srcs = [s["src"] for s in doc.find_all("script", src=True)]
+        # No render-blocking BokehJS: liqmap.js loads the files listed in the page on demand.
+        assert srcs == [f"{prefix}static/js/liqmap.js"], f"{path}: {srcs}"
+        lazy = json.loads(doc.select_one("script#liqmap-bokeh-src").string)
+        assert f"{prefix}static/bokeh/{BOKEH_VERSION}/bokeh.min.js" in lazy
+        assert all(f"{u[len(prefix):]}" in files for u in lazy), lazy
+        items = json.loads(doc.select_one("script#liqmap-bokeh-items").string)
+        for item in items:
+            for element_id in item["roots"].values():
+                assert doc.find(id=element_id) is not None, f"{path}: no element for root {element_id}"
+        assert doc.select_one("script#liqmap-bokeh-docs")["type"] == "application/json"
 
 
 def test_symbol_page_content(files: dict[str, bytes]) -> None:
@@ -286,7 +295,10 @@ def test_headline_wording() -> None:
     lv = Level("long", 81_363.2, 1.7e8, -4.37, 4.65e8)
     assert headline(lv, 85_000) == "A fall below $81,363 (-4.4 %) would liquidate about $465M of longs."
     assert headline(None, 85_000) == ""
-    assert fmt_usd(1.234e9) == "$1.23B" and fmt_usd(950) == "$950"
+    # One number style everywhere (the issue's examples): $442M, $3.7B, -$100M.
+    cases = {1.234e9: "$1.2B", 940: "$940", 950: "$1.0K", 2.25e6: "$2.3M", 442e6: "$442M", 3.7e9: "$3.7B", 3e9: "$3.0B",
+             -100e6: "-$100M", 12_300: "$12K", 999.97e6: "$1.0B", 9.96e6: "$10M", 0: "$0"}
+    assert {x: fmt_usd(x) for x in cases} == cases
 
 
 # -- the real sample site -------------------------------------------------------------------
@@ -374,3 +386,56 @@ def test_one_page_renders_alone_like_in_the_whole_site(files: dict[str, bytes]) 
     assert index.title.get_text() == soup(files, "index.html").title.get_text()
     with pytest.raises(KeyError):
         render_page(site, "data/btc-usdt.json")
+
+
+def test_every_range_has_an_embed_page_and_an_oembed_answer(files: dict[str, bytes]) -> None:
+    for rng, embed, oembed in (("24h", "embed/btc-usdt/", "oembed/btc-usdt.json"),
+                               ("12h", "embed/btc-usdt/12h/", "oembed/btc-usdt/12h.json")):
+        page = soup(files, f"btc-usdt/{rng}/index.html")
+        link = page.find("link", type="application/json+oembed")
+        assert link["href"] == f"https://example.test/liqmap/{oembed}"
+        answer = json.loads(files[oembed])
+        snippet = page.select_one("#embed-code").get_text()
+        assert answer["html"] == snippet  # the blog gets exactly what the page offers
+        assert f'src="https://example.test/liqmap/{embed}"' in snippet
+        assert f"{embed}index.html" in files
+        chart_only = page.find("a", string="chart only")["href"]
+        assert chart_only.endswith(f"{embed}index.html")
+        # Each page shows its own static heatmap picture first, and it exists.
+        poster = re.search(r"url\('([^']+)'\)", page.select_one(".poster")["style"]).group(1)
+        assert f"btc-usdt/{rng}/heatmap.webp" in poster and f"btc-usdt/{rng}/heatmap.webp" in files
+        assert files[f"btc-usdt/{rng}/heatmap.webp"][8:12] == b"WEBP"
+
+
+def test_readme_snippet_is_the_pages(sample_site: Path) -> None:
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    in_readme = re.search(r"<iframe[^\n]*</iframe>", readme).group(0)
+    import tomllib
+
+    root = Path(__file__).resolve().parents[1]
+    published = tomllib.loads((root / "liqmap.toml").read_text(encoding="utf-8"))["site"]["base_url"]
+    page = BeautifulSoup((sample_site / "btc-usdt" / "index.html").read_bytes(), "html.parser")
+    built = json.loads((sample_site / "oembed" / "btc-usdt.json").read_bytes())["provider_url"]
+    # The test build uses its own base URL; the README shows the published site's.
+    assert page.select_one("#embed-code").get_text().replace(built, published) == in_readme
+
+
+def test_default_window_shows_the_nearest_cluster_each_side(files: dict[str, bytes]) -> None:
+    from sitegen.render.summary import summarise
+
+    s = summarise(synthetic_report())
+    include = tuple(lv.price for lv in (s.nearest_long, s.nearest_short) if lv is not None)
+    view = range_view(s.report, "24h", include=include)
+    for p in include:
+        assert view.view_low < p < view.view_high
+
+
+def test_methodology_uses_the_symbol_pages_parameter_names(files: dict[str, bytes]) -> None:
+    meth = soup(files, "methodology/index.html").get_text(" ")
+    sym = soup(files, "btc-usdt/index.html")
+    for dt in sym.select(".params dt"):
+        name = dt.get_text()
+        if name in ("position source", "model bar", "exchanges", "data source"):
+            continue  # per symbol, not model parameters
+        assert name in meth, f"methodology lacks {name!r}"
+    assert "bin pct" not in meth and "position notional usd" not in meth

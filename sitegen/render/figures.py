@@ -15,6 +15,7 @@ from bokeh.models import (
     ColorBar,
     ColumnDataSource,
     CrosshairTool,
+    CustomJSHover,
     DatetimeTickFormatter,
     HoverTool,
     Label,
@@ -32,8 +33,10 @@ from sitegen.render.levels import (
     axis_price_format,
     colour_high,
     fmt_price,
+    fmt_usd,
     numeral_price_format,
 )
+from sitegen.render.summary import side_cumulative
 
 # Names the page script relies on (static/js/liqmap.js).
 HEAT_SOURCE = "heat_src"
@@ -41,6 +44,10 @@ HEAT_MAPPER = "heat_mapper"
 MAP_SOURCE = "map_src"
 MAP_CUM_RANGE = "map_cum"
 MAP_BAR_RANGE = "map_bars"
+USD_TICKS = "usd_ticks"  # tick formatters the page script switches to fmt_usd's style
+USD_HOVER = "usd_hover"  # tooltip formatters it switches likewise
+OFF_ABOVE = "off_above"  # labels naming the key levels above / below the visible window
+OFF_BELOW = "off_below"
 
 PALETTE = Inferno256
 LONG_COLOUR = "#3b9cff"  # blue: longs (liquidated on a fall)
@@ -53,6 +60,46 @@ PRICE_LINE = "#ffffff"
 AXIS_TEXT = "#9aa4b2"  # readable on the dark and on the light page
 GRID = "#3a3f4b"
 PLOT_BG = PALETTE[0]
+MAP_BG = "#0d1017"  # the dark page; liqmap.js switches plot areas to the light page's colours
+PROJECTED_SHARE = 0.03  # the "now" column repeated to the right edge, as a share of the range
+
+# The tooltip formatter's code is fmt_usd in JavaScript. It needs eval (``new Function``), so
+# under the pages' CSP liqmap.js replaces each formatter's ``format`` with its own fmtUsd
+# before any tooltip shows; the code below is the same function for pages without a CSP.
+_USD_JS = (
+    "var a=Math.abs(value),s=value<0?'-':'',u=[[1e12,'T'],[1e9,'B'],[1e6,'M'],[1e3,'K']];"
+    "if(!isFinite(value))return '\\u2013';"
+    "for(var i=0;i<u.length;i++){var v=a/u[i][0],t=Math.floor(v*10+0.5)/10;if(t>=1)"
+    "return s+'$'+(t<10?t.toFixed(1):Math.floor(v+0.5).toFixed(0))+u[i][1];}"
+    "return s+'$'+Math.floor(a+0.5).toFixed(0);"
+)
+
+
+def usd_ticks(format_: str = "$0.0a") -> NumeralTickFormatter:
+    """A dollar tick formatter liqmap.js renders as ``$442M`` (numbro's ``$442.0m`` before)."""
+    return NumeralTickFormatter(format=format_, name=USD_TICKS)
+
+
+def usd_hover() -> CustomJSHover:
+    return CustomJSHover(code=_USD_JS, name=USD_HOVER)
+
+
+@dataclass(frozen=True)
+class Mark:
+    """A key level drawn on the heatmap: the headline levels and the largest clusters."""
+
+    side: str  # "long" | "short"
+    price: float
+    usd: float  # cumulative USD between the last price and the level
+    distance_pct: float
+    headline: bool  # a level the page's sentences name (drawn stronger)
+
+    def text(self, ref: float) -> str:
+        return f"{fmt_price(self.price, ref)} {self.distance_pct:+.1f} % · {fmt_usd(self.usd)} {self.side}s"
+
+    def short_text(self, ref: float) -> str:
+        """Without the side (above the price are shorts, below longs): fits a phone's edge."""
+        return f"{fmt_price(self.price, ref)} {self.distance_pct:+.1f} % · {fmt_usd(self.usd)}"
 
 
 def _style(p: figure) -> None:
@@ -100,25 +147,54 @@ class HeatmapParts:
     high: float
 
 
+def _projected_columns(view: RangeView) -> int:
+    return max(1, round(view.timestamp.size * PROJECTED_SHARE))
+
+
+def _extend(img: np.ndarray, k: int) -> np.ndarray:
+    """(B, T) -> (B, T + k): the last ("now") column repeated, so bands reach the right edge."""
+    return np.ascontiguousarray(np.concatenate([img, np.repeat(img[:, -1:], k, axis=1)], axis=1))
+
+
+def row_context(view: RangeView) -> tuple[np.ndarray, np.ndarray]:
+    """Per price row: distance to the last price in %, and the cumulative USD liquidated if
+    price travels there (longs below the last price, shorts above), at the last bar."""
+    last = view.last_close
+    centers = view.price_centers
+    cl, cs = side_cumulative(view.price_edges, view.long[-1].astype(float), view.short[-1].astype(float), last)
+    cum = np.where(centers < last, cl, cs)
+    return (centers / last - 1.0) * 100.0, cum
+
+
 def heatmap_figure(
-    view: RangeView, *, height: int = 560, embed: bool = False, colorbar_title: str = ""
+    view: RangeView, *, height: int = 560, embed: bool = False, colorbar_title: str = "",
+    marks: tuple[Mark, ...] = (),
 ) -> HeatmapParts:
-    """Price x time heatmap of estimated liquidation USD with candles and the last price."""
+    """Price x time heatmap of estimated liquidation USD with candles and the last price.
+
+    The last column ("now") is repeated for a few columns past the last candle so that the
+    bands run to the right edge; ``marks`` are drawn as lines with labels, and the ones
+    outside the window are named along the top and bottom edge (liqmap.js keeps those
+    labels true while the reader pans). No drag tool is active: a swipe scrolls the page on
+    a phone, and liqmap.js turns pan on for a mouse.
+    """
     lo, hi = view.view_low, view.view_high
     t0 = int(view.timestamp[0])
     t1 = view.end_ms
+    k = _projected_columns(view)
+    t_end = t1 + k * view.bar_ms
     edges = view.price_edges
     p = figure(
         name="heatmap",
         x_axis_type="datetime",
         y_axis_type="log",
-        x_range=Range1d(t0, t1 + (t1 - t0) * 0.02, bounds=(t0, t1 + (t1 - t0) * 0.1)),
+        x_range=Range1d(t0, t_end, bounds=(t0, t_end)),
         y_range=Range1d(lo, hi, bounds=(float(edges[0]), float(edges[-1]))),
         sizing_mode="stretch_both" if embed else "stretch_width",
         height=height,
         min_height=260,
         tools="pan,box_zoom,wheel_zoom,reset",
-        active_drag=None if embed else "pan",
+        active_drag=None,
         active_scroll=None,
         toolbar_location="above",
         y_axis_location="right",  # where traders look for the price (TradingView, Coinglass)
@@ -136,26 +212,32 @@ def heatmap_figure(
         name=HEAT_MAPPER, palette=PALETTE, low=0.0, high=high, high_color=PALETTE[-1]
     )
     # Bokeh images are row-major with row 0 at the bottom: (B rows of price, T columns of time).
-    long_img = np.ascontiguousarray(view.long.T)
-    short_img = np.ascontiguousarray(view.short.T)
+    long_img = _extend(view.long.T, k)
+    short_img = _extend(view.short.T, k)
     grouped = len(view.groups) > 1
+    dist, cum = row_context(view)
+    cols = long_img.shape[1]
     data: dict[str, list[object]] = {
-        "image": [long_img + short_img],
-        # With a leverage filter the page script fills the hover columns from the group
-        # columns (their sum) at load; zeros compress to almost nothing.
+        # With a leverage filter the page script fills the drawn image and the hover columns
+        # from the group columns (their sum) when the chart loads; zeros compress to almost
+        # nothing, which takes about a third off a large page.
+        "image": [np.zeros_like(long_img) if grouped else long_img + short_img],
         "long": [np.zeros_like(long_img) if grouped else long_img],
         "short": [np.zeros_like(short_img) if grouped else short_img],
+        # Constant along time: a few hundred bytes once compressed.
+        "dist": [np.ascontiguousarray(np.repeat(dist.astype(np.float32)[:, None], cols, axis=1))],
+        "cum": [np.ascontiguousarray(np.repeat(cum.astype(np.float32)[:, None], cols, axis=1))],
         "x": [t0],
         "y": [float(edges[0])],
-        "dw": [t1 - t0],
+        "dw": [t_end - t0],
         "dh": [float(edges[-1] - edges[0])],
     }
     if grouped:
         # Per leverage group arrays for the filter: extra columns the glyph does not draw,
         # read by the page script.
         for g, lg, sg in zip(view.groups, view.long_by_group, view.short_by_group, strict=True):
-            data[f"long_{g.key}"] = [np.ascontiguousarray(lg.T)]
-            data[f"short_{g.key}"] = [np.ascontiguousarray(sg.T)]
+            data[f"long_{g.key}"] = [_extend(lg.T, k)]
+            data[f"short_{g.key}"] = [_extend(sg.T, k)]
     src = ColumnDataSource(name=HEAT_SOURCE, data=data)
     img = p.image(
         image="image", x="x", y="y", dw="dw", dh="dh", source=src, color_mapper=mapper,
@@ -184,34 +266,42 @@ def heatmap_figure(
     )
     last = view.last_close
     p.add_layout(
+        Span(location=t1, dimension="height", line_color=PRICE_LINE, line_alpha=0.35,
+             line_width=1, line_dash="dotted")
+    )
+    p.add_layout(
         Span(location=last, dimension="width", line_color=PRICE_LINE, line_dash="dashed",
              line_width=1, line_alpha=0.85)
     )
     p.add_layout(
         Label(
-            x=t1, y=last, text=f" {fmt_price(last)}", text_color="#000000",
+            x=t_end, y=last, text=f" {fmt_price(last)}", text_color="#000000",
             text_font_size="11px", background_fill_color=PRICE_LINE, background_fill_alpha=0.9,
             x_offset=-4, y_offset=-8, text_align="right",
         )
     )
+    _add_marks(p, marks, last, t1, lo, hi)
     fmt = numeral_price_format(last)
+    hover_usd = usd_hover()
     p.add_tools(
         HoverTool(
             renderers=[img],
             tooltips=[
                 ("time", "$x{%F %H:%M} UTC"),
                 ("price", f"$y{{{fmt}}}"),
-                ("longs", "@long{$0.00a}"),
-                ("shorts", "@short{$0.00a}"),
+                ("longs", "@long{custom}"),
+                ("shorts", "@short{custom}"),
+                ("from last price", "@dist{+0.0} %"),
+                ("cumulative to here (now)", "@cum{custom}"),
             ],
-            formatters={"$x": "datetime"},
+            formatters={"$x": "datetime", "@long": hover_usd, "@short": hover_usd, "@cum": hover_usd},
             mode="mouse",
         ),
         CrosshairTool(line_color="#ffffff", line_alpha=0.3),
     )
     bar = ColorBar(
         color_mapper=mapper,
-        formatter=NumeralTickFormatter(format="$0.0a"),
+        formatter=usd_ticks(),
         ticker=BasicTicker(desired_num_ticks=5),
         orientation="horizontal",
         location=(0, 0),
@@ -229,6 +319,38 @@ def heatmap_figure(
     )
     p.add_layout(bar, "below")
     return HeatmapParts(p, mapper, high)
+
+
+def _edge_text(arrow: str, off: list[Mark], last: float) -> str:
+    """The nearest off-screen level, and how many more lie beyond (liqmap.js: edgeText)."""
+    if not off:
+        return ""
+    nearest = min(off, key=lambda m: abs(m.price - last))
+    more = f" (+{len(off) - 1} more)" if len(off) > 1 else ""
+    return f"{arrow} {nearest.short_text(last)}{more}"
+
+
+def _add_marks(p: figure, marks: tuple[Mark, ...], last: float, t1: int, lo: float, hi: float) -> None:
+    """Key levels: a line and a label for each, and edge labels for those off screen."""
+    for m in marks:
+        colour = LONG_COLOUR if m.side == "long" else SHORT_COLOUR
+        tint = LONG_LINE if m.side == "long" else SHORT_LINE
+        p.add_layout(Span(location=m.price, dimension="width", line_color=colour,
+                          line_width=1.5 if m.headline else 1, line_alpha=0.9 if m.headline else 0.6,
+                          line_dash="solid" if m.headline else "dotted", name="key_level"))
+        p.add_layout(Label(x=t1, y=m.price, text=m.short_text(last), text_color=tint,
+                           text_font_size="10px", text_align="right", x_offset=-6,
+                           y_offset=2 if m.side == "short" else -13, background_fill_color=MAP_BG,
+                           background_fill_alpha=0.85, name="key_label"))
+    for name, off, y, offset, arrow, side in (
+        (OFF_ABOVE, [m for m in marks if m.price > hi], hi, -16, "▲", "short"),
+        (OFF_BELOW, [m for m in marks if m.price < lo], lo, 4, "▼", "long"),
+    ):
+        p.add_layout(Label(
+            x=6, x_units="screen", y=y, y_offset=offset, name=name, text=_edge_text(arrow, off, last),
+            text_color=SHORT_LINE if side == "short" else LONG_LINE, text_font_size="10px",
+            background_fill_color=MAP_BG, background_fill_alpha=0.85, visible=bool(off),
+        ))
 
 
 def map_figure(
@@ -273,15 +395,15 @@ def map_figure(
         height=height,
         min_height=220,
         tools="xpan,xwheel_zoom,reset",
-        active_drag="xpan",
+        active_drag=None,  # a swipe scrolls the page on a phone; liqmap.js turns pan on for a mouse
         active_scroll=None,
         toolbar_location="above",
     )
     _style(p)
-    p.background_fill_color = "#0d1017"
+    p.background_fill_color = MAP_BG
     p.extra_y_ranges = {"cum": Range1d(0, cum_top * 1.05, name=MAP_CUM_RANGE)}
     p.add_layout(
-        LinearAxis(y_range_name="cum", formatter=NumeralTickFormatter(format="$0.0a"),
+        LinearAxis(y_range_name="cum", formatter=usd_ticks(),
                    axis_label="cumulative", axis_label_text_color=AXIS_TEXT,
                    major_label_text_color=AXIS_TEXT, axis_line_color=GRID,
                    major_tick_line_color=GRID, minor_tick_line_color=None,
@@ -289,34 +411,37 @@ def map_figure(
                    axis_label_text_font_style="normal"),
         "right",
     )
-    p.yaxis[0].formatter = NumeralTickFormatter(format="$0.0a")
+    p.yaxis[0].formatter = usd_ticks()
     p.yaxis[0].axis_label = "per price row"
     p.yaxis[0].axis_label_text_font_style = "normal"
     p.yaxis[0].axis_label_text_font_size = "11px"
     p.xaxis.formatter = NumeralTickFormatter(format=axis_price_format(view.last_close))
-    p.xaxis.ticker = BasicTicker(desired_num_ticks=5)
+    # 4 ticks: "$87,500" labels do not run together at 375 px.
+    p.xaxis.ticker = BasicTicker(desired_num_ticks=4)
     bl = p.quad(left="left", right="right", bottom=0, top="long", source=src,
                 fill_color=LONG_COLOUR, fill_alpha=0.85, line_color=None, legend_label="long levels")
     bs = p.quad(left="left", right="right", bottom=0, top="short", source=src,
                 fill_color=SHORT_COLOUR, fill_alpha=0.85, line_color=None, legend_label="short levels")
     last = view.last_close
     p.line(x="price", y="cum_long", source=src, y_range_name="cum", line_color=LONG_LINE,
-                line_width=2.5, legend_label="cumulative longs")
+                line_width=2.5, legend_label="cumulative longs", name="cum_long_line")
     p.line(x="price", y="cum_short", source=src, y_range_name="cum", line_color=SHORT_LINE,
-                line_width=2.5, line_dash="dashed", legend_label="cumulative shorts")
+                line_width=2.5, line_dash="dashed", legend_label="cumulative shorts", name="cum_short_line")
     p.add_layout(Span(location=last, dimension="height", line_color="#ffffff", line_dash="dotted",
-                      line_width=1))
+                      line_width=1, name="price_span"))
     fmt = numeral_price_format(last)
+    hover_usd = usd_hover()
     p.add_tools(
         HoverTool(
             renderers=[bl, bs],
             tooltips=[
                 ("price", f"@price{{{fmt}}}"),
-                ("longs here", "@long{$0.00a}"),
-                ("shorts here", "@short{$0.00a}"),
-                ("cum. longs from price", "@cum_long{$0.00a}"),
-                ("cum. shorts from price", "@cum_short{$0.00a}"),
+                ("longs here", "@long{custom}"),
+                ("shorts here", "@short{custom}"),
+                ("cum. longs from price", "@cum_long{custom}"),
+                ("cum. shorts from price", "@cum_short{custom}"),
             ],
+            formatters={c: hover_usd for c in ("@long", "@short", "@cum_long", "@cum_short")},
             mode="vline",
         )
     )
@@ -355,9 +480,9 @@ def predicted_figure(view: RangeView, x_range: Range1d, *, height: int = 150) ->
         toolbar_location=None,
     )
     _style(p)
-    p.background_fill_color = "#0d1017"
+    p.background_fill_color = MAP_BG
     p.xaxis.formatter = _time_formatter()
-    p.yaxis.formatter = NumeralTickFormatter(format="$0.0a")
+    p.yaxis.formatter = usd_ticks()
     p.yaxis.ticker = BasicTicker(desired_num_ticks=3)
     bs = p.vbar(x="t", width=2 * half, top="short", bottom=0, source=src, fill_color=SHORT_COLOUR,
                 line_color=None, legend_label="shorts")
@@ -366,8 +491,8 @@ def predicted_figure(view: RangeView, x_range: Range1d, *, height: int = 150) ->
     p.add_tools(
         HoverTool(
             renderers=[bs, bl],
-            tooltips=[("time", "@t{%F %H:%M} UTC"), ("longs", "@long_usd{$0.00a}"), ("shorts", "@short{$0.00a}")],
-            formatters={"@t": "datetime"},
+            tooltips=[("time", "@t{%F %H:%M} UTC"), ("longs", "@long_usd{custom}"), ("shorts", "@short{custom}")],
+            formatters={"@t": "datetime", "@long_usd": usd_hover(), "@short": usd_hover()},
             mode="mouse",
         )
     )

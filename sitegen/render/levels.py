@@ -106,15 +106,23 @@ def default_range(report: SymbolReport) -> str:
     return report.ranges[0]
 
 
-def view_window(low: np.ndarray, high: np.ndarray, last: float) -> tuple[float, float]:
+def view_window(
+    low: np.ndarray, high: np.ndarray, last: float, include: tuple[float, ...] = (), *,
+    limit_pct: float = 25.0,
+) -> tuple[float, float]:
     """The price window shown by default: the traded range with room above and below.
 
     At least +-3 % around the last price, so the nearest clusters are on screen even when
-    the market barely moved.
+    the market barely moved; widened to show every price in ``include`` (the nearest large
+    cluster on each side) with 1.5 % to spare, but never beyond +-``limit_pct`` % of price.
     """
     lo, hi = float(np.min(low)), float(np.max(high))
     pad = (hi - lo) * 0.35
-    return min(lo - pad, last * 0.97), max(hi + pad, last * 1.03)
+    lo, hi = min(lo - pad, last * 0.97), max(hi + pad, last * 1.03)
+    for p in include:
+        if last * (1 - limit_pct / 100) <= p <= last * (1 + limit_pct / 100):
+            lo, hi = min(lo, p / 1.015), max(hi, p * 1.015)
+    return lo, hi
 
 
 def _align(result: ModelResult, candles: Candles, bars: int) -> tuple[np.ndarray, np.ndarray]:
@@ -147,13 +155,14 @@ def _merge(a: np.ndarray, k: int, how: str) -> np.ndarray:
 
 
 def range_view(
-    report: SymbolReport, name: str, *, row_margin: float = 1.04, max_columns: int = MAX_COLUMNS
+    report: SymbolReport, name: str, *, row_margin: float = 1.04, max_columns: int = MAX_COLUMNS,
+    include: tuple[float, ...] = (),
 ) -> RangeView:
     """Cut the model output of ``report`` to range ``name`` and the useful price rows.
 
     Ranges with more bars than ``max_columns`` merge ``k`` consecutive bars into one column
     (heat averaged, candles merged as OHLC), which keeps the page small without losing any
-    price detail.
+    price detail. ``include``: prices the default window must show (see :func:`view_window`).
     """
     tf, bars = RANGES[name]
     result = report.results[tf]
@@ -165,7 +174,7 @@ def range_view(
     low = _merge(candles.low[ci], k, "min")
     high = _merge(candles.high[ci], k, "max")
     close = _merge(candles.close[ci], k, "last")
-    v_lo, v_hi = view_window(low, high, float(close[-1]))
+    v_lo, v_hi = view_window(low, high, float(close[-1]), include)
     edges = result.price_edges
     # Ship the rows a reader can reach by zooming out a little, not the whole +-30 % grid.
     b0 = max(int(np.searchsorted(edges, v_lo / row_margin, side="right")) - 1, 0)
@@ -228,13 +237,25 @@ def colour_high(view: RangeView, group: int | None = None) -> float:
 # -- wording -------------------------------------------------------------------------------
 
 def fmt_usd(x: float) -> str:
-    """$1.23B / $456M / $7.8K / $950: how traders write sizes."""
+    """The site's one dollar style: $442M, $3.7B, $12K, $950, -$100M.
+
+    Below 10 of a unit one decimal, from 10 up whole units; the minus goes before the dollar.
+    ``static/js/liqmap.js`` (``fmtUsd``) writes the charts' axes, colour bar and tooltips
+    the same way, and a test holds the two to the same answers.
+    """
+    if not math.isfinite(x):
+        return "–"
+    sign = "-" if x < 0 else ""
     a = abs(x)
-    for div, unit in ((1e9, "B"), (1e6, "M"), (1e3, "K")):
-        if a >= div:
-            v = x / div
-            return f"${v:.3g}{unit}" if abs(v) < 100 else f"${v:.0f}{unit}"
-    return f"${x:.0f}"
+    # Round half up with floor(), the same arithmetic as the JavaScript copy (Python's own
+    # round() and format() round half to even, JavaScript's toFixed() half up).
+    for div, unit in ((1e12, "T"), (1e9, "B"), (1e6, "M"), (1e3, "K")):
+        v = a / div
+        tenths = math.floor(v * 10 + 0.5) / 10
+        if tenths >= 1:
+            text = f"{tenths:.1f}" if tenths < 10 else f"{math.floor(v + 0.5):.0f}"
+            return f"{sign}${text}{unit}"
+    return f"{sign}${math.floor(a + 0.5):.0f}"
 
 
 def price_decimals(price: float) -> int:

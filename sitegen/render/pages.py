@@ -14,16 +14,13 @@ import logging
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from html import escape as html_escape
 from typing import Any, cast
 from urllib.parse import urlsplit
 
-from bokeh.embed import file_html
-from bokeh.embed.bundle import bundle_for_objs_and_resources
 from bokeh.models import Model, Range1d
-from bokeh.resources import CDN, INLINE
 from bokeh.settings import settings
 
 from sitegen import plan, schemas
@@ -34,12 +31,14 @@ from sitegen.model.outputs import cumulative_curves
 from sitegen.model.types import ModelParams
 from sitegen.plan import FileSet
 from sitegen.render import assets
+from sitegen.render.bokehpage import bokeh_page
 from sitegen.render.figures import (
     AXIS_TEXT,
     CANDLE_DOWN,
     CANDLE_UP,
     LONG_COLOUR,
     SHORT_COLOUR,
+    Mark,
     heatmap_figure,
     map_figure,
     predicted_figure,
@@ -52,6 +51,7 @@ from sitegen.render.levels import (
     fmt_usd,
     range_view,
 )
+from sitegen.render.poster import poster_webp
 from sitegen.render.realised import add_markers, add_to_panel
 from sitegen.render.realised_data import page_context
 from sitegen.render.summary import (
@@ -113,6 +113,7 @@ class _Ctx:
     site: SiteData
     standalone: bool
     bokeh_files: set[str]
+    posters: dict[tuple[str, str], bytes] = field(default_factory=dict)
 
     def common(self, rel: str, path: str) -> dict[str, Any]:
         """Variables every template sees; ``rel`` leads from the page back to the site root."""
@@ -143,28 +144,14 @@ class _Ctx:
 def _bokeh_page(
     ctx: _Ctx, template: str, models: list[Model], title: str, variables: dict[str, Any]
 ) -> bytes:
-    rel = variables["rel"]
-    if ctx.standalone:
-        resources = INLINE
-        scripts: list[str] = []
-    else:
-        resources = CDN
-        names = [assets.bokeh_js_name(str(u)) for u in bundle_for_objs_and_resources(models, CDN).js_files]
-        ctx.bokeh_files.update(names)
-        scripts = [f"{rel}{assets.BOKEH_STATIC_DIR}/{n}" for n in names]
-    html = file_html(
-        models,
-        resources=resources,
-        title=title,
-        template=assets.jinja_env().get_template(template),
-        template_variables={**variables, "bokeh_scripts": scripts},
-    )
+    html = bokeh_page(models, assets.jinja_env().get_template(template), title, variables,
+                      standalone=ctx.standalone, bokeh_files=ctx.bokeh_files)
     return with_csp(html).encode("utf-8")
 
 
 def _plain_page(ctx: _Ctx, template: str, variables: dict[str, Any]) -> bytes:
     html = assets.jinja_env().get_template(template).render(
-        **variables, bokeh_scripts=[], bokeh_js="", plot_script="", roots=None
+        **variables, bokeh_js="", roots=None
     )
     return with_csp(html).encode("utf-8")
 
@@ -174,16 +161,45 @@ def _column_text(bar_ms: int) -> str:
     return f"{minutes} min" if minutes < 60 else f"{minutes // 60} h"
 
 
+# Reader-facing names of the model parameters, shared by the symbol and methodology pages.
+# A parameter missing here still shows, under its own key with spaces.
+PARAM_NAMES: dict[str, str] = {
+    "side_attribution": "side attribution",
+    "entry_points": "entry prices per bar",
+    "decay_half_life_hours": "decay half-life",
+    "bin_pct": "price row height",
+    "grid_span_pct": "price grid span",
+    "position_notional_usd": "typical position (for the margin tier)",
+    "volume_ma_bars": "volume model average",
+    "volume_oi_ratio": "volume model: new notional per unit of excess taker volume",
+    "volume_decay_half_life_hours": "volume model decay half-life",
+    "intrabar": "same-bar liquidation",
+    "unlocated_coef": "unlocated liquidations coefficient",
+    "usd_scale": "dollar scale",
+}
+
+
+def _param_value(key: str, value: object) -> str:
+    if key.endswith("_hours") and isinstance(value, int | float):
+        return "none" if value == 0 else f"{value:g} h"
+    if key.endswith("_pct") and isinstance(value, int | float):
+        return f"{value:g} %"
+    if key.endswith("_usd") and isinstance(value, int | float):
+        return fmt_usd(float(value))
+    if key.endswith("_bars") and isinstance(value, int | float):
+        return f"{value:g} bars"
+    if isinstance(value, float):
+        return f"{value:g}"
+    return str(value)
+
+
 def _parameters(report: SymbolReport, s: Summary, tf: str) -> list[tuple[str, str]]:
     p = report.results[tf].params
-    lev = ", ".join(f"{lev:g}x {w:.0%}" for lev, w in zip(p.leverages, p.leverage_weights, strict=True))
-    rows = [
-        ("leverage mix", lev),
-        ("side attribution", p.side_attribution),
-        ("entry prices per bar", str(p.entry_points)),
-        ("decay half-life", "none" if p.decay_half_life_hours == 0 else f"{p.decay_half_life_hours:g} h"),
-        ("price row height", f"{p.bin_pct:g} %"),
-        ("typical position (for the margin tier)", fmt_usd(p.position_notional_usd)),
+    shown = {"leverage mix", *(PARAM_NAMES[k] for k in ("side_attribution", "entry_points",
+                                                          "decay_half_life_hours", "bin_pct",
+                                                          "position_notional_usd"))}
+    rows = [(name, value) for name, value, _ in parameter_rows(p) if name in shown]
+    rows += [
         ("position source", "volume model (no open-interest history)" if report.volume_model
          else "open-interest changes"),
         ("model bar", tf),
@@ -199,12 +215,33 @@ def _parameters(report: SymbolReport, s: Summary, tf: str) -> list[tuple[str, st
 EMBED_HEIGHT = 480  # px, the iframe of the embed snippet and of the oEmbed answer
 
 
-def _embed_snippet(site: SiteData, report: SymbolReport) -> str:
+# -- the files each range adds (the site plan should name these; listed here in one place) --
+
+def embed_path(slug: str, rng: str, default: str) -> str:
+    """The chart-only page of one range; the default range's short URL is the one linked."""
+    return plan.path("embed", slug) if rng == default else plan.path("range_embed", slug, rng)
+
+
+def oembed_path(slug: str, rng: str, default: str) -> str:
+    return plan.path("oembed", slug) if rng == default else plan.path("range_oembed", slug, rng)
+
+
+def poster_path(slug: str, rng: str) -> str:
+    """The static heatmap picture shown before the interactive chart loads."""
+    return plan.path("poster", slug, rng)
+
+
+def _embed_snippet(site: SiteData, report: SymbolReport, rng: str | None = None) -> str:
+    """The iframe a blogger pastes (the README shows the default range's, word for word)."""
+    default = default_range(report)
+    rng = rng or default
     base = report.symbol.split("/")[0]
     # built with escaping: the snippet is HTML that blogs paste (and oEmbed clients insert) as is
-    src = html_escape(f"{site.base_url}{plan.url('embed', report.slug)}")
+    url = html_escape(site.base_url + plan.url("embed", report.slug) if rng == default
+                      else site.base_url + plan.url("range_embed", report.slug, rng))
+    what = "" if rng == default else f", {RANGE_TITLES[rng]}"
     return (
-        f'<iframe src="{src}" title="{html_escape(base)} liquidation heatmap '
+        f'<iframe src="{url}" title="{html_escape(base)} liquidation heatmap{what} '
         f'(liqmap)" loading="lazy" width="100%" height="{EMBED_HEIGHT}" style="border:0" '
         f'sandbox="allow-scripts allow-popups allow-popups-to-escape-sandbox"></iframe>'
     )
@@ -242,7 +279,11 @@ def _symbol_vars(ctx: _Ctx, s: Summary, rng: str, rel: str, path: str, canonical
         # Versioned: social sites cache previews hard; a new hash means a new picture.
         og_image=f"{ctx.site.base_url}{plan.path('og', report.slug)}?v={s.data_hash}",
         description=s.describe(),
-        embed_snippet=_embed_snippet(ctx.site, report),
+        embed_snippet=_embed_snippet(ctx.site, report, rng),
+        embed_href=rel + embed_path(report.slug, rng, default_range(report)),
+        oembed_url=ctx.site.base_url + oembed_path(report.slug, rng, default_range(report)),
+        poster_src=_poster_url(ctx, s, rng, rel),
+        sample_date=report.as_of.strftime("%Y-%m-%d") if report.source == "sample" else "",
         candle_up=CANDLE_UP,
         candle_down=CANDLE_DOWN,
         realised=page_context(report),
@@ -256,18 +297,47 @@ def _group_highs(view: RangeView) -> dict[str, float]:
     return {g.key: colour_high(view, i) for i, g in enumerate(view.groups)}
 
 
+def _poster_url(ctx: _Ctx, s: Summary, rng: str, rel: str) -> str:
+    if ctx.standalone:
+        return "data:image/webp;base64," + base64.b64encode(ctx.posters[(s.report.slug, rng)]).decode()
+    return rel + poster_path(s.report.slug, rng)
+
+
+def _marks(s: Summary, top: int = 6) -> tuple[Mark, ...]:
+    """The headline levels (nearest large cluster each side) and the largest clusters."""
+    heads = [lv for lv in (s.nearest_long, s.nearest_short) if lv is not None]
+    out = [Mark(lv.side, lv.price, lv.usd, lv.distance_pct, True) for lv in heads]
+    seen = {(lv.side, lv.price) for lv in heads}
+    for lv in s.levels[:top]:
+        if (lv.side, lv.price) not in seen:
+            out.append(Mark(lv.side, lv.price, lv.usd, lv.distance_pct, False))
+            seen.add((lv.side, lv.price))
+    return tuple(out)
+
+
+def _marks_json(marks: tuple[Mark, ...], last: float) -> str:
+    """The key levels for liqmap.js's off-screen labels (same text as the chart's labels)."""
+    return json.dumps([{"side": m.side, "price": m.price, "text": m.short_text(last)} for m in marks])
+
+
 def _symbol_pages(ctx: _Ctx, s: Summary, only: str | None = None) -> dict[str, bytes]:
-    """Every page of one symbol, or only the page at path ``only``."""
+    """Every page of one symbol, or only the file at path ``only``."""
     report = s.report
     out = FileSet()
     default = default_range(report)
+    marks = _marks(s)
+    # The default window shows the nearest large cluster on each side.
+    include = tuple(lv.price for lv in (s.nearest_long, s.nearest_short) if lv is not None)
     for rng in report.ranges:
-        wanted = {plan.path("range_page", report.slug, rng)}
+        wanted = {plan.path(k, report.slug, rng) for k in ("range_page", "poster", "range_embed")}
         if rng == default:
-            wanted.add(plan.path("page", report.slug))
+            wanted |= {plan.path("page", report.slug), plan.path("embed", report.slug)}
         if only is not None and only not in wanted:
             continue
-        view = range_view(report, rng)
+        view = range_view(report, rng, include=include)
+        poster = poster_webp(view)
+        ctx.posters[(report.slug, rng)] = poster
+        out[poster_path(report.slug, rng)] = poster  # standalone pages inline it; the file stays planned
         cum_long, cum_short = _cumulatives(view)
         row_pct = report.results[RANGES[rng][0]].params.bin_pct
         pages = [(plan.path("range_page", report.slug, rng), "../../")]
@@ -277,7 +347,8 @@ def _symbol_pages(ctx: _Ctx, s: Summary, only: str | None = None) -> dict[str, b
             if only is not None and path != only:
                 continue
             # Fresh Bokeh models per page: a model belongs to one document.
-            heat = heatmap_figure(view, colorbar_title=f"estimated liquidations per {row_pct:g} % price row")
+            heat = heatmap_figure(view, colorbar_title=f"estimated liquidations per {row_pct:g} % price row",
+                                  marks=marks)
             liq = map_figure(view, cum_long, cum_short)
             pred = predicted_figure(view, cast(Range1d, heat.figure.x_range))
             add_markers(heat.figure, view, report.realised)  # realised liquidations
@@ -291,18 +362,25 @@ def _symbol_pages(ctx: _Ctx, s: Summary, only: str | None = None) -> dict[str, b
                 view=view,
                 column_text=_column_text(view.bar_ms),
                 row_pct=row_pct,
+                marks_json=_marks_json(marks, view.last_close),
             )
             title = f"{s.pair} liquidation heatmap, {RANGE_TITLES[rng]} · liqmap"
             out[path] = _bokeh_page(ctx, "symbol.html", [heat.figure, liq, pred], title, v)
-    if only is not None and only != plan.path("embed", report.slug):
-        return out
-    # Embed: chart only, default range.
-    view = range_view(report, default)
-    heat = heatmap_figure(view, embed=True, height=420)
-    path = plan.path("embed", report.slug)
-    v = _symbol_vars(ctx, s, default, "../../", path, plan.url("page", report.slug))
-    v.update(groups=view.groups, colour_high=heat.high, view=view)
-    out[path] = _bokeh_page(ctx, "embed.html", [heat.figure], f"{s.pair} liquidation heatmap · liqmap", v)
+        # Embed: chart only, one per range; the default range also at its short URL.
+        embeds = [plan.path("range_embed", report.slug, rng)]
+        if rng == default:
+            embeds.append(plan.path("embed", report.slug))
+        for path in embeds:
+            if only is not None and path != only:
+                continue
+            heat = heatmap_figure(view, embed=True, height=420, marks=marks)
+            erel = "../" * path.count("/")
+            canonical = plan.url("page", report.slug) if rng == default else plan.url("range_page", report.slug, rng)
+            v = _symbol_vars(ctx, s, rng, erel, path, canonical)
+            v.update(groups=view.groups, colour_high=heat.high, group_highs=_group_highs(view), view=view,
+                     marks_json=_marks_json(marks, view.last_close))
+            out[path] = _bokeh_page(ctx, "embed.html", [heat.figure],
+                                    f"{s.pair} liquidation heatmap, {RANGE_TITLES[rng]} · liqmap", v)
     return out
 
 
@@ -352,26 +430,25 @@ def render_pages(
 
 
 def parameter_rows(params: ModelParams) -> list[tuple[str, str, str]]:
-    """The methodology page's parameter table: (name, value, meaning) from the one declaration
-    of each [model] setting (:class:`sitegen.config.ModelSettings`)."""
+    """(reader-facing name, value, meaning) for every model parameter, the leverage mix first;
+    the meaning comes from the one declaration of each [model] setting
+    (:class:`sitegen.config.ModelSettings`)."""
     decl = declared(ModelSettings)
-    values = params.as_dict()
 
     def meaning(*keys: str) -> str:
         parts = []
         for k in keys:
-            s = decl.get(k)
-            bounds = f", {s.bounds_text()}" if s and s.bounds_text() else ""
-            parts.append(f"{s.help if s else ''} ({k}{bounds})".strip())
+            st = decl.get(k)
+            bounds = f", {st.bounds_text()}" if st and st.bounds_text() else ""
+            parts.append(f"{st.help if st else ''} ({k}{bounds})".strip())
         return "; ".join(parts)
 
     lev = ", ".join(f"{lev:g}x {w:.0%}" for lev, w in zip(params.leverages, params.leverage_weights, strict=True))
     rows = [("leverage mix", lev, meaning("leverages", "leverage_weights"))]
-    for key, value in values.items():
+    for key, value in params.as_dict().items():
         if key in ("leverages", "leverage_weights"):
             continue
-        text = f"{value:g}" if isinstance(value, float) else str(value)
-        rows.append((key.replace("_", " "), text, meaning(key)))
+        rows.append((PARAM_NAMES.get(key, key.replace("_", " ")), _param_value(key, value), meaning(key)))
     return rows
 
 
@@ -493,24 +570,27 @@ def render_data(summaries: list[Summary], site: SiteData) -> dict[str, bytes]:
     for s in summaries:
         out[plan.path("data_json", s.report.slug)] = symbol_json(site, s)
         out[plan.path("data_csv", s.report.slug)] = symbol_csv(s)
-        out[plan.path("oembed", s.report.slug)] = oembed_json(site, s.report)
+        default = default_range(s.report)
+        out[plan.path("oembed", s.report.slug)] = oembed_json(site, s.report, default)
+        for rng in s.report.ranges:
+            out[plan.path("range_oembed", s.report.slug, rng)] = oembed_json(site, s.report, rng)
     return out
 
 
-
-def oembed_json(site: SiteData, report: SymbolReport) -> bytes:
-    """oEmbed 1.0 "rich" answer, found through the symbol page's discovery link.
+def oembed_json(site: SiteData, report: SymbolReport, rng: str | None = None) -> bytes:
+    """oEmbed 1.0 "rich" answer, found through each symbol and range page's discovery link.
 
     Blog engines that honour discovery (WordPress) turn a pasted page URL into the iframe.
     """
     base = report.symbol.split("/")[0]
+    what = "" if rng in (None, default_range(report)) else f", {RANGE_TITLES[rng]}"
     payload = {
         "version": "1.0",
         "type": "rich",
         "provider_name": "liqmap",
         "provider_url": site.base_url,
-        "title": f"{base} liquidation heatmap (liqmap)",
-        "html": _embed_snippet(site, report),
+        "title": f"{base} liquidation heatmap{what} (liqmap)",
+        "html": _embed_snippet(site, report, rng),
         "width": 800,
         "height": EMBED_HEIGHT,
         "thumbnail_url": f"{site.base_url}{plan.path('og', report.slug)}",

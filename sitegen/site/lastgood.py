@@ -76,7 +76,7 @@ def symbol_plan(slug: str, ranges: list[str] | tuple[str, ...]) -> set[str]:
 
 def symbol_area(slug: str) -> tuple[tuple[str, ...], set[str]]:
     """The folders a symbol owns alone, and its single files in shared folders."""
-    folders = (f"{slug}/", f"embed/{slug}/")
+    folders = (f"{slug}/", f"embed/{slug}/", f"oembed/{slug}/")
     singles = {p for p in plan.symbol_files(slug, ()) if not p.startswith(folders)}
     return folders, singles
 

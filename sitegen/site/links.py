@@ -6,6 +6,7 @@ must not link to something the new site lacks).
 
 from __future__ import annotations
 
+import json
 import posixpath
 import re
 from html.parser import HTMLParser
@@ -23,6 +24,7 @@ class PageParser(HTMLParser):
         self._in_title = False
         self.has_body_content = False
         self._skip_depth = 0  # inside <script>/<style>/<head>
+        self._lazy_src = False  # inside the list of BokehJS files liqmap.js loads on demand
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         a = dict(attrs)
@@ -46,6 +48,9 @@ class PageParser(HTMLParser):
             self.has_body_content = True  # Bokeh mounts its plots into empty divs
         if tag in ("script", "style"):
             self._skip_depth += 1
+        self._lazy_src = tag == "script" and a.get("id") == "liqmap-bokeh-src"
+        # The static heatmap picture is an inline-style background (templates/_macros.html).
+        self.links.extend(m.group(2) for m in CSS_URL_RE.finditer(a.get("style") or ""))
 
     def handle_endtag(self, tag: str) -> None:
         if tag == "title":
@@ -54,6 +59,13 @@ class PageParser(HTMLParser):
             self._skip_depth -= 1
 
     def handle_data(self, data: str) -> None:
+        if self._lazy_src:
+            try:
+                urls = json.loads(data)
+            except ValueError:
+                urls = []
+            self.links.extend(u for u in urls if isinstance(u, str))
+            self._lazy_src = False
         if self._in_title:
             self.title += data
         elif not self._skip_depth and data.strip():
