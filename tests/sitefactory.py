@@ -67,6 +67,11 @@ def make_site(slugs: dict[str, str] | None = None, ranges: tuple[str, ...] = ("1
         files[f"{slug}/index.html"] = page(sym, f"<h1>{sym}</h1>{rl}<img src='../og/{slug}.png'>", 1)
         for r in ranges:
             files[f"{slug}/{r}/index.html"] = page(f"{sym} {r}", f"<h1>{sym} {r}</h1><a href='../'>up</a>", 2)
+            files[f"{slug}/{r}/heatmap.webp"] = b"RIFF\x00\x00\x00\x00WEBPfake"
+            files[f"embed/{slug}/{r}/index.html"] = page(f"{sym} {r}", "<div id='chart'></div>", 3)
+            files[f"oembed/{slug}/{r}.json"] = json.dumps({"version": "1.0", "type": "rich",
+                                                           "html": "<iframe></iframe>", "width": 800,
+                                                           "height": 480}).encode()
         files[f"embed/{slug}/index.html"] = page(sym, "<div id='chart'></div>", 2)
         files[f"data/{slug}.json"] = json.dumps(symbol_json(sym, slug, list(ranges))).encode()
         files[f"data/{slug}.csv"] = b"price,long_usd,short_usd\n95,1000000,0\n"

@@ -36,6 +36,8 @@ def test_failed_symbol_keeps_its_pages_marked_stale(tmp_path: Path) -> None:
         "eth-usdt/index.html", "eth-usdt/12h/index.html", "eth-usdt/24h/index.html",
         "embed/eth-usdt/index.html", "data/eth-usdt.json", "data/eth-usdt.csv", "og/eth-usdt.png",
         "og/eth-usdt-thumb.png", "oembed/eth-usdt.json",
+        *(f"{d}" for r in ("12h", "24h") for d in (f"eth-usdt/{r}/heatmap.webp", f"embed/eth-usdt/{r}/index.html",
+                                                   f"oembed/eth-usdt/{r}.json")),
     }
     data = json.loads(merged["data/eth-usdt.json"])
     assert data["stale"] is True

@@ -27,13 +27,14 @@ def test_symbol_files_and_ownership() -> None:
 
 
 def test_a_new_artifact_kind_is_one_entry(monkeypatch: pytest.MonkeyPatch) -> None:
-    """E.g. an embed page per range: the plan, ownership and the check all follow."""
-    monkeypatch.setitem(plan.RANGE_ARTIFACTS, "range_embed", "embed/{slug}/{range}/index.html")
+    """E.g. a CSV per range: the plan, ownership and the check all follow."""
+    monkeypatch.setitem(plan.RANGE_ARTIFACTS, "range_csv", "data/{slug}/{range}.csv")
     files = plan.symbol_files("eth-usdt", ("1w",))
-    assert files["embed/eth-usdt/1w/index.html"] == "range_embed"
-    assert "embed/eth-usdt/1w/index.html" in plan.owned_by(list(files), "eth-usdt")
+    assert files["data/eth-usdt/1w.csv"] == "range_csv"
+    assert "data/eth-usdt/1w.csv" in plan.owned_by(list(files), "eth-usdt")
+    assert "data/btc-usdt/1w.csv" not in plan.owned_by(["data/btc-usdt/1w.csv"], "eth-usdt")
     site = plan.SitePlan({"eth-usdt": ("1w",)})
-    assert site.missing([p for p in site.files if "embed/eth-usdt/1w" not in p]) == ["embed/eth-usdt/1w/index.html"]
+    assert site.missing([p for p in site.files if p != "data/eth-usdt/1w.csv"]) == ["data/eth-usdt/1w.csv"]
 
 
 def test_site_plan_names_unplanned_and_missing_files() -> None:

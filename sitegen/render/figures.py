@@ -28,6 +28,7 @@ from bokeh.models import (
 from bokeh.palettes import Inferno256
 from bokeh.plotting import figure
 
+from sitegen.model.outputs import cumulative_curves
 from sitegen.render.levels import (
     RangeView,
     axis_price_format,
@@ -36,7 +37,6 @@ from sitegen.render.levels import (
     fmt_usd,
     numeral_price_format,
 )
-from sitegen.render.summary import side_cumulative
 
 # Names the page script relies on (static/js/liqmap.js).
 HEAT_SOURCE = "heat_src"
@@ -161,7 +161,7 @@ def row_context(view: RangeView) -> tuple[np.ndarray, np.ndarray]:
     price travels there (longs below the last price, shorts above), at the last bar."""
     last = view.last_close
     centers = view.price_centers
-    cl, cs = side_cumulative(view.price_edges, view.long[-1].astype(float), view.short[-1].astype(float), last)
+    cl, cs = cumulative_curves(view.price_edges, view.long[-1].astype(float), view.short[-1].astype(float), last)
     cum = np.where(centers < last, cl, cs)
     return (centers / last - 1.0) * 100.0, cum
 
