@@ -7,6 +7,7 @@ name through ``Bokeh.documents``. The names below are that script's contract.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -23,6 +24,7 @@ from bokeh.models import (
     LinearColorMapper,
     NumeralTickFormatter,
     Range1d,
+    SingleIntervalTicker,
     Span,
 )
 from bokeh.palettes import Inferno256
@@ -353,6 +355,19 @@ def _add_marks(p: figure, marks: tuple[Mark, ...], last: float, t1: int, lo: flo
         ))
 
 
+def nice_interval(span: float, most: int) -> float:
+    """The smallest 1, 2, 2.5 or 5 x 10^k step that puts at most ``most`` ticks on ``span``."""
+    if not span > 0:
+        return 1.0
+    k = math.floor(math.log10(span / most))
+    for base in (10.0**k, 10.0 ** (k + 1)):
+        for m in (1.0, 2.0, 2.5, 5.0):
+            step = m * base
+            if span / step < most:
+                return step
+    return 10.0 ** (k + 2)
+
+
 def map_figure(
     view: RangeView,
     cum_long: dict[str, np.ndarray],
@@ -416,8 +431,9 @@ def map_figure(
     p.yaxis[0].axis_label_text_font_style = "normal"
     p.yaxis[0].axis_label_text_font_size = "11px"
     p.xaxis.formatter = NumeralTickFormatter(format=axis_price_format(view.last_close))
-    # 4 ticks: "$87,500" labels do not run together at 375 px.
-    p.xaxis.ticker = BasicTicker(desired_num_ticks=4)
+    # At most 4 ticks, so "$87,500" labels do not run together at 375 px: BasicTicker only
+    # aims at a count, so the interval is chosen here from the visible span.
+    p.xaxis.ticker = SingleIntervalTicker(interval=nice_interval(hi - lo, 4), num_minor_ticks=0)
     bl = p.quad(left="left", right="right", bottom=0, top="long", source=src,
                 fill_color=LONG_COLOUR, fill_alpha=0.85, line_color=None, legend_label="long levels")
     bs = p.quad(left="left", right="right", bottom=0, top="short", source=src,
