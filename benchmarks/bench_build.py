@@ -20,10 +20,15 @@ symbol, which does not depend on which market the bars come from.
 
     python benchmarks/bench_build.py --symbols 10,30 [--latency 0.05] [--days 14]
 
-It prints a table, then as its last line a JSON object:
-{"runs": [{"symbols": 10, "exchanges": 4, "build_s": ..., "peak_rss_mb": ..., "site_mb": ...,
-"fetch_s": ...}, ...], "rss_ratio": ..., "time_ratio": ..., ...}
-(``rss_ratio`` and ``time_ratio``: last N over first N, both measured in this run).
+It prints one line per N (fetch time, requests, rate-limit rejections, store size, build time,
+peak RSS, site size), the ratios last N / first N measured in this run, and as its last line
+{"runs": [{"symbols": 10, "exchanges": 4, "build_s": ..., "peak_rss_mb": ..., "site_mb": ...},
+{"symbols": 30, ...}]}  (MiB for both sizes).
+
+The fixture holds 14 days of 1h bars but only 4 days of 5m bars; Hyperliquid's client asks for
+5m bars over the whole retention, so with the default ``--days 14`` each Hyperliquid pair is
+reported with a gap (kept as a gap, as in production): "pairs ok" reads 3 of 4 per symbol.
+Peak RSS is the build process's own (it is single-process today).
 """
 
 from __future__ import annotations
@@ -169,14 +174,12 @@ def main() -> None:
                   f"build {r['build_s']:7.1f} s, peak RSS {r['peak_rss_mb']:7.1f} MiB, "
                   f"site {r['site_mb']:.1f} MiB", flush=True)
     first, last = runs[0], runs[-1]
-    summary: dict = {"runs": runs, "data": SOURCE_NOTE}
     if len(runs) > 1:
-        summary["rss_ratio"] = round(last["peak_rss_mb"] / first["peak_rss_mb"], 3)
-        summary["time_ratio"] = round(last["build_s"] / first["build_s"], 3)
-        summary["symbol_ratio"] = round(last["symbols"] / first["symbols"], 3)
-        print(f"last/first: symbols x{summary['symbol_ratio']}, build time x{summary['time_ratio']}, "
-              f"peak RSS x{summary['rss_ratio']}")
-    print(json.dumps(summary))
+        print(f"last/first: symbols x{last['symbols'] / first['symbols']:.2f}, "
+              f"build time x{last['build_s'] / first['build_s']:.2f}, "
+              f"peak RSS x{last['peak_rss_mb'] / first['peak_rss_mb']:.2f}")
+    keys = ("symbols", "exchanges", "build_s", "peak_rss_mb", "site_mb")
+    print(json.dumps({"runs": [{k: r[k] for k in keys} for r in runs]}))
 
 
 if __name__ == "__main__":
