@@ -4,12 +4,17 @@ from __future__ import annotations
 
 import fcntl
 import os
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
 from sitegen.config import load_config
+
+if TYPE_CHECKING:
+    from tests.fakex.server import FakeExchanges
 
 # A fixed build time, so that page content does not depend on when the tests run.
 BUILD_TIME = datetime(2026, 1, 29, 18, 0, tzinfo=UTC)
@@ -109,3 +114,17 @@ def browser():
         b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         yield b
         b.close()
+
+
+@pytest.fixture
+def server(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeExchanges]:
+    """The loopback exchange (rate limits not enforced) as the live fetch's default target."""
+    from sitegen.sources import live
+    from tests.fakex.data import load_universe
+    from tests.fakex.harness import NOW, options
+    from tests.fakex.server import FakeExchanges
+
+    with FakeExchanges(load_universe(), NOW) as srv:
+        srv.enforce_limits = False
+        monkeypatch.setattr(live, "DEFAULT_OPTIONS", options(srv))
+        yield srv

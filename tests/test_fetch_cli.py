@@ -4,17 +4,13 @@ live source pointed at the loopback exchange server."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 
 from sitegen import cli
-from sitegen.sources import live
 from sitegen.store import Store
-from tests.fakex.data import load_universe
-from tests.fakex.harness import NOW, options
 from tests.fakex.server import FakeExchanges
 
 # Fetch then build whole sites through the CLI: run by CI with -m slow.
@@ -29,14 +25,6 @@ def cfg(tmp_path: Path) -> list[str]:
     path = tmp_path / "liqmap.toml"
     path.write_text('[data]\nretention_days = 2\n[site]\nbase_url = "https://example.test/liqmap/"\n')
     return ["--config", str(path)]
-
-
-@pytest.fixture
-def server(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeExchanges]:
-    with FakeExchanges(load_universe(), NOW) as srv:
-        srv.enforce_limits = False
-        monkeypatch.setattr(live, "DEFAULT_OPTIONS", options(srv))
-        yield srv
 
 
 def test_fetch_then_offline_build_from_the_store(

@@ -6,7 +6,6 @@ fresh symbols, so it fires while the store holds old data."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -15,7 +14,6 @@ from click.testing import CliRunner
 
 from sitegen import cli
 from sitegen.sources import live
-from tests.fakex.data import load_universe
 from tests.fakex.harness import HOUR, NOW, options
 from tests.fakex.server import FakeExchanges
 
@@ -28,14 +26,6 @@ def write_cfg(tmp_path: Path, extra: str = "") -> list[str]:
         '[data]\nretention_days = 2\nranges = ["12h"]\n[site]\nbase_url = "https://example.test/liqmap/"\n' + extra
     )
     return ["--config", str(path)]
-
-
-@pytest.fixture
-def server(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeExchanges]:
-    with FakeExchanges(load_universe(), NOW) as srv:
-        srv.enforce_limits = False
-        monkeypatch.setattr(live, "DEFAULT_OPTIONS", options(srv))
-        yield srv
 
 
 def later(monkeypatch: pytest.MonkeyPatch, server: FakeExchanges, hours: int) -> None:

@@ -19,7 +19,7 @@ from __future__ import annotations
 import json
 import posixpath
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -31,14 +31,6 @@ from sitegen.site.links import CSS_IMPORT_RE, CSS_URL_RE, PageParser, resolve, t
 from sitegen.site.safetree import UnsafeEntry, read_regular_file, regular_files
 
 IGNORED_PREFIXES = (".",)  # marker and dot files never reach GitHub Pages
-
-def _walk(root: Path) -> Iterator[str]:
-    for path in sorted(root.rglob("*")):
-        rel = path.relative_to(root).as_posix()
-        if any(part.startswith(IGNORED_PREFIXES) for part in rel.split("/")):
-            continue
-        if path.is_file():
-            yield rel
 
 
 def _base_url_from(files: Mapping[str, bytes]) -> str | None:
