@@ -9,25 +9,41 @@ the build fails (writing nothing) when too few symbols are fresh.
 from __future__ import annotations
 
 import logging
+import multiprocessing
+import multiprocessing.context
+import os
 import sqlite3
 import time
 from collections.abc import Callable, Collection, Sequence
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
-from sitegen import __version__, plan
+from sitegen import __version__
 from sitegen.accuracy import with_realised
-from sitegen.config import RANGES, Config, slugify
+from sitegen.assemble import (
+    SymbolsDone,
+    finish_site,
+    link_parts,
+    manifest,
+    manifest_path,
+    merge_parts,
+    nav_of,
+    read_part,
+    require_fresh_share,
+)
+from sitegen.config import RANGES, Config, build_workers, slugify
 from sitegen.errors import BuildError, LiqmapError, SourceError
 from sitegen.evaluation import calibration_report
 from sitegen.liquidations import Realised
 from sitegen.model.calibration import CalibrationReport
 from sitegen.model.types import ModelInput, ModelParams, ModelResult
-from sitegen.plan import FileSet
-from sitegen.report import KeptSymbol, SiteData, SymbolReport
+from sitegen.report import SiteData, SymbolReport
 from sitegen.series import TIMEFRAME_MS, MarketSeries
+from sitegen.site.writer import StagedSite
 from sitegen.sources.adapters import adapter
 
 if TYPE_CHECKING:
@@ -159,34 +175,49 @@ def gather(
 
     ``failed_this_run`` holds the (exchange, symbol) pairs whose fetch failed this run; with
     the exchanges that could not be loaded they become each report's ``failed_exchanges``.
+    (Holds every report: the build uses :func:`model_symbol` one symbol at a time.)
     """
     reports: list[SymbolReport] = []
     failures: dict[str, str] = {}
     for symbol in config.symbols:
-        series: list[MarketSeries] = []
-        notes: list[str] = []
-        failed = [e for e in exchanges if (e, symbol) in failed_this_run]
-        for exchange in exchanges:
-            try:
-                series.append(source.load(exchange, symbol))
-            except SourceError as e:
-                log.info("%s", e)  # in the notes, and in the summary
-                notes.append(str(e))
-                failed.append(exchange)
-        if not series:
-            failures[symbol] = _no_series(symbol, notes)
+        report, why = model_symbol(symbol, config, source, exchanges, failed_this_run=failed_this_run)
+        if report is None:
+            failures[symbol] = why
             continue
-        try:
-            report = analyse_symbol(symbol, series, config, notes)
-            report = with_realised(report, series, _realised(source, symbol))
-        except LiqmapError as e:
-            log.warning("%s: %s", symbol, e)
-            failures[symbol] = str(e)
-            continue
-        reports.append(replace(report, failed_exchanges=tuple(e for e in exchanges if e in failed)))
+        reports.append(report)
         if progress:
-            progress(f"modelled {symbol} ({', '.join(s.exchange for s in series)})")
+            progress(f"modelled {symbol} ({', '.join(report.exchanges)})")
     return reports, failures
+
+
+def model_symbol(
+    symbol: str,
+    config: Config,
+    source: SeriesSource,
+    exchanges: Sequence[str],
+    *,
+    failed_this_run: Collection[tuple[str, str]] = (),
+) -> tuple[SymbolReport | None, str]:
+    """Load one symbol from every exchange and model it: ``(report, "")`` or ``(None, why)``."""
+    series: list[MarketSeries] = []
+    notes: list[str] = []
+    failed = [e for e in exchanges if (e, symbol) in failed_this_run]
+    for exchange in exchanges:
+        try:
+            series.append(source.load(exchange, symbol))
+        except SourceError as e:
+            log.info("%s", e)  # in the notes, and in the summary
+            notes.append(str(e))
+            failed.append(exchange)
+    if not series:
+        return None, _no_series(symbol, notes)
+    try:
+        report = analyse_symbol(symbol, series, config, notes)
+        report = with_realised(report, series, _realised(source, symbol))
+    except LiqmapError as e:
+        log.warning("%s: %s", symbol, e)
+        return None, str(e)
+    return replace(report, failed_exchanges=tuple(e for e in exchanges if e in failed)), ""
 
 
 def judge_freshness(report: SymbolReport, now: datetime, stale_after_hours: float) -> SymbolReport:
@@ -218,19 +249,168 @@ def _realised(source: SeriesSource, symbol: str) -> Realised | None:
     return realised if realised else None
 
 
-def _kept(carried: Sequence[object]) -> tuple[KeptSymbol, ...]:
-    return tuple(
-        KeptSymbol(c.symbol, c.slug, c.as_of, c.stale_since, c.last_price, c.summary)  # type: ignore[attr-defined]
-        for c in carried
-    )
-
-
 def _evaluation(config: Config) -> CalibrationReport | None:
     try:
         return calibration_report(model_params(config))
     except (LiqmapError, OSError, ValueError) as e:  # the site still builds without it
         log.warning("calibration report unavailable: %s", e)
         return None
+
+
+def parse_shard(text: str) -> tuple[int, int]:
+    """``"2/3"`` -> (2, 3): shard K of N, 1 <= K <= N."""
+    k_text, sep, n_text = text.partition("/")
+    try:
+        k, n = int(k_text), int(n_text)
+    except ValueError:
+        k = n = 0
+    if not sep or not 1 <= k <= n:
+        raise BuildError(f"--shard {text!r}: expected K/N with 1 <= K <= N, e.g. --shard 1/2")
+    return k, n
+
+
+def shard_symbols(symbols: Sequence[str], k: int, n: int) -> tuple[str, ...]:
+    """The symbols of shard ``k`` of ``n``: every n-th by position in the config (stable)."""
+    return tuple(s for i, s in enumerate(symbols) if i % n == k - 1)
+
+
+@dataclass(frozen=True)
+class SymbolJob:
+    """One symbol to load, model, render and write: paths and settings only, no arrays."""
+
+    symbol: str
+    config: Config
+    source: SeriesSource  # the sample, or the store (a path): each worker loads for itself
+    exchanges: tuple[str, ...]
+    failed_this_run: tuple[tuple[str, str], ...]
+    site: SiteData  # title, base URL, build time, parameters, the symbol menu
+    standalone: bool
+    judge: bool  # judge freshness against the clock (never for the sample)
+    root: str  # the staged tree the files go into
+    owner_pid: int  # the build process; a worker orphaned by a killed build writes nothing
+
+
+@dataclass(frozen=True)
+class SymbolOutcome:
+    """What a worker hands back (plain data): the card as JSON, or why the symbol failed."""
+
+    symbol: str
+    card: dict[str, object] | None
+    failure: str = ""
+    files: tuple[str, ...] = ()
+    bundles: tuple[str, ...] = ()
+    scripts: tuple[str, ...] = ()
+    csps: tuple[str, ...] = ()
+
+
+def build_symbol(job: SymbolJob) -> SymbolOutcome:
+    """Load, model, summarise and render one symbol and write its files into ``job.root``.
+
+    Runs in a worker process (or in the build's own): it returns only the symbol's card, so
+    nothing of the model's arrays outlives it. A symbol that cannot be modelled or rendered is
+    that symbol's failure; a damaged store or an unwritable disk stops the build.
+    """
+    from sitegen.render.card import card_of, card_to_json
+    from sitegen.render.pages import render_symbol
+    from sitegen.site.pagepolicy import policy_of
+    from sitegen.site.writer import write_tree
+
+    symbol = job.symbol
+    report, why = model_symbol(symbol, job.config, job.source, job.exchanges, failed_this_run=job.failed_this_run)
+    if report is None:
+        return SymbolOutcome(symbol, None, why)
+    if job.judge:
+        report = judge_freshness(report, job.site.generated_at, job.config.stale_after_hours)
+    try:
+        files, bundles, summary = render_symbol(job.site, report, standalone=job.standalone)
+    except Exception as e:  # a renderer bug on this symbol's data: it fails, the others go on
+        log.exception("%s: cannot render its pages", symbol)
+        return SymbolOutcome(symbol, None, f"cannot render its pages: {type(e).__name__}: {e}")
+    card = card_to_json(card_of(summary))
+    del report, summary
+    root = Path(job.root)
+    if not root.is_dir() or not _alive(job.owner_pid):
+        return SymbolOutcome(symbol, None, "the build that started this worker is gone")
+    policy = policy_of(c for rel, c in files.items() if rel.endswith(".html"))
+    write_tree(files, root)
+    return SymbolOutcome(symbol, card, "", tuple(files), tuple(sorted(bundles)),
+                         tuple(sorted(policy.scripts)), tuple(sorted(policy.csps)))
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # exists, not ours to signal
+        return True
+    return True
+
+
+def _pool_context() -> multiprocessing.context.BaseContext:
+    """Workers start from a clean server process (not a fork of a threaded parent), with
+    the heavy imports done once."""
+    if "forkserver" not in multiprocessing.get_all_start_methods():
+        return multiprocessing.get_context("spawn")
+    ctx = multiprocessing.get_context("forkserver")
+    ctx.set_forkserver_preload(["sitegen.build", "sitegen.render.pages"])
+    return ctx
+
+
+def run_symbols(
+    jobs: Sequence[SymbolJob], workers: int, progress: Callable[[str], None] | None = None
+) -> list[SymbolOutcome]:
+    """Every job, ``workers`` at a time in worker processes (1: in this process), in job order."""
+    outcomes: dict[str, SymbolOutcome] = {}
+
+    def done(o: SymbolOutcome) -> None:
+        outcomes[o.symbol] = o
+        if progress and o.card is not None:
+            report = o.card["report"]
+            assert isinstance(report, dict)
+            progress(f"modelled {o.symbol} ({', '.join(report['exchanges'])})")
+
+    if workers <= 1 or len(jobs) <= 1:
+        for job in jobs:
+            done(build_symbol(job))
+        return [outcomes[j.symbol] for j in jobs]
+    with ProcessPoolExecutor(max_workers=min(workers, len(jobs)), mp_context=_pool_context()) as pool:
+        futures = {pool.submit(build_symbol, job): job for job in jobs}
+        try:
+            for future in as_completed(futures):
+                job = futures[future]
+                try:
+                    done(future.result())
+                except BuildError:
+                    raise
+                except BrokenProcessPool as e:
+                    done(SymbolOutcome(job.symbol, None, f"its worker process died ({e})"))
+                except Exception as e:  # a bug in one symbol's work: that symbol fails
+                    log.error("%s: failed in its worker: %s: %s", job.symbol, type(e).__name__, e)
+                    done(SymbolOutcome(job.symbol, None, f"failed: {type(e).__name__}: {e}"))
+        except BaseException:
+            pool.shutdown(wait=True, cancel_futures=True)
+            raise
+    return [outcomes[j.symbol] for j in jobs]
+
+
+def _collect(outcomes: Sequence[SymbolOutcome], stage: StagedSite) -> SymbolsDone:
+    """Declare the workers' files to the staged tree and keep their cards."""
+    from sitegen.render.card import card_from_json
+
+    done = SymbolsDone()
+    for o in outcomes:
+        if o.card is None:
+            done.failures[o.symbol] = o.failure
+            continue
+        stage.register(o.files)
+        card = card_from_json(o.card)
+        done.cards.append(card)
+        done.files[card.report.slug] = list(o.files)
+        done.bundles.update(o.bundles)
+        done.scripts.update(o.scripts)
+        done.csps.update(o.csps)
+    return done
 
 
 def build_site(
@@ -244,16 +424,20 @@ def build_site(
     progress: Callable[[str], None] | None = None,
     now: datetime | None = None,
     fetch_options: FetchOptions | None = None,
+    shard: tuple[int, int] | None = None,
 ) -> BuildResult:
-    """Build the whole site into ``config.out_dir``; see the module docstring for the policy."""
-    from sitegen.render import render_site
-    from sitegen.site.lastgood import after_render_refusals, plan_carry_over
-    from sitegen.site.snapshots import accuracy_history, add_snapshots
-    from sitegen.site.writer import write_site
+    """Build the whole site into ``config.out_dir``; see the module docstring for the policy.
 
+    One symbol at a time (or ``[build] workers`` at a time, in worker processes): each is
+    loaded, modelled and rendered, its files go straight into the staged tree, and only its
+    card is kept (:mod:`sitegen.assemble` renders the global files from the cards). With
+    ``shard=(k, n)`` only the symbols of shard k are built, into a partial tree with their
+    manifest, for ``liqmap assemble``.
+    """
     started = time.perf_counter()
     notes: list[str] = []
     failed_this_run: set[tuple[str, str]] = set()
+    symbols = shard_symbols(config.symbols, *shard) if shard else config.symbols
     # The sample is a fixed recording: it is never judged against the clock.
     judge = not sample and getattr(source, "name", "") != "sample"
     if source is None:
@@ -264,7 +448,7 @@ def build_site(
             exchanges = SampleSource.exchanges
         else:
             source, fetch_notes, failed_this_run = _live_source(
-                config, offline=offline, progress=progress, fetch_options=fetch_options
+                replace(config, symbols=symbols), offline=offline, progress=progress, fetch_options=fetch_options
             )
             notes.extend(fetch_notes)
             if now is None:
@@ -272,88 +456,71 @@ def build_site(
     if exchanges is None:
         exchanges = config.exchanges
     generated_at = (now or datetime.now(UTC)).replace(microsecond=0)
-    reports, failures = gather(config, source, exchanges, progress, failed_this_run=failed_this_run)
-    if judge:
-        reports = [judge_freshness(r, generated_at, config.stale_after_hours) for r in reports]
-    fresh = tuple(r.symbol for r in reports if not r.stale)
-    share = len(fresh) / len(config.symbols)
-    if share < config.min_fresh_share or not reports:
-        by_reason: dict[str, list[str]] = {}
-        for s, why in failures.items():
-            by_reason.setdefault(why, []).append(s)
-        detail = "; ".join(
-            [f"{', '.join(syms)}: {why}" for why, syms in by_reason.items()]
-            + [f"{r.symbol}: data ends {r.as_of:%Y-%m-%d %H:%M} UTC, more than "
-               f"{config.stale_after_hours:g} h before the build" for r in reports if r.stale]
-        )
-        if "local store" in detail:
-            from sitegen.store import STORE_FILE
+    nav = nav_of(config.symbols)
+    job_site = SiteData(
+        title=config.title, base_url=config.base_url, generated_at=generated_at, symbols=(),
+        params=model_params(config), version=__version__, stale_after_hours=config.stale_after_hours, nav=nav,
+    )
+    with StagedSite(config.out_dir) as stage:
+        jobs = [
+            SymbolJob(symbol, config, source, tuple(exchanges),
+                      tuple(p for p in failed_this_run if p[1] == symbol), job_site, standalone, judge,
+                      str(stage.root), os.getpid())
+            for symbol in symbols
+        ]
+        outcomes = run_symbols(jobs, build_workers(config.workers), progress)
+        done = _collect(outcomes, stage)
+        done.notes = notes
+        if shard is not None:
+            k, n = shard
+            stage.add({manifest_path(k, n): manifest(config, k, n, done, generated_at, standalone=standalone,
+                                                     nav=nav)})
+            stage.commit(validate=False)
+            return BuildResult(
+                out_dir=config.out_dir, fresh=tuple(c.report.symbol for c in done.cards if not c.report.stale),
+                stale=tuple(c.report.symbol for c in done.cards if c.report.stale), failed=tuple(done.failures),
+                files=len(stage.names) + 1, seconds=time.perf_counter() - started, notes=tuple(notes),
+            )
+        from sitegen.store import STORE_FILE
 
-            detail += f" (store: {config.state_dir / STORE_FILE})"
-        raise BuildError(
-            f"only {len(fresh)} of {len(config.symbols)} symbols have fresh data "
-            f"(need {config.min_fresh_share:.0%}); nothing was written. {detail}"
-        )
-    # keep last good: failed symbols keep their previous pages (marked stale) and stay listed
-    # on the index; decided before rendering from the site plan, so the site renders once.
-    # Then the hourly snapshot history is carried forward. Both read the previous tree.
-    fresh_plan = plan.SitePlan({r.slug: r.ranges for r in reports})
-    kept, not_kept = plan_carry_over(
-        config.out_dir, failures, set(fresh_plan.files), now=generated_at, base_url=config.base_url
-    )
-    site = SiteData(
-        title=config.title,
-        base_url=config.base_url,
-        generated_at=generated_at,
-        symbols=tuple(reports),
-        params=model_params(config),
-        evaluation=_evaluation(config),
-        version=__version__,
-        kept=_kept([c for c, _ in kept]),
-        stale_after_hours=config.stale_after_hours,
-        accuracy_history=accuracy_history(config.out_dir),
-    )
-    if progress:
-        progress("rendering pages")
-    rendered = render_site(site, standalone=standalone)
-    refused = after_render_refusals(kept, rendered, config.base_url)
-    if refused:
-        # rare (a tampered cache, or kept pages that need an older BokehJS): drop them and
-        # render again, so no page lists a symbol the site does not carry
-        for symbol, why in refused.items():
-            log.warning("%s: cannot keep the last good pages: %s", symbol, why)
-        not_kept.update(refused)
-        kept = [k for k in kept if k[0].symbol not in refused]
-        site = replace(site, kept=_kept([c for c, _ in kept]))
-        rendered = render_site(site, standalone=standalone)
-    carried = [c for c, _ in kept]
-    files = FileSet(rendered)
-    for _, own in kept:
-        files.update(own)  # refuses a path the fresh site already has
-    written = add_snapshots(files, config.out_dir, now=site.generated_at)
-    stale = tuple(r.symbol for r in reports if r.stale) + tuple(c.symbol for c in carried)
-    failed = tuple(s for s in failures if s not in stale)
-    for r in reports:
-        if r.stale:
-            notes.append(f"{r.symbol}: data ends {r.as_of:%Y-%m-%d %H:%M} UTC (published marked stale)")
-        if r.failed_exchanges:
-            notes.append(f"{r.symbol}: failed this run on {', '.join(r.failed_exchanges)}")
-    write_site(written, config.out_dir)
-    for symbol, why in failures.items():
-        kept_one = next((c for c in carried if c.symbol == symbol), None)
-        outcome = (
-            f"kept the last good pages of {kept_one.stale_since:%Y-%m-%d %H:%M} UTC, marked stale"
-            if kept_one else f"not shown: {not_kept.get(symbol, 'nothing to keep')}"
-        )
-        notes.append(f"{symbol}: {why} ({outcome})")
+        require_fresh_share(config, done, len(config.symbols), hint=f"store: {config.state_dir / STORE_FILE}")
+        site = replace(job_site, evaluation=_evaluation(config))
+        finished = finish_site(stage, config, done, site, rendered_nav=nav, standalone=standalone, progress=progress)
     return BuildResult(
-        out_dir=config.out_dir,
-        fresh=fresh,
-        stale=stale,
-        failed=failed,
-        files=len(written),
-        seconds=time.perf_counter() - started,
-        notes=tuple(notes),
+        out_dir=config.out_dir, fresh=finished.fresh, stale=finished.stale, failed=finished.failed,
+        files=finished.files, seconds=time.perf_counter() - started, notes=finished.notes,
+    )
+
+
+def assemble_site(
+    config: Config, parts: Sequence[Path], *, standalone: bool = False,
+    progress: Callable[[str], None] | None = None,
+) -> BuildResult:
+    """Merge the partial trees of ``liqmap build --shard K/N`` into one site at ``config.out_dir``:
+    global files from the shards' cards, keep-last-good, snapshots, validation, atomic swap."""
+    started = time.perf_counter()
+    found = [p for root in parts for p in read_part(Path(root), config, standalone=standalone)]
+    done = merge_parts(found, config)
+    navs = {p.nav for p in found}
+    if len(navs) != 1:
+        raise BuildError("the parts list different symbol menus; build every shard of the same config")
+    generated_at = max(p.generated_at for p in found)
+    site = SiteData(
+        title=config.title, base_url=config.base_url, generated_at=generated_at, symbols=(),
+        params=model_params(config), evaluation=_evaluation(config), version=__version__,
+        stale_after_hours=config.stale_after_hours, nav=navs.pop(),
+    )
+    require_fresh_share(config, done, len(config.symbols))
+    with StagedSite(config.out_dir) as stage:
+        if progress:
+            progress(f"linking the symbols of {len(found)} part(s)")
+        link_parts(stage, found)
+        assert site.nav is not None
+        finished = finish_site(stage, config, done, site, rendered_nav=site.nav, standalone=standalone,
+                               progress=progress)
+    return BuildResult(
+        out_dir=config.out_dir, fresh=finished.fresh, stale=finished.stale, failed=finished.failed,
+        files=finished.files, seconds=time.perf_counter() - started, notes=finished.notes,
     )
 
 

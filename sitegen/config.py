@@ -213,6 +213,16 @@ class ModelSettings:
         return {f.name: getattr(self, f.name) for f in fields(self)}
 
 
+# [build] workers = 0 uses one worker per CPU core, at most this many (each takes a few
+# hundred MB for the symbol it holds).
+MAX_AUTO_WORKERS = 4
+
+
+def build_workers(configured: int) -> int:
+    """Worker processes for ``[build] workers`` (0 = one per core, capped)."""
+    return configured if configured > 0 else max(1, min(os.cpu_count() or 1, MAX_AUTO_WORKERS))
+
+
 @dataclass(frozen=True)
 class Config:
     title: str = setting("site", "str", "liqmap: open crypto liquidation heatmaps", "Site title")
@@ -243,6 +253,11 @@ class Config:
         "build", "float", 2.0,
         "Data that ends more than this many hours before the build is stale (not fresh), and its page says so",
         lo=0.1, hi=720)
+    workers: int = setting(
+        "build", "int", 0,
+        "Worker processes that model and render symbols in parallel (each holds one symbol at a time)",
+        lo=1, hi=64, zero_ok=True,
+        note=f"0 = one per CPU core, at most {MAX_AUTO_WORKERS}; 1 = all in the build's own process")
     source_file: str = "<defaults>"
 
 

@@ -99,6 +99,10 @@ class Realised:
         names += [e.source for e in self.events]
         return tuple(dict.fromkeys(names))
 
+    @property
+    def event_count(self) -> int:
+        return len(self.events)
+
     def __bool__(self) -> bool:
         # A recording that heard no liquidation is still data (zeros), unlike no recording.
         return bool(self.events or self.totals or self.spans)

@@ -65,3 +65,6 @@ class SiteData:
     # Live accuracy of earlier builds, newest first, from the hourly snapshots:
     # ({"hour", "symbol", "bars", "long", "long_base", "short", "short_base"}, ...)
     accuracy_history: tuple[dict[str, object], ...] = ()
+    # The symbol menu of every page, (slug, base) in order; None: ``symbols`` then ``kept``.
+    # Set when pages are rendered a symbol at a time (the build) and the list is known ahead.
+    nav: tuple[tuple[str, str], ...] | None = None

@@ -12,7 +12,7 @@ import hashlib
 import json
 import logging
 import re
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -31,7 +31,7 @@ from sitegen.model.outputs import cumulative_curves
 from sitegen.model.types import ModelParams
 from sitegen.plan import FileSet
 from sitegen.render import assets
-from sitegen.render.bokehpage import bokeh_page
+from sitegen.render.bokehpage import BokehDoc, bokeh_doc, doc_page
 from sitegen.render.figures import (
     AXIS_TEXT,
     CANDLE_DOWN,
@@ -131,7 +131,8 @@ class _Ctx:
             "generated_iso": iso(self.site.generated_at),
             "generated_text": utc_text(self.site.generated_at),
             "stale_after_hours": self.site.stale_after_hours,
-            "symbols": [(r.slug, r.symbol.split("/")[0]) for r in self.site.symbols]
+            "symbols": list(self.site.nav) if self.site.nav is not None
+            else [(r.slug, r.symbol.split("/")[0]) for r in self.site.symbols]
             + [(k.slug, k.symbol.split("/")[0]) for k in self.site.kept],
             "fmt_usd": fmt_usd,
             "fmt_price": fmt_price,
@@ -141,11 +142,14 @@ class _Ctx:
         }
 
 
-def _bokeh_page(
-    ctx: _Ctx, template: str, models: list[Model], title: str, variables: dict[str, Any]
-) -> bytes:
-    html = bokeh_page(models, assets.jinja_env().get_template(template), title, variables,
-                      standalone=ctx.standalone, bokeh_files=ctx.bokeh_files)
+def _doc(ctx: _Ctx, models: list[Model]) -> BokehDoc:
+    doc = bokeh_doc(models, standalone=ctx.standalone)
+    ctx.bokeh_files.update(doc.names)
+    return doc
+
+
+def _doc_page(ctx: _Ctx, template: str, doc: BokehDoc, title: str, variables: dict[str, Any]) -> bytes:
+    html = doc_page(doc, assets.jinja_env().get_template(template), title, variables)
     return with_csp(html).encode("utf-8")
 
 
@@ -340,47 +344,48 @@ def _symbol_pages(ctx: _Ctx, s: Summary, only: str | None = None) -> dict[str, b
         out[poster_path(report.slug, rng)] = poster  # standalone pages inline it; the file stays planned
         cum_long, cum_short = _cumulatives(view)
         row_pct = report.results[RANGES[rng][0]].params.bin_pct
+        canonical = plan.url("page", report.slug) if rng == default else plan.url("range_page", report.slug, rng)
+        title = f"{s.pair} liquidation heatmap, {RANGE_TITLES[rng]} · liqmap"
+        # The default range is published twice (<slug>/ and <slug>/<range>/, both with the
+        # short URL as canonical): one Bokeh document, two pages from the template.
         pages = [(plan.path("range_page", report.slug, rng), "../../")]
         if rng == default:
             pages.append((plan.path("page", report.slug), "../"))
-        for path, rel in pages:
-            if only is not None and path != only:
-                continue
-            # Fresh Bokeh models per page: a model belongs to one document.
+        pages = [(p, rel) for p, rel in pages if only is None or p == only]
+        if pages:
             heat = heatmap_figure(view, colorbar_title=f"estimated liquidations per {row_pct:g} % price row",
                                   marks=marks)
             liq = map_figure(view, cum_long, cum_short)
             pred = predicted_figure(view, cast(Range1d, heat.figure.x_range))
             add_markers(heat.figure, view, report.realised)  # realised liquidations
             add_to_panel(pred, view, report.realised)
-            canonical = plan.url("page", report.slug) if rng == default else plan.url("range_page", report.slug, rng)
-            v = _symbol_vars(ctx, s, rng, rel, path, canonical)
-            v.update(
-                groups=view.groups,
-                colour_high=heat.high,
-                group_highs=_group_highs(view),
-                view=view,
-                column_text=_column_text(view.bar_ms),
-                row_pct=row_pct,
-                marks_json=_marks_json(marks, view.last_close),
-            )
-            title = f"{s.pair} liquidation heatmap, {RANGE_TITLES[rng]} · liqmap"
-            out[path] = _bokeh_page(ctx, "symbol.html", [heat.figure, liq, pred], title, v)
-        # Embed: chart only, one per range; the default range also at its short URL.
+            doc = _doc(ctx, [heat.figure, liq, pred])
+            for path, rel in pages:
+                v = _symbol_vars(ctx, s, rng, rel, path, canonical)
+                v.update(
+                    groups=view.groups,
+                    colour_high=heat.high,
+                    group_highs=_group_highs(view),
+                    view=view,
+                    column_text=_column_text(view.bar_ms),
+                    row_pct=row_pct,
+                    marks_json=_marks_json(marks, view.last_close),
+                )
+                out[path] = _doc_page(ctx, "symbol.html", doc, title, v)
+        # Embed: chart only, one per range; the default range also at its short URL (one document).
         embeds = [plan.path("range_embed", report.slug, rng)]
         if rng == default:
             embeds.append(plan.path("embed", report.slug))
-        for path in embeds:
-            if only is not None and path != only:
-                continue
+        embeds = [p for p in embeds if only is None or p == only]
+        if embeds:
             heat = heatmap_figure(view, embed=True, height=420, marks=marks)
-            erel = "../" * path.count("/")
-            canonical = plan.url("page", report.slug) if rng == default else plan.url("range_page", report.slug, rng)
-            v = _symbol_vars(ctx, s, rng, erel, path, canonical)
-            v.update(groups=view.groups, colour_high=heat.high, group_highs=_group_highs(view), view=view,
-                     marks_json=_marks_json(marks, view.last_close))
-            out[path] = _bokeh_page(ctx, "embed.html", [heat.figure],
-                                    f"{s.pair} liquidation heatmap, {RANGE_TITLES[rng]} · liqmap", v)
+            doc = _doc(ctx, [heat.figure])
+            for path in embeds:
+                erel = "../" * path.count("/")
+                v = _symbol_vars(ctx, s, rng, erel, path, canonical)
+                v.update(groups=view.groups, colour_high=heat.high, group_highs=_group_highs(view), view=view,
+                         marks_json=_marks_json(marks, view.last_close))
+                out[path] = _doc_page(ctx, "embed.html", doc, title, v)
     return out
 
 
@@ -402,10 +407,12 @@ def render_page(site: SiteData, path: str, *, standalone: bool = False) -> bytes
 
 
 def render_pages(
-    site: SiteData, summaries: list[Summary], *, standalone: bool, symbol_pages: bool = True
+    site: SiteData, summaries: list[Summary], *, standalone: bool, symbol_pages: bool = True,
+    thumbs: Mapping[str, bytes] | None = None,
 ) -> tuple[dict[str, bytes], set[str]]:
-    """All HTML pages (``symbol_pages=False``: the global ones only); returns the pages and
-    the BokehJS bundles they reference."""
+    """All HTML pages (``symbol_pages=False``: the global ones only; ``summaries`` may then be
+    cards); returns the pages and the BokehJS bundles they reference. ``thumbs`` ({slug: PNG})
+    are the index thumbnails a standalone index inlines (drawn from the summaries if not given)."""
     ctx = _Ctx(site, standalone, set())
     out = FileSet()
     with _compression(COMPRESSION_LEVEL):
@@ -414,7 +421,7 @@ def render_pages(
     index_vars = ctx.common("", "index.html")
     index_vars.update(summaries=summaries, description=_site_description(site, summaries),
                       og_image=f"{site.base_url}{plan.path('og', summaries[0].report.slug)}" if summaries else "",
-                      thumbs=_thumb_urls(summaries, standalone),
+                      thumbs=_thumb_urls(summaries, standalone, thumbs),
                       live={s.report.slug: page_context(s.report) for s in summaries})
     out[plan.path("index")] = _plain_page(ctx, "index.html", index_vars)
     meth = ctx.common("../", plan.path("methodology"))
@@ -470,13 +477,14 @@ def _not_found_page(ctx: _Ctx) -> bytes:
     return _plain_page(ctx, "404.html", nf)
 
 
-def _thumb_urls(summaries: list[Summary], standalone: bool) -> dict[str, str]:
+def _thumb_urls(summaries: list[Summary], standalone: bool,
+                thumbs: Mapping[str, bytes] | None = None) -> dict[str, str]:
     from sitegen.render.og import thumbnail_png
 
     out = {}
     for s in summaries:
         if standalone:
-            png = thumbnail_png(s)
+            png = thumbs[s.report.slug] if thumbs is not None else thumbnail_png(s)
             out[s.report.slug] = "data:image/png;base64," + base64.b64encode(png).decode()
         else:
             out[s.report.slug] = plan.path("thumb", s.report.slug)
@@ -609,34 +617,96 @@ def render_static(bokeh_files: set[str], standalone: bool) -> dict[str, bytes]:
     return out
 
 
+def render_symbol(
+    site: SiteData, report: SymbolReport, *, standalone: bool = False
+) -> tuple[dict[str, bytes], set[str], Summary[SymbolReport]]:
+    """Every file of one symbol (pages of every range, embeds, posters, data JSON/CSV, oEmbed,
+    Open Graph image, thumbnail): ``(files, BokehJS bundles they reference, summary)``.
+
+    The pages' symbol menu lists ``site.nav`` (or ``site.symbols``); the build renders each
+    symbol alone and keeps only its card (:func:`sitegen.render.card.card_of`) afterwards.
+    """
+    from sitegen.render.og import og_png, thumbnail_png
+
+    s = summarise(report)
+    ctx = _Ctx(site, standalone, set())
+    files = FileSet()
+    with _compression(COMPRESSION_LEVEL):
+        files.update(_symbol_pages(ctx, s))
+    files.update(render_data([s], site))
+    files[plan.path("og", report.slug)] = og_png(s, site)
+    files[plan.path("thumb", report.slug)] = thumbnail_png(s)
+    return dict(files), ctx.bokeh_files, s
+
+
+def render_global_files(
+    site: SiteData, summaries: list[Summary], *, standalone: bool, bokeh_files: Iterable[str],
+    symbol_paths: Iterable[str], thumbs: Mapping[str, bytes] | None = None,
+) -> dict[str, bytes]:
+    """The files of the site besides the symbols' own: index, methodology, 404, static files
+    and BokehJS, schemas, sitemap, robots.txt, feed. ``summaries`` may be cards;
+    ``symbol_paths`` are the symbols' files (for the sitemap)."""
+    from sitegen.render.feeds import feed_xml, robots_txt, sitemap_xml
+
+    files = FileSet()
+    pages, page_bundles = render_pages(site, summaries, standalone=standalone, symbol_pages=False,
+                                       thumbs=thumbs)
+    files.update(pages)
+    files.update(render_static(set(bokeh_files) | page_bundles, standalone))
+    files.update(schemas.published())
+    files[plan.path("sitemap")] = sitemap_xml(site, summaries, [*symbol_paths, *files])
+    files[plan.path("robots")] = robots_txt(site)
+    files[plan.path("feed")] = feed_xml(site, summaries)
+    return dict(files)
+
+
+def check_plan(site_plan: plan.SitePlan, names: Iterable[str]) -> None:
+    """A renderer bug (a file the plan does not name, or a planned file not rendered) is never published."""
+    names = list(names)
+    unplanned, missing = site_plan.unplanned(names), site_plan.missing(names)
+    if unplanned or missing:
+        raise AssertionError(
+            f"render and the site plan disagree: unplanned {unplanned[:3]}, "
+            f"missing {missing[:3]} (add the artifact kind to sitegen/plan.py)"
+        )
+
+
 def render_site(site: SiteData, *, standalone: bool = False) -> dict[str, bytes]:
     """Every file of the site as {relative posix path: bytes}. No file I/O besides reading
-    the packaged templates and static files.
+    the packaged templates and static files. (The build renders the same files a symbol at
+    a time, :func:`render_symbol` then :func:`render_global_files`, and never holds them all.)
 
     ``standalone=True`` inlines BokehJS, the CSS and the page script into every page, so each
     HTML file works on its own (e.g. opened from disk).
     """
-    from sitegen.render.feeds import feed_xml, robots_txt, sitemap_xml
-    from sitegen.render.og import og_png, thumbnail_png
-
-    summaries = [summarise(r) for r in site.symbols]
     files = FileSet()
-    pages, bokeh_files = render_pages(site, summaries, standalone=standalone)
-    files.update(pages)
-    files.update(render_data(summaries, site))
-    for s in summaries:
-        files[plan.path("og", s.report.slug)] = og_png(s, site)
-        files[plan.path("thumb", s.report.slug)] = thumbnail_png(s)
-    files.update(render_static(bokeh_files, standalone))
-    files.update(schemas.published())
-    files[plan.path("sitemap")] = sitemap_xml(site, summaries, list(files))
-    files[plan.path("robots")] = robots_txt(site)
-    files[plan.path("feed")] = feed_xml(site, summaries)
-    site_plan = plan.SitePlan({r.slug: r.ranges for r in site.symbols})
-    if site_plan.unplanned(files) or site_plan.missing(files):  # a renderer bug: never publish it
-        raise AssertionError(
-            f"render and the site plan disagree: unplanned {site_plan.unplanned(files)[:3]}, "
-            f"missing {site_plan.missing(files)[:3]} (add the artifact kind to sitegen/plan.py)"
-        )
+    summaries: list[Summary] = []
+    bundles: set[str] = set()
+    for report in site.symbols:
+        own, used, s = render_symbol(site, report, standalone=standalone)
+        files.update(own)
+        bundles |= used
+        summaries.append(s)
+    thumbs = {s.report.slug: files[plan.path("thumb", s.report.slug)] for s in summaries}
+    files.update(render_global_files(site, summaries, standalone=standalone, bokeh_files=bundles,
+                                     symbol_paths=list(files), thumbs=thumbs))
+    check_plan(plan.SitePlan({r.slug: r.ranges for r in site.symbols}), files)
     log.info("rendered %d files (%d pages)", len(files), sum(p.endswith(".html") for p in files))
     return dict(files)
+
+
+_NAV_RE = re.compile(r'(<nav aria-label="Symbols">\n)((?:<a href="[^"]*"(?: aria-current="page")?>[^<]*</a>)*)')
+_NAV_LINK_RE = re.compile(r'<a href="[^"]*?([a-z0-9-]+)/index\.html"(?: aria-current="page")?>[^<]*</a>')
+
+
+def reorder_nav(html: bytes, slugs: Sequence[str]) -> bytes:
+    """``html`` with its symbol menu (templates/_layout.html) listing exactly ``slugs``, in
+    that order, out of the links it has: a page rendered before the build knew which symbols
+    failed drops the links to those that are gone."""
+    text = html.decode("utf-8")
+    m = _NAV_RE.search(text)
+    if m is None:
+        return html
+    links = {lm.group(1): lm.group(0) for lm in _NAV_LINK_RE.finditer(m.group(2))}
+    menu = "".join(links[slug] for slug in slugs if slug in links)
+    return (text[: m.start(2)] + menu + text[m.end(2):]).encode("utf-8")

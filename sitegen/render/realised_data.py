@@ -5,12 +5,11 @@ for the charts)."""
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
 from sitegen.liquidations import Accuracy, Realised, SideScore, events_between, on_bars
-from sitegen.report import SymbolReport
 
 HOUR_MS = 3_600_000
 BINANCE_LIMIT = (
@@ -123,7 +122,27 @@ def accuracy_line(acc: Accuracy) -> str:
             f"(baseline {_fmt(acc.short.baseline_logcorr)})")
 
 
-def limits_of(realised: Realised | None) -> list[str]:
+class RealisedLike(Protocol):
+    """A :class:`Realised`, or what a symbol's card keeps of it (sources and event count)."""
+
+    @property
+    def sources(self) -> tuple[str, ...]: ...
+
+    @property
+    def event_count(self) -> int: ...
+
+
+class ReportFacts(Protocol):
+    """What :func:`page_context` reads of a symbol: its report, or its card."""
+
+    @property
+    def realised(self) -> RealisedLike | None: ...
+
+    @property
+    def accuracy(self) -> tuple[Accuracy, ...]: ...
+
+
+def limits_of(realised: RealisedLike | None) -> list[str]:
     """What the sources miss, said on the page."""
     if not realised:
         return []
@@ -142,7 +161,7 @@ def utc(ms: int) -> str:
     return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%d %H:%M UTC")
 
 
-def page_context(report: SymbolReport) -> dict[str, Any]:
+def page_context(report: ReportFacts) -> dict[str, Any]:
     """What the templates need about realised liquidations and accuracy of one symbol."""
     return {
         "windows": [
@@ -150,5 +169,5 @@ def page_context(report: SymbolReport) -> dict[str, Any]:
         ],
         "limits": limits_of(report.realised),
         "sources": list(report.realised.sources) if report.realised else [],
-        "events": len(report.realised.events) if report.realised else 0,
+        "events": report.realised.event_count if report.realised else 0,
     }

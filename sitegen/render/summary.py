@@ -11,6 +11,7 @@ import hashlib
 import io
 import json
 from dataclasses import dataclass
+from typing import Generic, Protocol, TypeVar
 
 import numpy as np
 
@@ -54,9 +55,25 @@ class ExchangeRow:
     volume_model: bool
 
 
+class ReportLike(Protocol):
+    """What every :class:`Summary` knows of its symbol: a :class:`SymbolReport` (with the model
+    arrays, for the symbol's own files) or a :class:`sitegen.render.card.ReportCard` (without
+    them, for the index, feed, sitemap and the other global files)."""
+
+    @property
+    def symbol(self) -> str: ...
+
+
+R = TypeVar("R", bound=ReportLike)
+
+
 @dataclass(frozen=True)
-class Summary:
-    report: SymbolReport
+class Summary(Generic[R]):
+    """The headline facts of one symbol. ``Summary[SymbolReport]`` renders the symbol's files;
+    its card (:func:`sitegen.render.card.card_of`, the same fields with a light report) renders
+    the global ones and travels as JSON between processes and shards."""
+
+    report: R
     timeframe: str
     last_price: float
     change_24h: float | None
@@ -122,7 +139,7 @@ def data_hash(report: SymbolReport, tf: str) -> str:
     return h.hexdigest()[:16]
 
 
-def summarise(report: SymbolReport) -> Summary:
+def summarise(report: SymbolReport) -> Summary[SymbolReport]:
     tf = main_timeframe(report)
     result = report.results[tf]
     last = float(result.close[-1])

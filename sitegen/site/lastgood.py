@@ -152,14 +152,18 @@ def fresh_policy(files: Mapping[str, bytes]) -> PagePolicy:
 
 
 def after_render_refusals(
-    kept: list[tuple[Carried, dict[str, bytes]]], files: Mapping[str, bytes], base_url: str | None = None
+    kept: list[tuple[Carried, dict[str, bytes]]], files: Mapping[str, bytes], base_url: str | None = None,
+    *, policy: PagePolicy | None = None, names: Collection[str] | None = None,
 ) -> dict[str, str]:
     """{symbol: why} for kept symbols that the rendered site cannot take after all: a page
     runs something this build's pages do not (:mod:`sitegen.site.pagepolicy`), or links to
     a shared asset the new site lacks (e.g. an older BokehJS). Shared assets are never taken
-    from the previous tree: it comes from a cache."""
-    policy = fresh_policy(files)
-    names = set(files) | {p for _, own in kept for p in own}
+    from the previous tree: it comes from a cache. A build that streams its pages to disk
+    passes their ``policy`` and ``names`` instead of the ``files``."""
+    if not kept:
+        return {}
+    policy = policy if policy is not None else fresh_policy(files)
+    names = set(names if names is not None else files) | {p for _, own in kept for p in own}
     out: dict[str, str] = {}
     for carried, own in kept:
         for rel, content in own.items():

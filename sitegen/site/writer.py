@@ -1,5 +1,9 @@
 """Write the whole site into a temporary folder beside ``out_dir``, validate it, swap it in.
 
+:func:`write_site` takes a complete {path: bytes} mapping; :class:`StagedSite` takes the
+files as they come (a symbol at a time, or from worker processes and shard parts), so the
+build never holds the whole site in memory.
+
 The swap is atomic where the OS can exchange two directories in one system call (Linux
 ``renameat2(RENAME_EXCHANGE)``, macOS ``renamex_np(RENAME_SWAP)``): at every instant
 ``out_dir`` holds either the complete previous tree or the complete new one, even when
@@ -29,6 +33,7 @@ import logging
 import os
 import re
 import shutil
+import stat
 import sys
 import tempfile
 from collections.abc import Iterable, Mapping
@@ -241,7 +246,8 @@ def _exchange(a: Path, b: Path) -> bool:
     raise OSError(err, f"cannot swap {a} and {b}: {os.strerror(err)}")
 
 
-def _write_tree(files: Mapping[str, bytes], root: Path) -> None:
+def write_tree(files: Mapping[str, bytes], root: Path) -> None:
+    """Write ``files`` under ``root`` (world-readable; a second write to one path fails)."""
     made: set[Path] = {root}
     for rel, content in files.items():
         target = root.joinpath(*rel.split("/"))
@@ -266,14 +272,168 @@ def write_site(files: Mapping[str, bytes], out_dir: Path, *, validate: bool = Tr
     or written twice, when ``out_dir`` exists and is not a liqmap site, or when the new
     tree fails :func:`sitegen.site.check.check_site`.
     """
-    out_dir = Path(os.path.abspath(out_dir))
     validate_paths(files)
     if MARKER in files:
         raise BuildError(f"{MARKER!r} is reserved for the writer's own marker file")
-    try:
-        _write_site(files, out_dir, validate=validate)
-    except OSError as e:
-        raise BuildError(os_problem(e, out_dir)) from None
+    with StagedSite(out_dir) as stage:
+        stage.check_kept(files)  # before writing anything: a clash is known from the names
+        stage.add(files)
+        stage.commit(validate=validate)
+
+
+class StagedSite:
+    """A new tree written file by file into a temporary folder beside ``out_dir``, then
+    validated and swapped in at once (:meth:`commit`).
+
+    Used as a context manager: leaving the block without a commit (an exception, a refused
+    build) removes the temporary folder and leaves ``out_dir`` as it was. Files come in as
+    they are rendered (:meth:`add`), or are written straight into :attr:`root` by worker
+    processes and then declared (:meth:`register`); a path written twice is refused. The
+    crash recovery, the marker and the kept user files work as for :func:`write_site`.
+    """
+
+    def __init__(self, out_dir: Path) -> None:
+        self.out_dir = Path(os.path.abspath(out_dir))
+        self._root: Path | None = None
+        self._names: dict[str, str] = {}  # casefolded path -> path, in write order
+
+    @property
+    def root(self) -> Path:
+        if self._root is None:
+            raise BuildError("the staged site is not open")
+        return self._root
+
+    @property
+    def names(self) -> list[str]:
+        """Every path written so far (posix, relative to the site root)."""
+        return list(self._names.values())
+
+    def __enter__(self) -> StagedSite:
+        self.open()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def open(self) -> None:
+        """Recover what a killed build left, refuse a folder that is not ours, make the temp tree."""
+        out_dir = self.out_dir
+        try:
+            out_dir.parent.mkdir(parents=True, exist_ok=True)
+            recover(out_dir)
+            _refuse_foreign(out_dir)
+            self._root = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}-{_TMP}-{os.getpid()}-", dir=out_dir.parent))
+        except OSError as e:
+            raise BuildError(os_problem(e, out_dir)) from None
+
+    def close(self) -> None:
+        """Remove the temporary tree if it is still there (after a commit it is not)."""
+        if self._root is not None and self._root.exists():
+            shutil.rmtree(self._root, ignore_errors=True)
+        self._root = None
+
+    def register(self, paths: Iterable[str]) -> None:
+        """Declare paths already written into :attr:`root` (by a worker process)."""
+        paths = list(paths)
+        validate_paths(paths)
+        for rel in paths:
+            if rel == MARKER:
+                raise BuildError(f"{MARKER!r} is reserved for the writer's own marker file")
+            key = rel.casefold()
+            if key in self._names:
+                raise BuildError(f"{rel!r}: two parts of the build write this path; each path is written once")
+            self._names[key] = rel
+
+    def add(self, files: Mapping[str, bytes]) -> None:
+        """Write ``files`` into the temporary tree (each path once over the whole build)."""
+        self.register(files)
+        try:
+            write_tree(files, self.root)
+        except OSError as e:
+            raise BuildError(os_problem(e, self.out_dir)) from None
+
+    def link(self, src_root: Path, paths: Iterable[str]) -> None:
+        """Hard-link the regular files ``paths`` of another tree (a shard's part) into this one
+        (a copy where linking is refused); a link or anything but a regular file is refused."""
+        paths = list(paths)
+        self.register(paths)
+        made: set[Path] = set()
+        try:
+            for rel in paths:
+                src = src_root.joinpath(*rel.split("/"))
+                st = os.lstat(src)
+                if not stat.S_ISREG(st.st_mode):
+                    raise BuildError(f"{src}: not a regular file (a link?); refusing to take it into the site")
+                dst = self.root.joinpath(*rel.split("/"))
+                if dst.parent not in made:
+                    dst.parent.mkdir(parents=True, exist_ok=True)
+                    made.add(dst.parent)
+                try:
+                    os.link(src, dst, follow_symlinks=False)
+                except OSError:
+                    shutil.copyfile(src, dst, follow_symlinks=False)
+                    os.chmod(dst, 0o644)
+        except FileNotFoundError as e:
+            raise BuildError(f"{e.filename}: missing from its part; the part is incomplete") from None
+        except OSError as e:
+            raise BuildError(os_problem(e, self.out_dir)) from None
+
+    def read(self, rel: str) -> bytes:
+        """A file written so far."""
+        return self.root.joinpath(*rel.split("/")).read_bytes()
+
+    def check_kept(self, new_paths: Iterable[str]) -> list[str]:
+        """The user's files in ``out_dir`` that the new tree keeps; a clash with a new path stops."""
+        new_paths = list(new_paths)
+        kept = user_entries(self.out_dir, new_paths)
+        clash = _kept_conflicts(kept, new_paths)
+        if clash:
+            shown = ", ".join(clash[:MAX_PROBLEMS_SHOWN])
+            raise BuildError(
+                f"{self.out_dir}: holds {len(clash)} path(s) that liqmap did not write but the new site "
+                f"would: {shown}. Nothing was changed; move them out of {self.out_dir} and build again."
+            )
+        return kept
+
+    def commit(self, *, validate: bool = True) -> None:
+        """Validate the whole tree (paths, ``liqmap check``), carry the user's files, swap it in."""
+        out_dir, tmp, names = self.out_dir, self.root, self.names
+        validate_paths(names)  # case-fold and file/folder collisions across every part
+        kept = self.check_kept(names)
+        if kept:
+            log.info("keeping %d file(s) in %s that liqmap did not write: %s", len(kept), out_dir,
+                     ", ".join(kept[:MAX_PROBLEMS_SHOWN]))
+        try:
+            marker = {"files": len(names), "written": sorted(names)}
+            (tmp / MARKER).write_text(json.dumps(marker) + "\n", encoding="utf-8")
+            os.chmod(tmp / MARKER, 0o644)
+            _open_folders(tmp, names)
+            if validate:
+                from sitegen.site.check import check_site
+
+                problems = check_site(tmp)
+                if problems:
+                    shown = "\n  ".join(problems[:MAX_PROBLEMS_SHOWN])
+                    more = len(problems) - MAX_PROBLEMS_SHOWN
+                    tail = f"\n  ... and {more} more" if more > 0 else ""
+                    raise BuildError(
+                        f"the new site failed validation, {out_dir} was left unchanged "
+                        f"({len(problems)} problems):\n  {shown}{tail}"
+                    )
+            # after validation: what the user keeps there is theirs, not the site's to check
+            _link_kept(out_dir, tmp, kept)
+            _swap_in(tmp, out_dir)
+        except OSError as e:
+            raise BuildError(os_problem(e, out_dir)) from None
+        finally:
+            self.close()
+
+
+def _open_folders(root: Path, names: Iterable[str]) -> None:
+    """Folders world-readable (mkdtemp and a strict umask make 0700; Pages needs them readable)."""
+    folders = {root} | {root.joinpath(*rel.split("/")[:i]) for rel in names for i in range(1, rel.count("/") + 1)}
+    for d in folders:
+        os.chmod(d, 0o755)
 
 
 def os_problem(error: OSError, out_dir: Path) -> str:
@@ -295,55 +455,19 @@ def _first_existing(path: Path) -> Path:
     return path
 
 
-def _write_site(files: Mapping[str, bytes], out_dir: Path, *, validate: bool) -> None:
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    recover(out_dir)
-    if not _is_replaceable(out_dir):
-        shown = ""
-        if out_dir.is_dir() and not out_dir.is_symlink():
-            entries = sorted(e.name for e in out_dir.iterdir())
-            shown = f" (it holds {', '.join(entries[:5])}{', ...' if len(entries) > 5 else ''})"
-        raise BuildError(
-            f"{out_dir}: exists and is not a site written by liqmap (no {MARKER} file){shown}; "
-            "refusing to replace it, nothing was changed. Choose another --out, or empty that "
-            "folder yourself (files such as CNAME can be put back after the first build: "
-            "later builds keep them)."
-        )
-    kept = user_entries(out_dir, files)
-    clash = _kept_conflicts(kept, files)
-    if clash:
-        shown = ", ".join(clash[:MAX_PROBLEMS_SHOWN])
-        raise BuildError(
-            f"{out_dir}: holds {len(clash)} path(s) that liqmap did not write but the new site "
-            f"would: {shown}. Nothing was changed; move them out of {out_dir} and build again."
-        )
-    if kept:
-        log.info("keeping %d file(s) in %s that liqmap did not write: %s", len(kept), out_dir,
-                 ", ".join(kept[:MAX_PROBLEMS_SHOWN]))
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}-{_TMP}-{os.getpid()}-", dir=out_dir.parent))
-    try:
-        _write_tree(files, tmp)
-        marker = {"files": len(files), "written": sorted(files)}
-        (tmp / MARKER).write_text(json.dumps(marker) + "\n", encoding="utf-8")
-        os.chmod(tmp / MARKER, 0o644)
-        if validate:
-            from sitegen.site.check import check_site
-
-            problems = check_site(tmp)
-            if problems:
-                shown = "\n  ".join(problems[:MAX_PROBLEMS_SHOWN])
-                more = len(problems) - MAX_PROBLEMS_SHOWN
-                tail = f"\n  ... and {more} more" if more > 0 else ""
-                raise BuildError(
-                    f"the new site failed validation, {out_dir} was left unchanged "
-                    f"({len(problems)} problems):\n  {shown}{tail}"
-                )
-        # after validation: what the user keeps there is theirs, not the site's to check
-        _link_kept(out_dir, tmp, kept)
-        _swap_in(tmp, out_dir)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
+def _refuse_foreign(out_dir: Path) -> None:
+    if _is_replaceable(out_dir):
+        return
+    shown = ""
+    if out_dir.is_dir() and not out_dir.is_symlink():
+        entries = sorted(e.name for e in out_dir.iterdir())
+        shown = f" (it holds {', '.join(entries[:5])}{', ...' if len(entries) > 5 else ''})"
+    raise BuildError(
+        f"{out_dir}: exists and is not a site written by liqmap (no {MARKER} file){shown}; "
+        "refusing to replace it, nothing was changed. Choose another --out, or empty that "
+        "folder yourself (files such as CNAME can be put back after the first build: "
+        "later builds keep them)."
+    )
 
 
 def _swap_in(tmp: Path, out_dir: Path) -> None:
