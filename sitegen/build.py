@@ -14,9 +14,10 @@ import multiprocessing.context
 import os
 import sqlite3
 import time
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from concurrent.futures.process import BrokenProcessPool
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -313,7 +314,7 @@ def build_symbol(job: SymbolJob) -> SymbolOutcome:
     from sitegen.render.card import card_of, card_to_json
     from sitegen.render.pages import render_symbol
     from sitegen.site.pagepolicy import policy_of
-    from sitegen.site.writer import write_tree
+    from sitegen.site.writer import os_problem, write_tree
 
     symbol = job.symbol
     report, why = model_symbol(symbol, job.config, job.source, job.exchanges, failed_this_run=job.failed_this_run)
@@ -332,7 +333,10 @@ def build_symbol(job: SymbolJob) -> SymbolOutcome:
     if not root.is_dir() or not _alive(job.owner_pid):
         return SymbolOutcome(symbol, None, "the build that started this worker is gone")
     policy = policy_of(c for rel, c in files.items() if rel.endswith(".html"))
-    write_tree(files, root)
+    try:
+        write_tree(files, root)
+    except OSError as e:  # a full disk, a read-only folder: the whole build stops, nothing swapped in
+        raise BuildError(os_problem(e, job.config.out_dir)) from None
     return SymbolOutcome(symbol, card, "", tuple(files), tuple(sorted(bundles)),
                          tuple(sorted(policy.scripts)), tuple(sorted(policy.csps)))
 
@@ -461,7 +465,7 @@ def build_site(
         title=config.title, base_url=config.base_url, generated_at=generated_at, symbols=(),
         params=model_params(config), version=__version__, stale_after_hours=config.stale_after_hours, nav=nav,
     )
-    with StagedSite(config.out_dir) as stage:
+    with StagedSite(config.out_dir) as stage, _disk_problems(config.out_dir):
         jobs = [
             SymbolJob(symbol, config, source, tuple(exchanges),
                       tuple(p for p in failed_this_run if p[1] == symbol), job_site, standalone, judge,
@@ -492,6 +496,17 @@ def build_site(
     )
 
 
+@contextmanager
+def _disk_problems(out_dir: Path) -> Iterator[None]:
+    """An OSError while staging the site (full disk, permissions) is one clear BuildError."""
+    from sitegen.site.writer import os_problem
+
+    try:
+        yield
+    except OSError as e:
+        raise BuildError(os_problem(e, out_dir)) from None
+
+
 def assemble_site(
     config: Config, parts: Sequence[Path], *, standalone: bool = False,
     progress: Callable[[str], None] | None = None,
@@ -511,7 +526,7 @@ def assemble_site(
         stale_after_hours=config.stale_after_hours, nav=navs.pop(),
     )
     require_fresh_share(config, done, len(config.symbols))
-    with StagedSite(config.out_dir) as stage:
+    with StagedSite(config.out_dir) as stage, _disk_problems(config.out_dir):
         if progress:
             progress(f"linking the symbols of {len(found)} part(s)")
         link_parts(stage, found)

@@ -99,12 +99,14 @@ quiet_option = click.option("--quiet", "-q", is_flag=True, help="Errors only: no
 @click.option("--base-url", help="Absolute URL the site is published at.")
 @state_option
 @click.option("--standalone", is_flag=True, help="Inline BokehJS into every page (single-file pages).")
+@click.option("--shard", metavar="K/N",
+              help="Build only shard K of N (every N-th symbol) into a partial tree for `liqmap assemble`.")
 @verbose_option
 @quiet_option
 def build(
     config_file: Path | None, sample: bool, offline: bool, out_dir: Path | None, symbols: str | None,
     exchanges: str | None, base_url: str | None, state_dir: Path | None, standalone: bool,
-    verbose: int, quiet: bool,
+    shard: str | None, verbose: int, quiet: bool,
 ) -> None:
     """Fetch data, run the model and write the static site.
 
@@ -113,8 +115,9 @@ def build(
       liqmap build --sample --out site            # offline, embedded real sample
       liqmap build --symbols BTC/USDT:USDT        # live: fetch, store, build
       liqmap build --offline --state .liqmap      # from the local store only
+      liqmap build --shard 1/2 --out part1        # half the symbols; then `liqmap assemble`
     """
-    from sitegen.build import build_site
+    from sitegen.build import build_site, parse_shard
 
     _setup_logging(verbose, quiet)
     try:
@@ -124,8 +127,53 @@ def build(
         )
         watch_env(config.proxy_env)
         result = build_site(
-            config, sample=sample, offline=offline, standalone=standalone, progress=_progress(quiet)
+            config, sample=sample, offline=offline, standalone=standalone, progress=_progress(quiet),
+            shard=parse_shard(shard) if shard else None,
         )
+    except LiqmapError as e:
+        raise _fail(e) from None
+    if not quiet:
+        click.echo(err=True)
+        click.echo(
+            f"Wrote {result.files} files to {result.out_dir} in {result.seconds:.1f} s: "
+            f"{len(result.fresh)} fresh, {len(result.stale)} stale, {len(result.failed)} failed."
+        )
+        for note in result.notes:
+            click.echo(f"  note: {_safe(note)}")
+
+
+@main.command()
+@config_option
+@click.argument("parts", nargs=-1, required=True, type=click.Path(file_okay=False, path_type=Path))
+@click.option("--out", "-o", "out_dir", type=click.Path(file_okay=False, path_type=Path), help="Output folder.")
+@click.option("--base-url", help="Absolute URL the site is published at (as given to the shards).")
+@click.option("--standalone", is_flag=True, help="The parts were built with --standalone.")
+@symbols_option
+@verbose_option
+@quiet_option
+def assemble(
+    config_file: Path | None, parts: tuple[Path, ...], out_dir: Path | None, base_url: str | None,
+    standalone: bool, symbols: str | None, verbose: int, quiet: bool,
+) -> None:
+    """Merge the partial trees of `liqmap build --shard K/N` into one site and swap it in.
+
+    Renders the index, methodology, feed, sitemap and snapshots from the shards' manifests,
+    keeps the last good pages of failed symbols, validates the tree like `liqmap check` and
+    replaces --out atomically. Every shard 1..N must be given, built with the same liqmap
+    and config; a symbol in two parts is refused.
+
+    \b
+    Example:
+      liqmap build --offline --shard 1/2 --out part1
+      liqmap build --offline --shard 2/2 --out part2
+      liqmap assemble part1 part2 --out site
+    """
+    from sitegen.build import assemble_site
+
+    _setup_logging(verbose, quiet)
+    try:
+        config = load_config(config_file, out_dir=out_dir, base_url=base_url, symbols=symbols)
+        result = assemble_site(config, list(parts), standalone=standalone, progress=_progress(quiet))
     except LiqmapError as e:
         raise _fail(e) from None
     if not quiet:

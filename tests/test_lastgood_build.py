@@ -140,19 +140,26 @@ def test_kept_set_is_decided_before_rendering_so_the_site_renders_once(
     site: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """SOL leaves the config while ETH fails: ETH's old pages link to SOL's, so ETH cannot be
-    kept. That is known from the site plan before rendering; the site renders once."""
-    import sitegen.render
+    kept. That is known from the site plan before rendering; every file renders once."""
+    import sitegen.assemble
+    import sitegen.render.pages
 
-    calls = []
-    real = sitegen.render.render_site
+    calls: list[str] = []
+    real_symbol, real_global = sitegen.render.pages.render_symbol, sitegen.assemble.render_global_files
 
-    def counting(*a, **kw):
-        calls.append(1)
-        return real(*a, **kw)
+    def symbol(site, report, **kw):
+        calls.append(report.symbol)
+        return real_symbol(site, report, **kw)
 
-    monkeypatch.setattr(sitegen.render, "render_site", counting)
-    result = build(site, FlakySource(fail_symbols=("ETH/USDT:USDT",)), T1, symbols="BTC/USDT:USDT,ETH/USDT:USDT")
-    assert len(calls) == 1
+    def global_files(*a, **kw):
+        calls.append("global")
+        return real_global(*a, **kw)
+
+    monkeypatch.setattr(sitegen.render.pages, "render_symbol", symbol)
+    monkeypatch.setattr(sitegen.assemble, "render_global_files", global_files)
+    result = build(site, FlakySource(fail_symbols=("ETH/USDT:USDT",)), T1, symbols="BTC/USDT:USDT,ETH/USDT:USDT",
+                   workers=1)
+    assert calls == ["BTC/USDT:USDT", "global"]
     assert result.failed == ("ETH/USDT:USDT",) and result.stale == ()
     assert any("ETH/USDT:USDT" in n and "sol-usdt" in n for n in result.notes)
     assert not (site / "data/eth-usdt.json").exists()
