@@ -7,8 +7,11 @@ For each N (``--symbols 10,30``) the benchmark
 2. fills a fresh store through the real ccxt fetch code (production limiter settings) for N
    symbols on Binance USDⓈ-M, Bybit, OKX and Hyperliquid, and times that fetch;
 3. runs ``python -m sitegen.cli build --offline`` on that store as a subprocess, times it, and
-   reads that process's peak RSS from ``os.wait4`` (Linux folds the peak of any process the
-   build waits for into it; the exchange server, a sibling, is not counted);
+   samples the RSS and CPU time of the build and of every process under it (its worker
+   processes, ``[build] workers``, ``--workers``) from /proc every 0.1 s: peak RSS of the
+   largest single process, peak RSS of all of them together, and CPU seconds (the build
+   process's own exactly, from ``os.wait4``; the workers' as last sampled). The exchange
+   server, a sibling, is not counted;
 4. measures the size of the written site.
 
 The data are NOT N real markets. BTC, ETH and SOL are the real recorded Binance USDⓈ-M series of
@@ -21,14 +24,15 @@ symbol, which does not depend on which market the bars come from.
     python benchmarks/bench_build.py --symbols 10,30 [--latency 0.05] [--days 14]
 
 It prints one line per N (fetch time, requests, rate-limit rejections, store size, build time,
-peak RSS, site size), the ratios last N / first N measured in this run, and as its last line
-{"runs": [{"symbols": 10, "exchanges": 4, "build_s": ..., "peak_rss_mb": ..., "site_mb": ...},
-{"symbols": 30, ...}]}  (MiB for both sizes).
+CPU time, peak RSS, site size), the ratios last N / first N measured in this run, and as its last
+line {"runs": [{"symbols": 10, "exchanges": 4, "build_s": ..., "cpu_s": ..., "peak_rss_mb": ...,
+"peak_rss_total_mb": ..., "site_mb": ...}, {"symbols": 30, ...}]}  (MiB for every size).
 
 The fixture holds 14 days of 1h bars but only 4 days of 5m bars; Hyperliquid's client asks for
 5m bars over the whole retention, so with the default ``--days 14`` each Hyperliquid pair is
 reported with a gap (kept as a gap, as in production): "pairs ok" reads 3 of 4 per symbol.
-Peak RSS is the build process's own (it is single-process today).
+A wall-clock time on a machine shared with other work is inflated by that load: compare the
+CPU seconds too.
 """
 
 from __future__ import annotations
@@ -95,10 +99,43 @@ def dir_bytes(path: Path) -> int:
     return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
 
 
-def run_build(cfg: Path, state: Path, out: Path) -> tuple[float, float, int, str]:
-    """`liqmap build --offline` as a child process: (seconds, peak RSS MiB, exit code, stderr tail)."""
+def _proc_table() -> dict[int, tuple[int, int, int]]:
+    """{pid: (parent pid, RSS bytes, CPU ticks user+system)} of every process (Linux /proc)."""
+    page = os.sysconf("SC_PAGE_SIZE")
+    out = {}
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{name}/stat", "rb") as fh:
+                raw = fh.read()
+        except OSError:
+            continue
+        f = raw[raw.rindex(b")") + 2:].split()
+        out[int(name)] = (int(f[1]), int(f[21]) * page, int(f[11]) + int(f[12]))
+    return out
+
+
+def _descendants(table: dict[int, tuple[int, int, int]], root: int) -> list[int]:
+    kids: dict[int, list[int]] = {}
+    for pid, (ppid, _, _) in table.items():
+        kids.setdefault(ppid, []).append(pid)
+    out, todo = [], [root]
+    while todo:
+        pid = todo.pop()
+        if pid in table:
+            out.append(pid)
+        todo += kids.get(pid, [])
+    return out
+
+
+def run_build(cfg: Path, state: Path, out: Path) -> dict:
+    """`liqmap build --offline` as a child process, its worker processes sampled every 0.1 s:
+    seconds, peak RSS of the largest process and of all its processes together, CPU seconds."""
     env = {k: v for k, v in os.environ.items() if k != "LIQMAP_PROXY"}
     env["PYTHONPATH"] = str(ROOT)
+    peak_total = peak_one = 0
+    cpu: dict[int, int] = {}
     with tempfile.TemporaryFile("w+") as err:
         t0 = time.perf_counter()
         proc = subprocess.Popen(
@@ -106,15 +143,35 @@ def run_build(cfg: Path, state: Path, out: Path) -> tuple[float, float, int, str
              "--state", str(state), "--out", str(out), "-q"],
             cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=err,
         )
-        _, status, usage = os.wait4(proc.pid, 0)
+        while True:
+            pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
+            if pid:
+                break
+            table = _proc_table()
+            tree = _descendants(table, proc.pid)
+            rss = [table[p][1] for p in tree]
+            peak_total, peak_one = max(peak_total, sum(rss)), max([peak_one, *rss])
+            for p in tree:
+                cpu[p] = max(cpu.get(p, 0), table[p][2])
+            time.sleep(0.1)
         seconds = time.perf_counter() - t0
         proc.returncode = os.waitstatus_to_exitcode(status)
         err.seek(0)
         tail = err.read()[-2000:]
-    return seconds, usage.ru_maxrss / 1024, proc.returncode, tail  # ru_maxrss is KiB on Linux
+    ticks = os.sysconf("SC_CLK_TCK")
+    own = usage.ru_utime + usage.ru_stime  # the build process itself, exact
+    others = sum(t for p, t in cpu.items() if p != proc.pid) / ticks
+    return {
+        "build_s": seconds,
+        # ru_maxrss is KiB on Linux; the sampler sees the worker processes too
+        "peak_rss_mb": max(usage.ru_maxrss * 1024, peak_one) / 2**20,
+        "peak_rss_total_mb": max(usage.ru_maxrss * 1024, peak_total) / 2**20,
+        "cpu_s": own + others,
+        "code": proc.returncode, "tail": tail,
+    }
 
 
-def run(n: int, days: int, latency: float, work: Path) -> dict:
+def run(n: int, days: int, latency: float, work: Path, workers: int | None = None) -> dict:
     symbols = symbol_list(n)
     now = int(time.time() * 1000) // HOUR * HOUR
     state, out, cfg = work / f"state{n}", work / f"site{n}", work / f"liqmap{n}.toml"
@@ -122,6 +179,7 @@ def run(n: int, days: int, latency: float, work: Path) -> dict:
         "[site]\nbase_url = \"https://example.test/liqmap/\"\n"
         f"[data]\nretention_days = {days}\n"
         f"symbols = {json.dumps(symbols)}\nexchanges = {json.dumps(EXCHANGES)}\n"
+        + (f"[build]\nworkers = {workers}\n" if workers is not None else "")
     )
     server, url = start_server(now, n - 3, latency)
     try:
@@ -138,12 +196,13 @@ def run(n: int, days: int, latency: float, work: Path) -> dict:
         # four days of 5m bars, so the fetch reports a gap for it (kept, left as a gap).
         print(f"  fetch notes for {n} symbols: {len(report.messages)}, first: {report.messages[0]}",
               file=sys.stderr)
-    build_s, rss_mb, code, tail = run_build(cfg, state, out)
-    if code != 0:
-        raise SystemExit(f"build for {n} symbols failed (exit {code}):\n{tail}")
+    b = run_build(cfg, state, out)
+    if b["code"] != 0:
+        raise SystemExit(f"build for {n} symbols failed (exit {b['code']}):\n{b['tail']}")
     return {
-        "symbols": n, "exchanges": len(EXCHANGES), "build_s": round(build_s, 2),
-        "peak_rss_mb": round(rss_mb, 1), "site_mb": round(dir_bytes(out) / 2**20, 2),
+        "symbols": n, "exchanges": len(EXCHANGES), "build_s": round(b["build_s"], 2),
+        "peak_rss_mb": round(b["peak_rss_mb"], 1), "peak_rss_total_mb": round(b["peak_rss_total_mb"], 1),
+        "cpu_s": round(b["cpu_s"], 1), "site_mb": round(dir_bytes(out) / 2**20, 2),
         "fetch_s": round(fetch_s, 2), "pairs_ok": len(report.ok), "pairs": len(report.symbols),
         "requests": stats["requests"], "rate_limit_rejections": sum(stats["rejected"].values()),
         "store_mb": round(dir_bytes(state) / 2**20, 2),
@@ -156,6 +215,8 @@ def main() -> None:
     ap.add_argument("--days", type=int, default=14,
                     help="retention_days of the store (the fixture holds 14 days of 1h bars, 4 of 5m)")
     ap.add_argument("--latency", type=float, default=0.05, help="injected seconds per request")
+    ap.add_argument("--workers", type=int, default=None,
+                    help="[build] workers for the build (default: the setting's default, one per core)")
     args = ap.parse_args()
     counts = [int(s) for s in args.symbols.split(",")]
     if any(n < 3 for n in counts):
@@ -166,19 +227,22 @@ def main() -> None:
     runs = []
     with tempfile.TemporaryDirectory(prefix="liqmap-bench-build-") as tmp:
         for n in counts:
-            r = run(n, args.days, args.latency, Path(tmp))
+            r = run(n, args.days, args.latency, Path(tmp), args.workers)
             runs.append(r)
             print(f"{r['symbols']:>4} symbols x {r['exchanges']}: fetch {r['fetch_s']:7.1f} s "
                   f"({r['pairs_ok']}/{r['pairs']} ok, {r['requests']} requests, "
                   f"{r['rate_limit_rejections']} rejected), store {r['store_mb']:.1f} MiB | "
-                  f"build {r['build_s']:7.1f} s, peak RSS {r['peak_rss_mb']:7.1f} MiB, "
+                  f"build {r['build_s']:7.1f} s ({r['cpu_s']:.0f} CPU s), peak RSS {r['peak_rss_mb']:7.1f} MiB "
+                  f"per process, {r['peak_rss_total_mb']:7.1f} MiB all processes, "
                   f"site {r['site_mb']:.1f} MiB", flush=True)
     first, last = runs[0], runs[-1]
     if len(runs) > 1:
         print(f"last/first: symbols x{last['symbols'] / first['symbols']:.2f}, "
               f"build time x{last['build_s'] / first['build_s']:.2f}, "
-              f"peak RSS x{last['peak_rss_mb'] / first['peak_rss_mb']:.2f}")
-    keys = ("symbols", "exchanges", "build_s", "peak_rss_mb", "site_mb")
+              f"CPU time x{last['cpu_s'] / first['cpu_s']:.2f}, "
+              f"peak RSS x{last['peak_rss_mb'] / first['peak_rss_mb']:.2f} per process, "
+              f"x{last['peak_rss_total_mb'] / first['peak_rss_total_mb']:.2f} all processes")
+    keys = ("symbols", "exchanges", "build_s", "cpu_s", "peak_rss_mb", "peak_rss_total_mb", "site_mb")
     print(json.dumps({"runs": [{k: r[k] for k in keys} for r in runs]}))
 
 
