@@ -1,9 +1,14 @@
 """The one place that knows the order of the stages: sources -> model -> render -> site.
 
-``build_site(config, ...)`` gathers everything first, then writes the whole tree at once
-(atomically, through :mod:`sitegen.site.writer`). Policy for failures lives here: a symbol
-whose data cannot be loaded is reported and, where a previous site exists, kept as stale;
-the build fails (writing nothing) when too few symbols are fresh.
+``build_site(config, ...)`` takes one symbol at a time (``[build] workers`` at a time, in
+worker processes): load, model, render, and write its files straight into the staged tree
+beside ``--out`` (:class:`sitegen.site.writer.StagedSite`); only the symbol's card is kept.
+:mod:`sitegen.assemble` then renders the global files from the cards, validates the tree and
+swaps it in atomically, so memory does not grow with the symbol list. ``--shard K/N`` stops
+after the symbols of shard K (a partial tree with a manifest) and ``assemble_site`` finishes
+a site from all shards' parts: one code path for both. Policy for failures lives here: a
+symbol whose data cannot be loaded (or rendered) is reported and, where a previous site
+exists, kept as stale; the build fails (writing nothing) when too few symbols are fresh.
 """
 
 from __future__ import annotations

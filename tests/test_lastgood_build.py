@@ -214,3 +214,54 @@ def test_cli_exit_codes(site: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     bad = CliRunner().invoke(main, args)
     assert bad.exit_code != 0
     assert "nothing was written" in bad.output
+
+
+def test_a_full_disk_halfway_leaves_the_old_site_and_no_temp_tree(
+    site: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The build streams each symbol's files into the staged tree: a write failing after the
+    first symbol was written stops the build, the previous site stays, the temp tree goes."""
+    import errno
+
+    import sitegen.site.writer
+
+    real = sitegen.site.writer.write_tree
+    writes: list[int] = []
+
+    def failing(files, root):
+        writes.append(len(files))
+        if len(writes) == 2:
+            raise OSError(errno.ENOSPC, "No space left on device", str(root / "eth-usdt"))
+        return real(files, root)
+
+    monkeypatch.setattr(sitegen.site.writer, "write_tree", failing)
+    before = snapshot(site)
+    with pytest.raises(BuildError, match="disk is full"):
+        build(site, FlakySource(), T1, workers=1)
+    assert len(writes) == 2
+    assert snapshot(site) == before
+    assert [p.name for p in site.parent.iterdir()] == ["site"]  # no temp dir left behind
+
+
+def test_a_symbol_that_cannot_be_rendered_keeps_its_last_good_pages(
+    site: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A renderer bug on one symbol's data is that symbol's failure, never the build's: its last
+    good pages are kept (listed last in every menu, as on the index) and the site checks clean."""
+    import sitegen.render.pages
+
+    real = sitegen.render.pages.render_symbol
+
+    def buggy(site_data, report, **kw):
+        if report.symbol == "ETH/USDT:USDT":
+            raise ValueError("a renderer bug")
+        return real(site_data, report, **kw)
+
+    monkeypatch.setattr(sitegen.render.pages, "render_symbol", buggy)
+    result = build(site, FlakySource(), T1, workers=1)
+    assert result.stale == ("ETH/USDT:USDT",) and result.failed == ()
+    assert any("ETH/USDT:USDT" in n and "renderer bug" in n for n in result.notes)
+    assert data(site, "eth-usdt")["stale"] is True
+    nav = BeautifulSoup((site / "btc-usdt/index.html").read_bytes(), "html.parser").select('nav[aria-label="Symbols"] a')
+    assert [a.get_text() for a in nav] == ["BTC", "SOL", "ETH", "Method"]
+    assert check_site(site) == []
