@@ -356,6 +356,31 @@ def _alive(pid: int) -> bool:
     return True
 
 
+_NOISY_LOGGERS = ("bokeh", "asyncio", "ccxt", "urllib3", "aiohttp")
+
+
+def _log_settings() -> tuple[int, str | None, dict[str, int]]:
+    """The build process's logging (level, format of its handler, library levels), for its workers."""
+    root = logging.getLogger()
+    fmt = next((h.formatter._fmt for h in root.handlers if h.formatter is not None), None)
+    return root.level, fmt, {name: logging.getLogger(name).level for name in _NOISY_LOGGERS}
+
+
+def _init_worker(level: int, fmt: str | None, named: dict[str, int]) -> None:
+    """A worker logs as the build process does (same level and format, secrets masked)."""
+    from sitegen.masking import install_secret_filter
+
+    root = logging.getLogger()
+    if fmt is not None and not root.handlers:
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter(fmt))
+        root.addHandler(handler)
+    root.setLevel(level)
+    for name, lvl in named.items():
+        logging.getLogger(name).setLevel(lvl)
+    install_secret_filter()
+
+
 def _pool_context() -> multiprocessing.context.BaseContext:
     """Workers start from a clean server process (not a fork of a threaded parent), with
     the heavy imports done once."""
@@ -383,7 +408,8 @@ def run_symbols(
         for job in jobs:
             done(build_symbol(job))
         return [outcomes[j.symbol] for j in jobs]
-    with ProcessPoolExecutor(max_workers=min(workers, len(jobs)), mp_context=_pool_context()) as pool:
+    with ProcessPoolExecutor(max_workers=min(workers, len(jobs)), mp_context=_pool_context(),
+                             initializer=_init_worker, initargs=_log_settings()) as pool:
         futures = {pool.submit(build_symbol, job): job for job in jobs}
         try:
             for future in as_completed(futures):
