@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Protocol
 from sitegen import __version__, plan
 from sitegen.accuracy import with_realised
 from sitegen.config import RANGES, Config, slugify
-from sitegen.errors import BuildError, LiqmapError, SourceError
+from sitegen.errors import NOT_LISTED, BuildError, LiqmapError, NotListed, SourceError, not_listed_note
 from sitegen.evaluation import calibration_report
 from sitegen.liquidations import Realised
 from sitegen.model.calibration import CalibrationReport
@@ -165,16 +165,19 @@ def gather(
     for symbol in config.symbols:
         series: list[MarketSeries] = []
         notes: list[str] = []
+        unlisted: list[str] = []
         failed = [e for e in exchanges if (e, symbol) in failed_this_run]
         for exchange in exchanges:
             try:
                 series.append(source.load(exchange, symbol))
+            except NotListed:
+                unlisted.append(exchange)  # said calmly on the page; not a failure, never stale
             except SourceError as e:
                 log.info("%s", e)  # in the notes, and in the summary
                 notes.append(str(e))
                 failed.append(exchange)
         if not series:
-            failures[symbol] = _no_series(symbol, notes)
+            failures[symbol] = _no_series(symbol, notes, unlisted)
             continue
         try:
             report = analyse_symbol(symbol, series, config, notes)
@@ -183,7 +186,8 @@ def gather(
             log.warning("%s: %s", symbol, e)
             failures[symbol] = str(e)
             continue
-        reports.append(replace(report, failed_exchanges=tuple(e for e in exchanges if e in failed)))
+        reports.append(replace(report, failed_exchanges=tuple(e for e in exchanges if e in failed),
+                               unlisted_exchanges=tuple(unlisted)))
         if progress:
             progress(f"modelled {symbol} ({', '.join(s.exchange for s in series)})")
     return reports, failures
@@ -197,11 +201,13 @@ def judge_freshness(report: SymbolReport, now: datetime, stale_after_hours: floa
     return replace(report, stale=True, stale_since=report.as_of)
 
 
-def _no_series(symbol: str, notes: Sequence[str]) -> str:
+def _no_series(symbol: str, notes: Sequence[str], unlisted: Sequence[str] = ()) -> str:
     """Why ``symbol`` has no data, without repeating one sentence per exchange."""
     empty = [n.split(" ")[0] for n in notes if n.endswith(f"{symbol}: nothing in the local store")]
     others = [n for n in notes if not n.endswith(f"{symbol}: nothing in the local store")]
     parts = [f"nothing in the local store from {', '.join(empty)}"] if empty else []
+    if unlisted:
+        parts.append(not_listed_note(", ".join(unlisted)))
     return "; ".join([*parts, *others]) or "no data"
 
 
@@ -262,6 +268,7 @@ def build_site(
 
             source = SampleSource()
             exchanges = SampleSource.exchanges
+            config = sample_symbols(config)
         else:
             source, fetch_notes, failed_this_run = _live_source(
                 config, offline=offline, progress=progress, fetch_options=fetch_options
@@ -338,6 +345,8 @@ def build_site(
             notes.append(f"{r.symbol}: data ends {r.as_of:%Y-%m-%d %H:%M} UTC (published marked stale)")
         if r.failed_exchanges:
             notes.append(f"{r.symbol}: failed this run on {', '.join(r.failed_exchanges)}")
+        if r.unlisted_exchanges:
+            notes.append(f"{r.symbol}: {not_listed_note(', '.join(r.unlisted_exchanges))} (skipped there)")
     write_site(written, config.out_dir)
     for symbol, why in failures.items():
         kept_one = next((c for c in carried if c.symbol == symbol), None)
@@ -355,6 +364,20 @@ def build_site(
         seconds=time.perf_counter() - started,
         notes=tuple(notes),
     )
+
+
+def sample_symbols(config: Config) -> Config:
+    """The config narrowed to the symbols the embedded sample has (BTC, ETH, SOL): the default
+    list is long, the sample stays three symbols. A list with none of them is left as it is
+    (each symbol then fails with a message that names the sample's symbols)."""
+    from sitegen.sources.sample import SAMPLE_SYMBOLS
+
+    kept = tuple(s for s in config.symbols if s in SAMPLE_SYMBOLS)
+    if not kept or kept == config.symbols:
+        return config
+    log.info("the embedded sample has %s; the other %d configured symbols are not built",
+             ", ".join(kept), len(config.symbols) - len(kept))
+    return replace(config, symbols=kept)
 
 
 def _live_source(
@@ -417,9 +440,12 @@ class _StoreSource:
         try:
             with Store(self.path, read_only=True) as store:
                 series = store.load_series(exchange, symbol)
+                noted = store.last_error(exchange, symbol) if series is None else None
         except sqlite3.Error as e:  # damage past what quick_check looks at
             raise BuildError(store_problem(self.path, e, "cannot read the store")) from None
         if series is None:
+            if (noted or "").startswith(NOT_LISTED):  # the fetch found no such market there
+                raise NotListed(not_listed_note(exchange))
             raise SourceError(f"{exchange} {symbol}: nothing in the local store")
         return series
 

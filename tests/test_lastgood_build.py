@@ -20,7 +20,7 @@ from sitegen.config import load_config
 from sitegen.errors import BuildError, SourceError
 from sitegen.series import MarketSeries
 from sitegen.site.check import check_site
-from sitegen.sources.sample import SampleSource
+from sitegen.sources.sample import SAMPLE_SYMBOLS, SampleSource
 
 # Whole-site builds (a minute of CPU): run by CI with -m slow, not in the inner loop.
 pytestmark = pytest.mark.slow
@@ -51,6 +51,7 @@ class FlakySource:
 def config(out: Path, **kw):
     # The sample's SOL series ends 6 h before BTC and ETH: 12 h keeps all three fresh at T0/T1.
     kw.setdefault("stale_after_hours", 12)
+    kw.setdefault("symbols", list(SAMPLE_SYMBOLS))  # the sample's three, not the default list
     return load_config(None, out_dir=out, ranges=RANGES, base_url="https://example.test/liqmap/", **kw)
 
 

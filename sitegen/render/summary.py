@@ -189,6 +189,7 @@ def symbol_json(site: SiteData, s: Summary) -> bytes:
         "volume_model": r.volume_model,
         "exchanges": list(r.exchanges),
         "failed_exchanges": list(r.failed_exchanges),
+        "unlisted_exchanges": list(r.unlisted_exchanges),
         "ranges": list(r.ranges),
         "timeframe": s.timeframe,
         "last_price": s.last_price,
