@@ -95,7 +95,8 @@ def test_one_symbol_failing_keeps_its_last_good_pages(site: Path) -> None:
     assert data(site, "btc-usdt")["generated_at"] == "2026-01-29T19:05:00Z"
     assert data(site, "btc-usdt")["stale"] is False
     since = datetime.fromisoformat(eth["stale_since"].replace("Z", "+00:00"))
-    for rel in ("eth-usdt/index.html", "eth-usdt/24h/index.html", "embed/eth-usdt/index.html"):
+    for rel in ("eth-usdt/index.html", "eth-usdt/24h/index.html", "embed/eth-usdt/index.html",
+                "eth-usdt/x/okx/index.html"):  # the exchange pages are carried too
         page = BeautifulSoup((site / rel).read_bytes(), "html.parser")
         assert page.body["data-stale"] == "true"
         badges = page.select("[data-stale-badge]")

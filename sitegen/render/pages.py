@@ -32,6 +32,7 @@ from sitegen.model.types import ModelParams
 from sitegen.plan import FileSet
 from sitegen.render import assets
 from sitegen.render.bokehpage import bokeh_page
+from sitegen.render.exchange_view import exchange_name, exchange_nav, exchange_report, page_exchanges
 from sitegen.render.figures import (
     AXIS_TEXT,
     CANDLE_DOWN,
@@ -288,6 +289,7 @@ def _symbol_vars(ctx: _Ctx, s: Summary, rng: str, rel: str, path: str, canonical
         candle_down=CANDLE_DOWN,
         realised=page_context(report),
         axis_text=AXIS_TEXT,
+        exchange_nav=exchange_nav(report, None, rel, rng),
     )
     return v
 
@@ -381,6 +383,7 @@ def _symbol_pages(ctx: _Ctx, s: Summary, only: str | None = None) -> dict[str, b
                      marks_json=_marks_json(marks, view.last_close))
             out[path] = _bokeh_page(ctx, "embed.html", [heat.figure],
                                     f"{s.pair} liquidation heatmap, {RANGE_TITLES[rng]} · liqmap", v)
+    out.update(_exchange_pages(ctx, s, only))  # each exchange alone (issue 14 item 3)
     return out
 
 
@@ -392,7 +395,7 @@ def render_page(site: SiteData, path: str, *, standalone: bool = False) -> bytes
                                 symbol_pages=False)
         return pages[path]
     for report in site.symbols:
-        if path in plan.symbol_files(report.slug, report.ranges):
+        if path in plan.symbol_files(report.slug, report.ranges, page_exchanges(report)):
             ctx = _Ctx(site, standalone, set())
             with _compression(COMPRESSION_LEVEL):
                 pages = _symbol_pages(ctx, summarise(report), only=path)
@@ -632,7 +635,8 @@ def render_site(site: SiteData, *, standalone: bool = False) -> dict[str, bytes]
     files[plan.path("sitemap")] = sitemap_xml(site, summaries, list(files))
     files[plan.path("robots")] = robots_txt(site)
     files[plan.path("feed")] = feed_xml(site, summaries)
-    site_plan = plan.SitePlan({r.slug: r.ranges for r in site.symbols})
+    site_plan = plan.SitePlan({r.slug: r.ranges for r in site.symbols},
+                              {r.slug: page_exchanges(r) for r in site.symbols})
     if site_plan.unplanned(files) or site_plan.missing(files):  # a renderer bug: never publish it
         raise AssertionError(
             f"render and the site plan disagree: unplanned {site_plan.unplanned(files)[:3]}, "
@@ -640,3 +644,57 @@ def render_site(site: SiteData, *, standalone: bool = False) -> dict[str, bytes]
         )
     log.info("rendered %d files (%d pages)", len(files), sum(p.endswith(".html") for p in files))
     return dict(files)
+
+
+# -- one exchange alone (issue 14 item 3; what it shows: sitegen/render/exchange_view.py) --
+
+
+def _exchange_pages(ctx: _Ctx, s: Summary, only: str | None = None) -> dict[str, bytes]:
+    """The default-range page of each exchange alone and its poster, or only the file ``only``.
+
+    Heatmap, liquidation map and clusters from that exchange's own model run; two Bokeh
+    figures (no predicted-liquidations panel, which the page of all exchanges scores).
+    """
+    report = s.report
+    out = FileSet()
+    for exchange in page_exchanges(report):
+        path = plan.path("exchange_page", report.slug, exchange=exchange)
+        poster_file = plan.path("exchange_poster", report.slug, exchange=exchange)
+        if only is not None and only not in (path, poster_file):
+            continue
+        one = summarise(exchange_report(report, exchange))
+        rng = one.report.ranges[0]
+        include = tuple(lv.price for lv in (one.nearest_long, one.nearest_short) if lv is not None)
+        view = range_view(one.report, rng, include=include)
+        poster = poster_webp(view)
+        out[poster_file] = poster
+        if only is not None and only != path:
+            continue
+        marks = _marks(one)
+        cum_long, cum_short = _cumulatives(view)
+        row_pct = one.report.results[RANGES[rng][0]].params.bin_pct
+        heat = heatmap_figure(view, colorbar_title=f"estimated liquidations per {row_pct:g} % price row",
+                              marks=marks)
+        liq = map_figure(view, cum_long, cum_short)
+        rel = "../" * path.count("/")
+        v = _symbol_vars(ctx, one, rng, rel, path, plan.url("exchange_page", report.slug, exchange=exchange))
+        v.update(
+            groups=view.groups,
+            colour_high=heat.high,
+            group_highs=_group_highs(view),
+            view=view,
+            column_text=_column_text(view.bar_ms),
+            row_pct=row_pct,
+            marks_json=_marks_json(marks, view.last_close),
+            exchange=exchange,
+            exchange_label=exchange_name(exchange),
+            exchange_nav=exchange_nav(report, exchange, rel),
+            all_href=rel + plan.url("page", report.slug),
+            candles_from=exchange_name(report.exchanges[0]),
+            poster_src=("data:image/webp;base64," + base64.b64encode(poster).decode()) if ctx.standalone
+            else rel + poster_file,
+            description=f"{exchange_name(exchange)} alone: {one.describe()}",
+        )
+        title = f"{s.pair} liquidation heatmap on {exchange_name(exchange)}, {RANGE_TITLES[rng]} · liqmap"
+        out[path] = _bokeh_page(ctx, "exchange.html", [heat.figure, liq], title, v)
+    return out

@@ -16,6 +16,7 @@ import numpy as np
 
 from sitegen.config import RANGES
 from sitegen.model.types import Cluster, ModelResult
+from sitegen.render.exchange_view import page_exchanges
 from sitegen.render.levels import (
     Level,
     change_pct,
@@ -190,6 +191,7 @@ def symbol_json(site: SiteData, s: Summary) -> bytes:
         "exchanges": list(r.exchanges),
         "failed_exchanges": list(r.failed_exchanges),
         "unlisted_exchanges": list(r.unlisted_exchanges),
+        "exchange_pages": list(page_exchanges(r)),
         "ranges": list(r.ranges),
         "timeframe": s.timeframe,
         "last_price": s.last_price,
