@@ -107,6 +107,7 @@ def test_every_page_of_the_symbol_has_the_selector_and_each_exchange_page_says_w
     usd = [float(td["data-value"]) for td in page.select(".clusters tbody td:nth-of-type(3)")]
     assert usd == pytest.approx([lv.usd for lv in alone.levels])
     assert json.loads(files["data/btc-usdt.json"])["exchange_pages"] == ["binanceusdm", "okx"]
+    assert b"<loc>https://example.test/liqmap/btc-usdt/x/okx/</loc>" in files["sitemap.xml"]
 
 
 def test_the_site_with_exchange_pages_passes_the_check_and_a_missing_one_fails_it(files: dict[str, bytes]) -> None:
