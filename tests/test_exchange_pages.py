@@ -18,6 +18,7 @@ from sitegen import plan
 from sitegen.model import aggregate
 from sitegen.render import render_site
 from sitegen.render.exchange_view import exchange_nav, exchange_report, page_exchanges
+from sitegen.render.pages import render_page
 from sitegen.render.summary import summarise
 from sitegen.report import SymbolReport
 from sitegen.site.check import check_files
@@ -117,6 +118,14 @@ def test_the_site_with_exchange_pages_passes_the_check_and_a_missing_one_fails_i
     assert check(files) == []
     problems = check({k: v for k, v in files.items() if k != "btc-usdt/x/okx/index.html"})
     assert any(p.startswith("btc-usdt/x/okx/index.html: missing") and "exchange page okx" in p for p in problems)
+
+
+def test_one_exchange_page_renders_alone() -> None:
+    site = synthetic_site(symbols=(two_exchange_report(),))
+    page = BeautifulSoup(render_page(site, "btc-usdt/x/binanceusdm/index.html"), "html.parser")
+    assert page.select_one("h1")["data-exchange"] == "binanceusdm"
+    with pytest.raises(KeyError):
+        render_page(site, "btc-usdt/x/bybit/index.html")  # not an exchange of this symbol
 
 
 def test_the_exchange_pages_are_within_the_page_weight_budget(files: dict[str, bytes]) -> None:
