@@ -439,13 +439,15 @@ class _StoreSource:
 
         try:
             with Store(self.path, read_only=True) as store:
-                series = store.load_series(exchange, symbol)
-                noted = store.last_error(exchange, symbol) if series is None else None
+                noted = store.last_error(exchange, symbol) or ""
+                series = None if noted.startswith(NOT_LISTED) else store.load_series(exchange, symbol)
         except sqlite3.Error as e:  # damage past what quick_check looks at
             raise BuildError(store_problem(self.path, e, "cannot read the store")) from None
+        if noted.startswith(NOT_LISTED):
+            # The last fetch found no such market there (never listed, or delisted since:
+            # rows stored before are not drawn as if they were current).
+            raise NotListed(not_listed_note(exchange))
         if series is None:
-            if (noted or "").startswith(NOT_LISTED):  # the fetch found no such market there
-                raise NotListed(not_listed_note(exchange))
             raise SourceError(f"{exchange} {symbol}: nothing in the local store")
         return series
 
