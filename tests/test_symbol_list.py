@@ -15,8 +15,9 @@ from bs4 import BeautifulSoup
 from click.testing import CliRunner
 
 from sitegen import cli
-from sitegen.build import sample_symbols
+from sitegen.build import _StoreSource, sample_symbols
 from sitegen.config import DEFAULT_SYMBOLS, load_config
+from sitegen.errors import NotListed
 from sitegen.sources.exchanges import UnknownSymbol, resolve_symbol
 from sitegen.sources.sample import SAMPLE_SYMBOLS
 from sitegen.store import Store
@@ -81,6 +82,20 @@ def test_a_symbol_missing_from_one_exchange_is_skipped_there_and_the_others_fetc
         assert st.count("candles", "okx", "ETH/USDT:USDT") == 0
         assert st.count("candles", "hyperliquid", "ETH/USDT:USDT") > 0
         assert st.last_error("okx", "ETH/USDT:USDT") == "not listed on okx"
+
+
+def test_a_market_delisted_since_the_last_fetch_is_skipped_not_drawn_from_old_rows(
+    server: FakeExchanges, tmp_path: Path
+) -> None:
+    db = tmp_path / "liqmap.sqlite"
+    run_fetch(server, db, exchanges=("okx",), symbols=("ETH/USDT:USDT",))
+    server.formats.unlisted = {"okx": {"ETH"}}
+    report = run_fetch(server, db, exchanges=("okx",), symbols=("ETH/USDT:USDT",))
+    assert report.failed == () and len(report.unlisted) == 1
+    with Store(db) as st:
+        assert st.count("candles", "okx", "ETH/USDT:USDT") > 0  # rows of before stay stored
+    with pytest.raises(NotListed, match=r"^not listed on okx$"):
+        _StoreSource(db).load("okx", "ETH/USDT:USDT")
 
 
 @pytest.mark.slow  # two whole-site builds: CI runs it with -m slow
