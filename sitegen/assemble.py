@@ -27,7 +27,7 @@ from typing import Any
 
 from sitegen import __version__, plan
 from sitegen.config import Config, slugify
-from sitegen.errors import BuildError
+from sitegen.errors import BuildError, not_listed_note
 from sitegen.render.assets import BOKEH_VERSION
 from sitegen.render.card import Card, card_from_json, card_to_json
 from sitegen.render.pages import check_plan, render_global_files, reorder_nav
@@ -127,7 +127,8 @@ def finish_site(
 ) -> Finished:
     """Keep-last-good, global files, snapshots, plan check, validation and swap (see the module)."""
     cards = done.cards
-    fresh_plan = plan.SitePlan({c.report.slug: c.report.ranges for c in cards})
+    fresh_plan = plan.SitePlan({c.report.slug: c.report.ranges for c in cards},
+                                {c.report.slug: c.report.page_exchanges for c in cards})
     kept, not_kept = plan_carry_over(
         config.out_dir, done.failures, set(fresh_plan.files), now=site.generated_at, base_url=config.base_url
     )
@@ -184,6 +185,8 @@ def finish_site(
             notes.append(f"{r.symbol}: data ends {r.as_of:%Y-%m-%d %H:%M} UTC (published marked stale)")
         if r.failed_exchanges:
             notes.append(f"{r.symbol}: failed this run on {', '.join(r.failed_exchanges)}")
+        if r.unlisted_exchanges:
+            notes.append(f"{r.symbol}: {not_listed_note(', '.join(r.unlisted_exchanges))} (skipped there)")
     files = len(stage.names)
     if progress:
         progress("checking the new site")
@@ -338,7 +341,7 @@ def link_parts(stage: StagedSite, parts: Sequence[Part]) -> None:
         for c in p.done.cards:
             slug = c.report.slug
             listed = p.done.files.get(slug, [])
-            planned = set(plan.symbol_files(slug, c.report.ranges))
+            planned = set(plan.symbol_files(slug, c.report.ranges, c.report.page_exchanges))
             odd = sorted(set(listed) - planned)
             if odd or not listed:
                 raise BuildError(f"{p.root}: the manifest lists {odd[:3] or 'no files'} for {slug}, "

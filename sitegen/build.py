@@ -42,7 +42,7 @@ from sitegen.assemble import (
     require_fresh_share,
 )
 from sitegen.config import RANGES, Config, build_workers, slugify
-from sitegen.errors import BuildError, LiqmapError, SourceError
+from sitegen.errors import NOT_LISTED, BuildError, LiqmapError, NotListed, SourceError, not_listed_note
 from sitegen.evaluation import calibration_report
 from sitegen.liquidations import Realised
 from sitegen.model.calibration import CalibrationReport
@@ -207,23 +207,27 @@ def model_symbol(
     """Load one symbol from every exchange and model it: ``(report, "")`` or ``(None, why)``."""
     series: list[MarketSeries] = []
     notes: list[str] = []
+    unlisted: list[str] = []
     failed = [e for e in exchanges if (e, symbol) in failed_this_run]
     for exchange in exchanges:
         try:
             series.append(source.load(exchange, symbol))
+        except NotListed:
+            unlisted.append(exchange)  # said calmly on the page; not a failure, never stale
         except SourceError as e:
             log.info("%s", e)  # in the notes, and in the summary
             notes.append(str(e))
             failed.append(exchange)
     if not series:
-        return None, _no_series(symbol, notes)
+        return None, _no_series(symbol, notes, unlisted)
     try:
         report = analyse_symbol(symbol, series, config, notes)
         report = with_realised(report, series, _realised(source, symbol))
     except LiqmapError as e:
         log.warning("%s: %s", symbol, e)
         return None, str(e)
-    return replace(report, failed_exchanges=tuple(e for e in exchanges if e in failed)), ""
+    return replace(report, failed_exchanges=tuple(e for e in exchanges if e in failed),
+                   unlisted_exchanges=tuple(unlisted)), ""
 
 
 def judge_freshness(report: SymbolReport, now: datetime, stale_after_hours: float) -> SymbolReport:
@@ -234,11 +238,13 @@ def judge_freshness(report: SymbolReport, now: datetime, stale_after_hours: floa
     return replace(report, stale=True, stale_since=report.as_of)
 
 
-def _no_series(symbol: str, notes: Sequence[str]) -> str:
+def _no_series(symbol: str, notes: Sequence[str], unlisted: Sequence[str] = ()) -> str:
     """Why ``symbol`` has no data, without repeating one sentence per exchange."""
     empty = [n.split(" ")[0] for n in notes if n.endswith(f"{symbol}: nothing in the local store")]
     others = [n for n in notes if not n.endswith(f"{symbol}: nothing in the local store")]
     parts = [f"nothing in the local store from {', '.join(empty)}"] if empty else []
+    if unlisted:
+        parts.append(not_listed_note(", ".join(unlisted)))
     return "; ".join([*parts, *others]) or "no data"
 
 
@@ -481,6 +487,8 @@ def build_site(
 
             source = SampleSource()
             exchanges = SampleSource.exchanges
+            config = sample_symbols(config)
+            symbols = shard_symbols(config.symbols, *shard) if shard else config.symbols
         else:
             source, fetch_notes, failed_this_run = _live_source(
                 replace(config, symbols=symbols), offline=offline, progress=progress, fetch_options=fetch_options
@@ -570,6 +578,20 @@ def assemble_site(
     )
 
 
+def sample_symbols(config: Config) -> Config:
+    """The config narrowed to the symbols the embedded sample has (BTC, ETH, SOL): the default
+    list is long, the sample stays three symbols. A list with none of them is left as it is
+    (each symbol then fails with a message that names the sample's symbols)."""
+    from sitegen.sources.sample import SAMPLE_SYMBOLS
+
+    kept = tuple(s for s in config.symbols if s in SAMPLE_SYMBOLS)
+    if not kept or kept == config.symbols:
+        return config
+    log.info("the embedded sample has %s; the other %d configured symbols are not built",
+             ", ".join(kept), len(config.symbols) - len(kept))
+    return replace(config, symbols=kept)
+
+
 def _live_source(
     config: Config, *, offline: bool, progress: Callable[[str], None] | None,
     fetch_options: FetchOptions | None = None,
@@ -629,9 +651,14 @@ class _StoreSource:
 
         try:
             with Store(self.path, read_only=True) as store:
-                series = store.load_series(exchange, symbol)
+                noted = store.last_error(exchange, symbol) or ""
+                series = None if noted.startswith(NOT_LISTED) else store.load_series(exchange, symbol)
         except sqlite3.Error as e:  # damage past what quick_check looks at
             raise BuildError(store_problem(self.path, e, "cannot read the store")) from None
+        if noted.startswith(NOT_LISTED):
+            # The last fetch found no such market there (never listed, or delisted since:
+            # rows stored before are not drawn as if they were current).
+            raise NotListed(not_listed_note(exchange))
         if series is None:
             raise SourceError(f"{exchange} {symbol}: nothing in the local store")
         return series

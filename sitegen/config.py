@@ -42,6 +42,17 @@ RANGES: dict[str, tuple[str, int]] = {
 SYMBOL_PATTERN = r"^[A-Z0-9]{1,20}/[A-Z0-9]{2,10}:[A-Z0-9]{2,10}$"
 SYMBOL_RE = re.compile(SYMBOL_PATTERN)
 DEFAULT_CONFIG_NAME = "liqmap.toml"
+# The default symbol list: 32 large, liquid USDT-margined perpetuals, each listed in both real
+# recorded market lists in tests/data/exchange/listed_perps.csv (Binance USDⓈ-M and
+# Hyperliquid; tests/test_symbol_list.py checks it). Bybit and OKX list them too as far as we
+# know, but no recording of their lists was at hand: an exchange that does not list one is
+# skipped for it with a note ("not listed on okx"), never an error. The embedded sample has
+# BTC, ETH and SOL only; `liqmap build --sample` builds those.
+DEFAULT_SYMBOLS = tuple(f"{base}/USDT:USDT" for base in (
+    "BTC", "ETH", "SOL", "XRP", "BNB", "DOGE", "ADA", "TRX", "LINK", "AVAX", "SUI", "TON", "LTC",
+    "BCH", "DOT", "XLM", "HBAR", "NEAR", "APT", "UNI", "AAVE", "ARB", "OP", "ATOM", "FIL", "ETC",
+    "INJ", "TIA", "WLD", "SEI", "ENA", "ONDO",
+))
 SECTIONS = ("site", "data", "model", "build")
 
 
@@ -232,8 +243,10 @@ class Config:
     # Path is immutable, so a Path default is safe to share (RUF009 does not know it).
     out_dir: Path = setting("site", "path", Path("site"), "Where `liqmap build` writes the site")  # noqa: RUF009
     symbols: tuple[str, ...] = setting(
-        "data", "symbols", ("BTC/USDT:USDT", "ETH/USDT:USDT", "SOL/USDT:USDT"),
-        "Unified ccxt symbols (perpetual swaps). Page URLs use slugs: BTC/USDT:USDT -> btc-usdt")
+        "data", "symbols", DEFAULT_SYMBOLS,
+        "Unified ccxt symbols (perpetual swaps). Page URLs use slugs: BTC/USDT:USDT -> btc-usdt. "
+        "An exchange that does not list one is skipped for it, with a note",
+        note="32 large USDT perps listed on Binance and Hyperliquid (see tests/data/exchange/README.md)")
     exchanges: tuple[str, ...] = setting(
         "data", "exchanges", KNOWN_EXCHANGES,
         "ccxt exchange ids. Hyperliquid lists USDC perps: BTC/USDT:USDT is read there as BTC/USDC:USDC")

@@ -17,6 +17,18 @@ class SourceError(LiqmapError):
     """Market data could not be fetched or was unusable (network, geo-block, garbage)."""
 
 
+class NotListed(SourceError):
+    """The exchange does not list the symbol: it is skipped there, with a note (not a failure)."""
+
+
+# How the fetch report, the store and the build say it: "not listed on okx".
+NOT_LISTED = "not listed on"
+
+
+def not_listed_note(exchange: str) -> str:
+    return f"{NOT_LISTED} {exchange}"
+
+
 class BuildError(LiqmapError):
     """The site could not be built or did not pass validation."""
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 import posixpath
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from sitegen.errors import BuildError
 from sitegen.schemas import PUBLISHED_DIR, SCHEMAS
@@ -47,12 +47,19 @@ RANGE_ARTIFACTS: dict[str, str] = {
     "range_embed": "embed/{slug}/{range}/index.html",  # chart only, one per range
     "range_oembed": "oembed/{slug}/{range}.json",  # oEmbed answer for that range's page
 }
+# One per symbol and exchange, for symbols with data from two or more exchanges (issue 14
+# item 3): the default range from that exchange's model alone. Kind -> pattern with {slug}
+# and {exchange} (a ccxt id); each symbol's data/<slug>.json lists them in "exchange_pages".
+EXCHANGE_ARTIFACTS: dict[str, str] = {
+    "exchange_page": "{slug}/x/{exchange}/index.html",
+    "exchange_poster": "{slug}/x/{exchange}/heatmap.webp",  # static picture until the chart loads
+}
 # Folders whose files render names itself (packaged CSS/JS, the BokehJS bundles of the
 # installed version) and snapshot history added by the build.
 SHARED_PREFIXES = ("static/", "snapshots/")
 
 
-def path(kind: str, slug: str = "", range: str = "") -> str:
+def path(kind: str, slug: str = "", range: str = "", exchange: str = "") -> str:
     """The site-relative file of one artifact, e.g. ``path("data_json", "btc-usdt")``."""
     if kind in GLOBAL_FILES:
         return GLOBAL_FILES[kind]
@@ -62,22 +69,28 @@ def path(kind: str, slug: str = "", range: str = "") -> str:
         if not range:
             raise ValueError(f"plan: {kind} needs a range")
         return RANGE_ARTIFACTS[kind].format(slug=slug, range=range)
+    if kind in EXCHANGE_ARTIFACTS:
+        if not exchange:
+            raise ValueError(f"plan: {kind} needs an exchange")
+        return EXCHANGE_ARTIFACTS[kind].format(slug=slug, exchange=exchange)
     raise KeyError(f"plan: unknown artifact kind {kind!r}")
 
 
-def url(kind: str, slug: str = "", range: str = "") -> str:
+def url(kind: str, slug: str = "", range: str = "", exchange: str = "") -> str:
     """Like :func:`path`, but a folder's ``index.html`` becomes the folder URL (``btc-usdt/``)."""
-    p = path(kind, slug, range)
+    p = path(kind, slug, range, exchange)
     if p == "index.html":
         return ""
     return p[: -len("index.html")] if p.endswith("/index.html") else p
 
 
-def symbol_files(slug: str, ranges: Iterable[str]) -> dict[str, str]:
-    """{path: kind} of every file one symbol has (with pages for ``ranges``)."""
+def symbol_files(slug: str, ranges: Iterable[str], exchanges: Iterable[str] = ()) -> dict[str, str]:
+    """{path: kind} of every file one symbol has (with pages for ``ranges`` and ``exchanges``)."""
     out = {path(kind, slug): kind for kind in SYMBOL_ARTIFACTS}
     for r in ranges:
         out.update({path(kind, slug, r): kind for kind in RANGE_ARTIFACTS})
+    for e in exchanges:
+        out.update({path(kind, slug, exchange=e): kind for kind in EXCHANGE_ARTIFACTS})
     return out
 
 
@@ -86,12 +99,13 @@ class SitePlan:
     """Every file a site has besides the shared folders: {path: kind}."""
 
     symbols: Mapping[str, tuple[str, ...]]  # slug -> ranges
+    exchanges: Mapping[str, tuple[str, ...]] = field(default_factory=dict)  # slug -> exchange pages
 
     @property
     def files(self) -> dict[str, str]:
         out = {p: kind for kind, p in GLOBAL_FILES.items()}
         for slug, ranges in self.symbols.items():
-            out.update(symbol_files(slug, ranges))
+            out.update(symbol_files(slug, ranges, self.exchanges.get(slug, ())))
         return out
 
     def unplanned(self, names: Iterable[str]) -> list[str]:
@@ -110,8 +124,9 @@ def owned_by(names: Iterable[str], slug: str) -> list[str]:
     fixed = {path(kind, slug) for kind in SYMBOL_ARTIFACTS}
     per_range = [
         re.compile("^" + re.escape(p).replace(re.escape("{slug}"), re.escape(slug))
-                   .replace(re.escape("{range}"), "[a-z0-9]+") + "$")
-        for p in RANGE_ARTIFACTS.values()
+                   .replace(re.escape("{range}"), "[a-z0-9]+").replace(re.escape("{exchange}"), "[a-z0-9]+")
+                   + "$")
+        for p in (*RANGE_ARTIFACTS.values(), *EXCHANGE_ARTIFACTS.values())
     ]
     return sorted(n for n in names if n in fixed or any(r.match(n) for r in per_range))
 

@@ -35,6 +35,8 @@ class SymbolReport:
     notes: tuple[str, ...] = field(default_factory=tuple)  # human messages (e.g. "okx: geo-blocked")
     # Exchanges that failed this run for this symbol (fetch or load); named on the page and in the JSON.
     failed_exchanges: tuple[str, ...] = ()
+    # Configured exchanges that do not list this symbol (skipped there, said calmly; not a failure).
+    unlisted_exchanges: tuple[str, ...] = ()
     realised: Realised | None = None  # realised liquidations (events, hourly totals, coverage)
     accuracy: tuple[Accuracy, ...] = ()  # live accuracy, 7 and 30 days (sitegen/accuracy.py)
 

@@ -459,6 +459,13 @@ class Store:
         ).fetchone()
         return None if row is None else str(row[0])
 
+    def last_error(self, exchange: str, symbol: str) -> str | None:
+        """The last failure noted for (exchange, symbol), None after a good fetch."""
+        row = self.db.execute(
+            "SELECT last_error FROM markets WHERE exchange=? AND symbol=?", (exchange, symbol)
+        ).fetchone()
+        return None if row is None or row[0] is None else str(row[0])
+
     def last_ok_ms(self, exchange: str, symbol: str) -> int | None:
         row = self.db.execute(
             "SELECT last_ok_ms FROM markets WHERE exchange=? AND symbol=?", (exchange, symbol)

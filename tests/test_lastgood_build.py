@@ -20,7 +20,7 @@ from sitegen.config import load_config
 from sitegen.errors import BuildError, SourceError
 from sitegen.series import MarketSeries
 from sitegen.site.check import check_site
-from sitegen.sources.sample import SampleSource
+from sitegen.sources.sample import SAMPLE_SYMBOLS, SampleSource
 
 # Whole-site builds (a minute of CPU): run by CI with -m slow, not in the inner loop.
 pytestmark = pytest.mark.slow
@@ -51,6 +51,7 @@ class FlakySource:
 def config(out: Path, **kw):
     # The sample's SOL series ends 6 h before BTC and ETH: 12 h keeps all three fresh at T0/T1.
     kw.setdefault("stale_after_hours", 12)
+    kw.setdefault("symbols", list(SAMPLE_SYMBOLS))  # the sample's three, not the default list
     return load_config(None, out_dir=out, ranges=RANGES, base_url="https://example.test/liqmap/", **kw)
 
 
@@ -94,7 +95,8 @@ def test_one_symbol_failing_keeps_its_last_good_pages(site: Path) -> None:
     assert data(site, "btc-usdt")["generated_at"] == "2026-01-29T19:05:00Z"
     assert data(site, "btc-usdt")["stale"] is False
     since = datetime.fromisoformat(eth["stale_since"].replace("Z", "+00:00"))
-    for rel in ("eth-usdt/index.html", "eth-usdt/24h/index.html", "embed/eth-usdt/index.html"):
+    for rel in ("eth-usdt/index.html", "eth-usdt/24h/index.html", "embed/eth-usdt/index.html",
+                "eth-usdt/x/okx/index.html"):  # the exchange pages are carried too
         page = BeautifulSoup((site / rel).read_bytes(), "html.parser")
         assert page.body["data-stale"] == "true"
         badges = page.select("[data-stale-badge]")

@@ -21,6 +21,7 @@ from functools import cache
 from typing import Any
 
 from sitegen.liquidations import Accuracy, Realised
+from sitegen.render.exchange_view import page_exchanges
 from sitegen.render.summary import Summary
 from sitegen.report import SymbolReport
 
@@ -48,6 +49,8 @@ class ReportCard:
     stale_since: datetime | None = None
     notes: tuple[str, ...] = ()
     failed_exchanges: tuple[str, ...] = ()
+    unlisted_exchanges: tuple[str, ...] = ()
+    page_exchanges: tuple[str, ...] = ()  # exchanges with a page of their own (exchange selector)
     realised: RealisedFacts | None = None
     accuracy: tuple[Accuracy, ...] = ()
 
@@ -58,6 +61,8 @@ def report_card(report: SymbolReport) -> ReportCard:
         symbol=report.symbol, slug=report.slug, exchanges=report.exchanges, ranges=report.ranges,
         as_of=report.as_of, source=report.source, volume_model=report.volume_model, stale=report.stale,
         stale_since=report.stale_since, notes=report.notes, failed_exchanges=report.failed_exchanges,
+        unlisted_exchanges=report.unlisted_exchanges,
+        page_exchanges=page_exchanges(report),
         realised=RealisedFacts(realised.sources, realised.event_count) if realised else None,
         accuracy=report.accuracy,
     )

@@ -32,6 +32,7 @@ from sitegen.model.types import ModelParams
 from sitegen.plan import FileSet
 from sitegen.render import assets
 from sitegen.render.bokehpage import BokehDoc, bokeh_doc, doc_page
+from sitegen.render.exchange_view import exchange_name, exchange_nav, exchange_report, page_exchanges
 from sitegen.render.figures import (
     AXIS_TEXT,
     CANDLE_DOWN,
@@ -292,6 +293,7 @@ def _symbol_vars(ctx: _Ctx, s: Summary, rng: str, rel: str, path: str, canonical
         candle_down=CANDLE_DOWN,
         realised=page_context(report),
         axis_text=AXIS_TEXT,
+        exchange_nav=exchange_nav(report, None, rel, rng),
     )
     return v
 
@@ -386,6 +388,7 @@ def _symbol_pages(ctx: _Ctx, s: Summary, only: str | None = None) -> dict[str, b
                 v.update(groups=view.groups, colour_high=heat.high, group_highs=_group_highs(view), view=view,
                          marks_json=_marks_json(marks, view.last_close))
                 out[path] = _doc_page(ctx, "embed.html", doc, title, v)
+    out.update(_exchange_pages(ctx, s, only))  # each exchange alone (issue 14 item 3)
     return out
 
 
@@ -397,7 +400,7 @@ def render_page(site: SiteData, path: str, *, standalone: bool = False) -> bytes
                                 symbol_pages=False)
         return pages[path]
     for report in site.symbols:
-        if path in plan.symbol_files(report.slug, report.ranges):
+        if path in plan.symbol_files(report.slug, report.ranges, page_exchanges(report)):
             ctx = _Ctx(site, standalone, set())
             with _compression(COMPRESSION_LEVEL):
                 pages = _symbol_pages(ctx, summarise(report), only=path)
@@ -690,7 +693,8 @@ def render_site(site: SiteData, *, standalone: bool = False) -> dict[str, bytes]
     thumbs = {s.report.slug: files[plan.path("thumb", s.report.slug)] for s in summaries}
     files.update(render_global_files(site, summaries, standalone=standalone, bokeh_files=bundles,
                                      symbol_paths=list(files), thumbs=thumbs))
-    check_plan(plan.SitePlan({r.slug: r.ranges for r in site.symbols}), files)
+    check_plan(plan.SitePlan({r.slug: r.ranges for r in site.symbols},
+                             {r.slug: page_exchanges(r) for r in site.symbols}), files)
     log.info("rendered %d files (%d pages)", len(files), sum(p.endswith(".html") for p in files))
     return dict(files)
 
@@ -710,3 +714,57 @@ def reorder_nav(html: bytes, slugs: Sequence[str]) -> bytes:
     links = {lm.group(1): lm.group(0) for lm in _NAV_LINK_RE.finditer(m.group(2))}
     menu = "".join(links[slug] for slug in slugs if slug in links)
     return (text[: m.start(2)] + menu + text[m.end(2):]).encode("utf-8")
+
+
+# -- one exchange alone (issue 14 item 3; what it shows: sitegen/render/exchange_view.py) --
+
+
+def _exchange_pages(ctx: _Ctx, s: Summary, only: str | None = None) -> dict[str, bytes]:
+    """The default-range page of each exchange alone and its poster, or only the file ``only``.
+
+    Heatmap, liquidation map and clusters from that exchange's own model run; two Bokeh
+    figures (no predicted-liquidations panel, which the page of all exchanges scores).
+    """
+    report = s.report
+    out = FileSet()
+    for exchange in page_exchanges(report):
+        path = plan.path("exchange_page", report.slug, exchange=exchange)
+        poster_file = plan.path("exchange_poster", report.slug, exchange=exchange)
+        if only is not None and only not in (path, poster_file):
+            continue
+        one = summarise(exchange_report(report, exchange))
+        rng = one.report.ranges[0]
+        include = tuple(lv.price for lv in (one.nearest_long, one.nearest_short) if lv is not None)
+        view = range_view(one.report, rng, include=include)
+        poster = poster_webp(view)
+        out[poster_file] = poster
+        if only is not None and only != path:
+            continue
+        marks = _marks(one)
+        cum_long, cum_short = _cumulatives(view)
+        row_pct = one.report.results[RANGES[rng][0]].params.bin_pct
+        heat = heatmap_figure(view, colorbar_title=f"estimated liquidations per {row_pct:g} % price row",
+                              marks=marks)
+        liq = map_figure(view, cum_long, cum_short)
+        rel = "../" * path.count("/")
+        v = _symbol_vars(ctx, one, rng, rel, path, plan.url("exchange_page", report.slug, exchange=exchange))
+        v.update(
+            groups=view.groups,
+            colour_high=heat.high,
+            group_highs=_group_highs(view),
+            view=view,
+            column_text=_column_text(view.bar_ms),
+            row_pct=row_pct,
+            marks_json=_marks_json(marks, view.last_close),
+            exchange=exchange,
+            exchange_label=exchange_name(exchange),
+            exchange_nav=exchange_nav(report, exchange, rel),
+            all_href=rel + plan.url("page", report.slug),
+            candles_from=exchange_name(report.exchanges[0]),
+            poster_src=("data:image/webp;base64," + base64.b64encode(poster).decode()) if ctx.standalone
+            else rel + poster_file,
+            description=f"{exchange_name(exchange)} alone: {one.describe()}",
+        )
+        title = f"{s.pair} liquidation heatmap on {exchange_name(exchange)}, {RANGE_TITLES[rng]} · liqmap"
+        out[path] = _doc_page(ctx, "exchange.html", _doc(ctx, [heat.figure, liq]), title, v)
+    return out

@@ -17,6 +17,7 @@ import numpy as np
 
 from sitegen.config import RANGES
 from sitegen.model.types import Cluster, ModelResult
+from sitegen.render.exchange_view import page_exchanges
 from sitegen.render.levels import (
     Level,
     change_pct,
@@ -206,6 +207,8 @@ def symbol_json(site: SiteData, s: Summary) -> bytes:
         "volume_model": r.volume_model,
         "exchanges": list(r.exchanges),
         "failed_exchanges": list(r.failed_exchanges),
+        "unlisted_exchanges": list(r.unlisted_exchanges),
+        "exchange_pages": list(page_exchanges(r)),
         "ranges": list(r.ranges),
         "timeframe": s.timeframe,
         "last_price": s.last_price,

@@ -99,6 +99,9 @@ def check_files(files: Mapping[str, bytes], *, base_url: str | None = None) -> l
         for r in ranges:
             for path in plan.symbol_files(slug, (r,)):
                 expected.setdefault(path, f"{df} lists range {r}")
+        for e in _exchange_pages(payload):
+            for path in plan.symbol_files(slug, (), (e,)):
+                expected.setdefault(path, f"{df} lists the exchange page {e}")
     for path, why in expected.items():
         if path not in names:
             problems.append(f"{path}: missing ({why}; the renderer must write it)")
@@ -130,6 +133,14 @@ def check_files(files: Mapping[str, bytes], *, base_url: str | None = None) -> l
         elif rel.endswith(".xml"):
             _check_xml(content, rel, names, dirs, base_url, problems)
     return problems
+
+
+def _exchange_pages(payload: object) -> list[str]:
+    """The exchanges a symbol's data file says have their own page (``exchange_pages``)."""
+    pages = payload.get("exchange_pages") if isinstance(payload, dict) else None
+    if not isinstance(pages, list):
+        return []
+    return [e for e in pages if isinstance(e, str) and re.fullmatch(r"[a-z0-9]{1,30}", e)]
 
 
 def _schema_for(rel: str) -> str | None:

@@ -69,9 +69,11 @@ def symbol_paths(names: set[str] | list[str], slug: str) -> list[str]:
     return plan.owned_by(names, slug)
 
 
-def symbol_plan(slug: str, ranges: list[str] | tuple[str, ...]) -> set[str]:
-    """Every file the site plan names for one symbol with these ``ranges``."""
-    return set(plan.symbol_files(slug, ranges))
+def symbol_plan(
+    slug: str, ranges: list[str] | tuple[str, ...], exchanges: list[str] | tuple[str, ...] = ()
+) -> set[str]:
+    """Every file the site plan names for one symbol with these ``ranges`` and exchange pages."""
+    return set(plan.symbol_files(slug, ranges, exchanges))
 
 
 def symbol_area(slug: str) -> tuple[tuple[str, ...], set[str]]:
@@ -268,7 +270,8 @@ def _load_previous(
             f"its last good data ({iso(since)}) is older than {max_age_hours:g} hours; "
             "the page is dropped rather than shown that stale"
         )
-    planned = symbol_plan(slug, [r for r in payload.get("ranges", []) if isinstance(r, str)])
+    planned = symbol_plan(slug, [r for r in payload.get("ranges", []) if isinstance(r, str)],
+                          [e for e in payload.get("exchange_pages", []) if isinstance(e, str)])
     odd = unexpected_entries(prev_names, prev_other, folders, singles, planned)
     if odd:
         return None, (

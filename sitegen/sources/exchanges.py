@@ -36,7 +36,7 @@ from typing import Any
 import ccxt
 import ccxt.async_support as ccxt_async
 
-from sitegen.errors import SourceError
+from sitegen.errors import NotListed, SourceError
 from sitegen.masking import mask_known
 from sitegen.sources.adapters import ADAPTERS, Profile, adapter
 
@@ -120,8 +120,21 @@ def dns_failure(e: BaseException) -> str | None:
     return None
 
 
-class UnknownSymbol(SourceError):
-    """The symbol is not listed on the exchange."""
+class UnknownSymbol(NotListed):
+    """The symbol is not listed on the exchange; ``nearest`` is a listed name close to it."""
+
+    symbol: str = ""  # as configured
+    nearest: str | None = None
+
+    @property
+    def typo_hint(self) -> str:
+        """" (nearest listed: 'BTC/USDT:USDT')" when the base looks mistyped (BTCC for BTC), else ""."""
+        if not self.symbol or not self.nearest:
+            return ""
+        base, near = self.symbol.split("/")[0], self.nearest.split("/")[0]
+        if difflib.SequenceMatcher(None, base, near).ratio() < 0.6:
+            return ""
+        return f" (nearest listed: '{self.nearest}')"
 
 
 def resolve_symbol(exchange: str, symbol: str, listed: Mapping[str, Any]) -> str:
@@ -137,9 +150,9 @@ def resolve_symbol(exchange: str, symbol: str, listed: Mapping[str, Any]) -> str
     swaps = [s for s, m in listed.items() if isinstance(m, dict) and m.get("swap")]
     near = difflib.get_close_matches(symbol, swaps or list(listed), n=1, cutoff=0.5)
     hint = f" (nearest listed: '{near[0]}')" if near else ""
-    raise UnknownSymbol(
-        f"'{symbol}' is not listed on {exchange}{hint}; fix [data] symbols in the config"
-    )
+    err = UnknownSymbol(f"'{symbol}' is not listed on {exchange}{hint}; fix [data] symbols in the config")
+    err.symbol, err.nearest = symbol, (near[0] if near else None)
+    raise err
 
 
 # -- the client ---------------------------------------------------------------------------

@@ -37,7 +37,7 @@ from pathlib import Path
 from typing import Any
 
 from sitegen.config import Config
-from sitegen.errors import SourceError
+from sitegen.errors import SourceError, not_listed_note
 from sitegen.masking import mask_url, watch_env
 from sitegen.series import TIMEFRAME_MS, LeverageTier
 from sitegen.sources.exchanges import (
@@ -84,6 +84,8 @@ class SymbolResult:
     ok: bool
     message: str
     rows: Mapping[str, int] = field(default_factory=dict)  # rows written per kind
+    # False when the exchange does not list the symbol: skipped there with a note, not failed.
+    listed: bool = True
 
 
 @dataclass(frozen=True)
@@ -107,7 +109,13 @@ class FetchReport:
 
     @property
     def failed(self) -> tuple[SymbolResult, ...]:
-        return tuple(s for s in self.symbols if not s.ok)
+        """Pairs that failed this run; a symbol an exchange does not list is not one of them."""
+        return tuple(s for s in self.symbols if not s.ok and s.listed)
+
+    @property
+    def unlisted(self) -> tuple[SymbolResult, ...]:
+        """Pairs skipped because the exchange does not list the symbol."""
+        return tuple(s for s in self.symbols if not s.listed)
 
     @property
     def requests(self) -> int:
@@ -120,7 +128,7 @@ class FetchReport:
         out = [f"{e.exchange}: {e.message}" for e in self.exchanges if not e.ok]
         # a symbol skipped because its whole exchange was down is said once, above
         out += [
-            f"{s.exchange} {s.symbol}: {s.message}"
+            f"{s.exchange} {s.symbol}: {s.message}" if s.listed else f"{s.symbol}: {s.message}"
             for s in self.symbols
             if not s.ok and not s.message.startswith("skipped: ")
         ]
@@ -464,9 +472,13 @@ async def _fetch_symbol(
     try:
         market = resolve_symbol(ex.id, symbol, ex.client.markets or {})
     except UnknownSymbol as e:
-        store.note_error(ex.id, symbol, str(e))
-        progress.symbol(where, str(e))
-        return SymbolResult(ex.id, symbol, None, False, str(e))
+        # Not an error: large symbols are missing on some exchanges. Said calmly, remembered in
+        # the store (an offline build reads it), and the other exchanges go on.
+        log.info("%s", e)
+        store.note_error(ex.id, symbol, not_listed_note(ex.id))
+        msg = not_listed_note(ex.id) + e.typo_hint  # a mistyped base gets the nearest listed name
+        progress.symbol(where, msg)
+        return SymbolResult(ex.id, symbol, None, False, msg, listed=False)
     job = _SymbolJob(ex, store, config, symbol, market, now)
     got = _Fetched()
     try:
@@ -608,9 +620,12 @@ async def _fetch_exchange(
             for r in results
         ]
     n_ok = sum(r.ok for r in results)
+    n_unlisted = sum(not r.listed for r in results)
     return (
         ExchangeResult(
-            exchange, n_ok > 0, False, f"{n_ok}/{len(results)} symbols fetched", ex.requests
+            exchange, n_ok > 0, False,
+            f"{n_ok}/{len(results)} symbols fetched" + (f" ({n_unlisted} not listed there)" if n_unlisted else ""),
+            ex.requests,
         ),
         results,
     )

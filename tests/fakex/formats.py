@@ -32,6 +32,12 @@ class Formats:
     def __init__(self, coins: dict[str, CoinData], now_ms: Callable[[], int]) -> None:
         self.coins = coins
         self.now = now_ms
+        # exchange -> coins its market list leaves out (a symbol that exchange does not list)
+        self.unlisted: dict[str, set[str]] = {}
+
+    def listed(self, exchange: str) -> list[str]:
+        """The coins ``exchange``'s market list names."""
+        return [c for c in self.coins if c not in self.unlisted.get(exchange, set())]
 
     def _bars(self, coin: str, tf: str) -> list[Any]:
         now = self.now()
@@ -58,7 +64,7 @@ class Formats:
     # -- Binance USDⓈ-M (fapi) ----------------------------------------------------------
 
     def binance(self, path: str, q: dict[str, str], edit: RowsEdit) -> Answer:
-        coin_of = {f"{c}USDT": c for c in self.coins}
+        coin_of = {f"{c}USDT": c for c in self.listed("binanceusdm")}
         if path == "/fapi/v1/exchangeInfo":
             return 200, {
                 "timezone": "UTC", "serverTime": self.now(), "futuresType": "U_MARGINED",
@@ -67,7 +73,7 @@ class Formats:
                      "limit": 2400},
                 ],
                 "exchangeFilters": [], "assets": [],
-                "symbols": [_binance_market(c) for c in self.coins],
+                "symbols": [_binance_market(c) for c in self.listed("binanceusdm")],
             }, 1
         sym = q.get("symbol", "")
         if sym not in coin_of:
@@ -122,9 +128,9 @@ class Formats:
         if path == "/v5/market/instruments-info":
             if q.get("status") == "PreLaunch" or q.get("category") != "linear":
                 return ok({"category": q.get("category", ""), "list": [], "nextPageCursor": ""})
-            return ok({"category": "linear", "list": [_bybit_market(c) for c in self.coins],
+            return ok({"category": "linear", "list": [_bybit_market(c) for c in self.listed("bybit")],
                        "nextPageCursor": ""})
-        coin_of = {f"{c}USDT": c for c in self.coins}
+        coin_of = {f"{c}USDT": c for c in self.listed("bybit")}
         sym = q.get("symbol", "")
         if sym not in coin_of:
             return 200, {"retCode": 10001, "retMsg": "params error: symbol invalid", "result": {},
@@ -177,7 +183,7 @@ class Formats:
         if path == "/api/v5/public/instruments":
             if q.get("instType") != "SWAP":
                 return ok([])
-            return ok([_okx_market(c) for c in self.coins])
+            return ok([_okx_market(c) for c in self.listed("okx")])
         if path == "/api/v5/public/position-tiers":
             fam = q.get("instFamily", "")
             coin = fam.removesuffix("-USDT")
@@ -191,7 +197,7 @@ class Formats:
                  "baseMaxLoan": ""}
                 for r in self.coins[coin].okx_tiers
             ])
-        coin_of = {f"{c}-USDT-SWAP": c for c in self.coins}
+        coin_of = {f"{c}-USDT-SWAP": c for c in self.listed("okx")}
         inst = q.get("instId", "")
         if inst not in coin_of:
             return 200, {"code": "51001", "msg": "Instrument ID does not exist", "data": []}, 1
@@ -237,7 +243,7 @@ class Formats:
 
     def hyperliquid(self, body: dict[str, Any], edit: RowsEdit) -> Answer:
         kind = body.get("type")
-        names = list(self.coins)
+        names = self.listed("hyperliquid")
         if kind == "spotMeta":
             return 200, {"tokens": [{"name": "USDC", "szDecimals": 8, "weiDecimals": 8, "index": 0,
                                      "tokenId": "0x6d1e7cde53ba9467b783cb7c530ce054",
