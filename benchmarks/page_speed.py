@@ -128,7 +128,8 @@ def main() -> None:
     ap.add_argument("site", type=Path)
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--lighthouse", nargs="?", const="", default=None, metavar="PATH")
-    ap.add_argument("--only", default="", help="comma-separated page kinds (index,symbol,range,embed,methodology,overview)")
+    ap.add_argument("--only", default="", help="comma-separated page kinds (index,symbol,range,embed,"
+                                                "methodology,overview)")
     a = ap.parse_args()
     pages = page_types(a.site)
     if a.only:

@@ -146,3 +146,14 @@ def test_without_javascript_the_table_is_complete_and_no_dead_box_shows(open_at,
         table = TABLES[path]
         assert sorted(visible_bases(page, table)) == ["BTC", "ETH", "SOL"]
         assert not page.locator(f"input[data-filter={table}]").is_visible()
+
+
+def test_the_address_can_carry_the_filter(open_at) -> None:  # type: ignore[no-untyped-def]
+    """``?q=so`` opens the page filtered (a link to "the SOL row"); the text is only a value."""
+    page, problems = open_at("index.html?q=SO")
+    assert page.locator("input[data-filter=symbols]").input_value() == "SO"
+    assert visible_bases(page, "symbols") == ["SOL"]
+    page, problems2 = open_at("overview/index.html?q=%3Cimg%20src%3Dx%3E")
+    assert page.locator("input[data-filter=overview]").input_value() == "<img src=x>"
+    assert visible_bases(page, "overview") == [] and page.locator("img[src=x]").count() == 0
+    assert problems == [] and problems2 == []
