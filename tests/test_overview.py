@@ -134,6 +134,7 @@ def test_overview_page_ranks_rows_with_thumbnails_and_house_numbers() -> None:
         if s.nearest_long:
             assert float(cells[7]["data-value"]) == pytest.approx(abs(s.nearest_long.distance_pct), abs=1e-3)
     # The kept symbol is listed, its numbers empty (they sort last).
+    assert body[-1]["data-search"] == "sol sol/usdt sol-usdt"  # the filter finds it too
     assert [td.get("data-value") for td in body[-1].select("td.num")][1:] == [""] * 7
     # The filter box and the count; the nav links the page.
     assert page.select_one("input[data-filter=overview]")["type"] == "search"
