@@ -48,6 +48,7 @@ def page_types(site: Path) -> dict[str, str]:
         f"range ({ranges[-1]})": f"{slug}/{ranges[-1]}/index.html",
         "embed": f"embed/{slug}/index.html",
         "methodology": "methodology/index.html",
+        "overview": "overview/index.html",
     }
 
 
@@ -127,7 +128,8 @@ def main() -> None:
     ap.add_argument("site", type=Path)
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--lighthouse", nargs="?", const="", default=None, metavar="PATH")
-    ap.add_argument("--only", default="", help="comma-separated page kinds (index,symbol,range,embed,methodology)")
+    ap.add_argument("--only", default="", help="comma-separated page kinds (index,symbol,range,embed,"
+                                                "methodology,overview)")
     a = ap.parse_args()
     pages = page_types(a.site)
     if a.only:

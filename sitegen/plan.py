@@ -23,6 +23,7 @@ from sitegen.schemas import PUBLISHED_DIR, SCHEMAS
 GLOBAL_FILES: dict[str, str] = {
     "index": "index.html",
     "methodology": "methodology/index.html",
+    "overview": "overview/index.html",  # every symbol ranked by the liquidations near price
     "not_found": "404.html",
     "sitemap": "sitemap.xml",
     "robots": "robots.txt",

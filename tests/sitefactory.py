@@ -48,6 +48,8 @@ def make_site(slugs: dict[str, str] | None = None, ranges: tuple[str, ...] = ("1
     links = "".join(f"<a href='{s}/'>{sym}</a>" for sym, s in slugs.items())
     files["index.html"] = page("liqmap", f"<main>{links}</main>", 0)
     files["methodology/index.html"] = page("method", "<p>model</p>", 1)
+    up_links = "".join(f"<a href='../{s}/'>{sym}</a>" for sym, s in slugs.items())
+    files["overview/index.html"] = page("overview", f"<main>{up_links}</main>", 1)
     files["404.html"] = page("not found", "<p>not found</p>", 0)
     files["static/site.css"] = b"body{background:url('img/bg.svg')}"
     files.update(published())

@@ -24,6 +24,7 @@ PAGES = {
     "embed": "embed/btc-usdt/index.html",
     "volume-model symbol": "eth-usdt/1w/index.html",
     "methodology": "methodology/index.html",
+    "overview": "overview/index.html",
 }
 HEATMAP = ".heat .bk-root-holder, .embed-chart .bk-root-holder"
 

@@ -101,7 +101,7 @@ def hostile_url(hostile_files: dict[str, bytes], tmp_path_factory: pytest.TempPa
 
 @pytest.mark.browser
 @pytest.mark.parametrize("path", ["btc-usdt/index.html", "embed/btc-usdt/index.html", "index.html",
-                                  "methodology/index.html"])
+                                  "methodology/index.html", "overview/index.html"])
 def test_chromium_runs_none_of_it_and_csp_is_satisfied(browser, hostile_url: str, path: str) -> None:  # type: ignore[no-untyped-def]
     ctx = browser.new_context()
     try:

@@ -23,7 +23,8 @@ def soup(path: Path) -> BeautifulSoup:
 
 
 def test_expected_pages_exist(sample_site: Path) -> None:
-    expected = ["index.html", "404.html", "robots.txt", "sitemap.xml", "methodology/index.html"]
+    expected = ["index.html", "404.html", "robots.txt", "sitemap.xml", "methodology/index.html",
+                "overview/index.html"]
     for slug in SLUGS:
         expected += [f"{slug}/index.html", f"embed/{slug}/index.html", f"data/{slug}.json"]
     for rel in expected:

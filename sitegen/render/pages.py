@@ -52,6 +52,7 @@ from sitegen.render.levels import (
     fmt_usd,
     range_view,
 )
+from sitegen.render.overview import overview_vars
 from sitegen.render.poster import poster_webp
 from sitegen.render.realised import add_markers, add_to_panel
 from sitegen.render.realised_data import page_context
@@ -427,6 +428,9 @@ def render_pages(
                       thumbs=_thumb_urls(summaries, standalone, thumbs),
                       live={s.report.slug: page_context(s.report) for s in summaries})
     out[plan.path("index")] = _plain_page(ctx, "index.html", index_vars)
+    overview = ctx.common("../", plan.path("overview"))
+    overview.update(overview_vars(summaries, index_vars["thumbs"], "../"))
+    out[plan.path("overview")] = _plain_page(ctx, "overview.html", overview)
     meth = ctx.common("../", plan.path("methodology"))
     meth.update(evaluation=evaluation_view(site.evaluation), params=site.params,
                 param_rows=parameter_rows(site.params), summaries=summaries,

@@ -34,6 +34,7 @@ from sitegen.times import iso
 TOP_CLUSTERS = 10  # the table and the JSON
 NEAREST_FROM = 40  # "nearest large cluster" looks among this many, not only the giants
 BAND_PCT = 10.0  # "within 10 % of price" totals
+NEAR_BAND_PCT = 5.0  # the narrower band of the market overview ("within 5 %")
 SCHEMA_VERSION = 1
 
 
@@ -83,6 +84,8 @@ class Summary(Generic[R]):
     nearest_short: Level | None
     long_band_usd: float
     short_band_usd: float
+    long_band5_usd: float  # longs within NEAR_BAND_PCT below price
+    short_band5_usd: float  # shorts within NEAR_BAND_PCT above price
     per_exchange: list[ExchangeRow]
     data_hash: str  # changes only when the data does (sitemap lastmod, feed entries)
 
@@ -111,9 +114,10 @@ class Summary(Generic[R]):
         return " ".join(parts)
 
 
-def _band(result: ModelResult, last: float) -> tuple[float, float]:
+def _band(result: ModelResult, last: float, pct: float = BAND_PCT) -> tuple[float, float]:
+    """USD of longs within ``pct`` % below ``last`` and of shorts within ``pct`` % above it."""
     c = result.price_centers
-    lo, hi = last * (1 - BAND_PCT / 100), last * (1 + BAND_PCT / 100)
+    lo, hi = last * (1 - pct / 100), last * (1 + pct / 100)
     long_usd = float(result.map_long[(c >= lo) & (c <= last)].sum())
     short_usd = float(result.map_short[(c > last) & (c <= hi)].sum())
     return long_usd, short_usd
@@ -146,6 +150,7 @@ def summarise(report: SymbolReport) -> Summary[SymbolReport]:
     last = float(result.close[-1])
     lv = _levels_for(result, NEAREST_FROM)
     long_band, short_band = _band(result, last)
+    long_band5, short_band5 = _band(result, last, NEAR_BAND_PCT)
     rows = []
     for ex, res in sorted(report.per_exchange.get(tf, {}).items()):
         lb, sb = _band(res, last)
@@ -167,6 +172,8 @@ def summarise(report: SymbolReport) -> Summary[SymbolReport]:
         nearest_short=nearest_large(lv, "short"),
         long_band_usd=long_band,
         short_band_usd=short_band,
+        long_band5_usd=long_band5,
+        short_band5_usd=short_band5,
         per_exchange=rows,
         data_hash=data_hash(report, tf),
     )
@@ -218,6 +225,11 @@ def symbol_json(site: SiteData, s: Summary) -> bytes:
         "within_pct": BAND_PCT,
         "long_usd_within": round(s.long_band_usd, 2),
         "short_usd_within": round(s.short_band_usd, 2),
+        "bands": [
+            {"within_pct": pct, "long_usd": round(lo, 2), "short_usd": round(sh, 2)}
+            for pct, lo, sh in ((NEAR_BAND_PCT, s.long_band5_usd, s.short_band5_usd),
+                                (BAND_PCT, s.long_band_usd, s.short_band_usd))
+        ],
         "clusters": [_level_dict(lv) for lv in s.levels],
         "per_exchange": [
             {

@@ -1,6 +1,6 @@
-/* liqmap page script: theme, data age and stale badge, table sorting, copy button; loading
- * the interactive Bokeh figures on demand; and the heatmap's leverage filter, intensity
- * control, key-level edge labels, number style and theme colours. Plain JavaScript (no
+/* liqmap page script: theme, data age and stale badge, table sorting and filter boxes, copy
+ * button; loading the interactive Bokeh figures on demand; and the heatmap's leverage filter,
+ * intensity control, key-level edge labels, number style and theme colours. Plain JavaScript (no
  * eval, no CustomJS), so it runs under the pages' Content-Security-Policy; it touches Bokeh
  * models by name (sitegen/render/figures.py lists them). */
 (function () {
@@ -66,7 +66,9 @@
   tick();
   window.setInterval(tick, 60000);
 
-  /* Sortable tables: buttons in the header cells; values from data-value. */
+  /* Sortable tables: buttons in the header cells; values from data-value. The first click
+   * sorts ascending (data-first="descending" for columns read largest first), the next one
+   * reverses; rows without a value stay last either way. */
   document.querySelectorAll("table[data-sortable]").forEach(function (table) {
     var heads = table.querySelectorAll("thead th");
     heads.forEach(function (th, col) {
@@ -74,21 +76,57 @@
       if (!btn) { return; }
       btn.addEventListener("click", function () {
         var numeric = btn.getAttribute("data-sort") === "num";
-        var asc = th.getAttribute("aria-sort") !== "ascending";
+        var now = th.getAttribute("aria-sort");
+        var asc = now ? now !== "ascending" : btn.getAttribute("data-first") !== "descending";
         heads.forEach(function (h) { h.removeAttribute("aria-sort"); });
         th.setAttribute("aria-sort", asc ? "ascending" : "descending");
         var body = table.tBodies[0];
         var rows = Array.prototype.slice.call(body.rows);
-        rows.sort(function (a, b) {
-          var ca = a.cells[col], cb = b.cells[col];
-          var va = ca ? (ca.getAttribute("data-value") || ca.textContent) : "";
-          var vb = cb ? (cb.getAttribute("data-value") || cb.textContent) : "";
-          var r = numeric ? (parseFloat(va) - parseFloat(vb)) : va.localeCompare(vb);
-          return asc ? r : -r;
+        var value = function (row) {
+          var c = row.cells[col];
+          var v = c ? (c.hasAttribute("data-value") ? c.getAttribute("data-value") : c.textContent) : "";
+          if (!numeric) { return v.trim() === "" ? null : v; }
+          var x = parseFloat(v);
+          return isFinite(x) ? x : null;
+        };
+        var keyed = rows.map(function (r, i) { return [value(r), i, r]; });
+        keyed.sort(function (a, b) {
+          if (a[0] === null || b[0] === null) {
+            return a[0] === b[0] ? a[1] - b[1] : (a[0] === null ? 1 : -1);
+          }
+          var r = numeric ? a[0] - b[0] : String(a[0]).localeCompare(String(b[0]));
+          return (asc ? r : -r) || a[1] - b[1];
         });
-        rows.forEach(function (r) { body.appendChild(r); });
+        keyed.forEach(function (k) { body.appendChild(k[2]); });
       });
     });
+  });
+
+  /* Filter boxes: rows whose data-search holds the typed text stay, as the reader types
+   * (case-insensitive; "so" finds SOL by its base, pair or slug). */
+  document.querySelectorAll("input[data-filter]").forEach(function (input) {
+    var table = document.getElementById(input.getAttribute("data-filter"));
+    if (!table) { return; }
+    var count = document.querySelector("[data-filter-count='" + table.id + "']");
+    var noun = count ? count.getAttribute("data-noun") : "";
+    function apply() {
+      var q = input.value.trim().toLowerCase();
+      var rows = table.tBodies[0].rows, shown = 0;
+      for (var i = 0; i < rows.length; i++) {
+        var hit = !q || (rows[i].getAttribute("data-search") || "").indexOf(q) >= 0;
+        rows[i].hidden = !hit;
+        if (hit) { shown++; }
+      }
+      if (count) {
+        count.textContent = q ? shown + " of " + rows.length + " " + noun : rows.length + " " + noun;
+      }
+    }
+    input.addEventListener("input", apply);
+    var asked = /[?&]q=([^&#]*)/.exec(window.location.search);
+    if (asked) {
+      try { input.value = decodeURIComponent(asked[1].replace(/\+/g, " ")); } catch (e) { input.value = ""; }
+    }
+    if (input.value) { apply(); }  // ?q=sol, or the text the browser restored on "back"
   });
 
   /* Copy buttons. */
