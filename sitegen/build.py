@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Protocol
 
 from sitegen import __version__, plan
 from sitegen.accuracy import with_realised
-from sitegen.config import RANGES, Config, slugify
+from sitegen.config import MODEL_BARS, RANGES, Config, slugify
 from sitegen.errors import BuildError, LiqmapError, SourceError
 from sitegen.evaluation import calibration_report
 from sitegen.liquidations import Realised
@@ -35,9 +35,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-# How many bars of each timeframe the model runs over: the longest range of that timeframe
-# plus warm-up, so positions opened before the visible window are on the map.
-MODEL_BARS = {"5m": 3 * RANGES["1w"][1], "1h": RANGES["3m"][1] + RANGES["1m"][1]}
 
 
 class SeriesSource(Protocol):

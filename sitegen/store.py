@@ -16,7 +16,7 @@ import errno
 import logging
 import sqlite3
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
 
@@ -126,6 +126,19 @@ MIGRATIONS: tuple[str, ...] = (
         end_ms INTEGER NOT NULL CHECK (end_ms >= start_ms),
         PRIMARY KEY (exchange, source, start_ms)
     ) WITHOUT ROWID;
+    """,
+    # 4 -> 5: how far back each series is complete (the backfill resumes from there across
+    # runs), and when each market's leverage tiers were last fetched (they rarely change).
+    # A store filled before this version was filled forward from its oldest row.
+    """
+    CREATE TABLE coverage (
+        series INTEGER PRIMARY KEY REFERENCES series (id),
+        filled_from INTEGER NOT NULL
+    );
+    INSERT INTO coverage SELECT series, min(ts) FROM candles GROUP BY series;
+    INSERT INTO coverage SELECT series, min(ts) FROM open_interest GROUP BY series;
+    INSERT INTO coverage SELECT series, min(ts) FROM funding GROUP BY series;
+    ALTER TABLE markets ADD COLUMN tiers_ms INTEGER;
     """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -319,11 +332,17 @@ class Store:
         tiers: Sequence[LeverageTier] | None = None,
         prune_before_ms: int | None = None,
         ok_ms: int | None = None,
+        prune: Mapping[tuple[str, str], int] | None = None,
+        filled_from: Mapping[tuple[str, str], int] | None = None,
     ) -> None:
         """Upsert everything fetched for one (exchange, symbol) in ONE transaction.
 
         ``tiers`` replaces the stored tier table when given. ``prune_before_ms`` deletes rows
-        older than it (retention). Either all of it lands or none of it does.
+        older than it (retention), ``prune`` per series: {(kind, timeframe): before_ms}
+        (timeframe "" for funding). ``filled_from`` records, per series, the time from which
+        the store now holds everything the exchange has (see :meth:`filled_from`). Either all
+        of it lands or none of it does: a process killed in the middle of a prune leaves the
+        store as it was before the call.
         """
         db = self.db
         db.execute("BEGIN IMMEDIATE")
@@ -369,6 +388,26 @@ class Store:
                         "(SELECT id FROM series WHERE exchange=? AND symbol=? AND kind=?)",
                         (prune_before_ms, exchange, symbol, table),
                     )
+            for (kind, tf), before in (prune or {}).items():
+                if kind not in KINDS:
+                    raise ValueError(f"unknown kind {kind!r}")
+                db.execute(
+                    f"DELETE FROM {kind} WHERE ts < ? AND series = (SELECT id FROM series "
+                    "WHERE exchange=? AND symbol=? AND kind=? AND timeframe=?)",
+                    (before, exchange, symbol, kind, tf),
+                )
+            for (kind, tf), since in (filled_from or {}).items():
+                db.execute(
+                    "INSERT INTO coverage VALUES (?,?) ON CONFLICT (series) DO UPDATE SET "
+                    "filled_from=excluded.filled_from",
+                    (self._series(exchange, symbol, kind, tf), since),
+                )
+            if tiers:
+                db.execute(
+                    "INSERT INTO markets (exchange, symbol, market_symbol, tiers_ms) VALUES (?,?,?,?) "
+                    "ON CONFLICT (exchange, symbol) DO UPDATE SET tiers_ms=excluded.tiers_ms",
+                    (exchange, symbol, market_symbol or symbol, ok_ms if ok_ms is not None else _now_ms()),
+                )
             if market_symbol is not None or ok_ms is not None:
                 db.execute(
                     "INSERT INTO markets (exchange, symbol, market_symbol, last_ok_ms, last_error) "
@@ -424,6 +463,21 @@ class Store:
         row = self.db.execute(sql + ")", args).fetchone()
         return None if row[0] is None else int(row[0])
 
+    def first_ts(self, exchange: str, symbol: str, kind: str, timeframe: str | None = None) -> int | None:
+        """Timestamp of the oldest stored row of ``kind`` (candles, open_interest, funding)."""
+        if kind not in KINDS:
+            raise ValueError(f"unknown kind {kind!r}")
+        sql = (
+            f"SELECT min(ts) FROM {kind} WHERE series IN "
+            "(SELECT id FROM series WHERE exchange=? AND symbol=? AND kind=?"
+        )
+        args: tuple[object, ...] = (exchange, symbol, kind)
+        if timeframe is not None:
+            sql += " AND timeframe=?"
+            args += (timeframe,)
+        row = self.db.execute(sql + ")", args).fetchone()
+        return None if row[0] is None else int(row[0])
+
     def count(self, kind: str, exchange: str | None = None, symbol: str | None = None) -> int:
         """Rows of ``kind`` (candles, open_interest, funding, tiers), optionally for one market."""
         if kind not in (*KINDS, "tiers"):
@@ -452,6 +506,23 @@ class Store:
             "AND kind='candles' AND timeframe=?) ORDER BY ts",
             (exchange, symbol, timeframe),
         ).fetchall()
+
+    def filled_from(self, exchange: str, symbol: str, kind: str, timeframe: str) -> int | None:
+        """The time (ms) from which the store holds every row of the series the exchange has,
+        up to its newest stored row; None when nothing is recorded (a new series)."""
+        row = self.db.execute(
+            "SELECT c.filled_from FROM coverage c JOIN series s ON s.id = c.series "
+            "WHERE s.exchange=? AND s.symbol=? AND s.kind=? AND s.timeframe=?",
+            (exchange, symbol, kind, timeframe),
+        ).fetchone()
+        return None if row is None else int(row[0])
+
+    def tiers_ms(self, exchange: str, symbol: str) -> int | None:
+        """When the leverage tiers of (exchange, symbol) were last stored (ms), or None."""
+        row = self.db.execute(
+            "SELECT tiers_ms FROM markets WHERE exchange=? AND symbol=?", (exchange, symbol)
+        ).fetchone()
+        return None if row is None or row[0] is None else int(row[0])
 
     def market_symbol(self, exchange: str, symbol: str) -> str | None:
         row = self.db.execute(
@@ -635,6 +706,10 @@ def store_problem(path: Path, error: BaseException, what: str) -> str:
             "away and run `liqmap fetch` to start a new store"
         )
     return f"{path}: {what}: {error} (check the file and --state)"
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)
 
 
 def _statements(script: str) -> Iterable[str]:
