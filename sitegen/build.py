@@ -27,7 +27,7 @@ from sitegen.model.calibration import CalibrationReport
 from sitegen.model.types import ModelInput, ModelParams, ModelResult
 from sitegen.plan import FileSet
 from sitegen.report import KeptSymbol, SiteData, SymbolReport
-from sitegen.series import TIMEFRAME_MS, MarketSeries
+from sitegen.series import TIMEFRAME_MS, Candles, MarketSeries
 from sitegen.sources.adapters import adapter
 
 if TYPE_CHECKING:
@@ -116,6 +116,7 @@ def analyse_symbol(
             f"they need {'/'.join(sorted({RANGES[r][0] for r in config.ranges}))} bars and the data has "
             f"only {'/'.join(sorted(candles))} bars"
         )
+    notes = (*notes, *_history_note(config.ranges, ranges, candles, series))
     return SymbolReport(
         symbol=symbol,
         slug=slugify(symbol),
@@ -129,6 +130,24 @@ def analyse_symbol(
         source=series[0].source,
         volume_model=volume_model,
         notes=tuple(notes),
+    )
+
+
+def _history_note(
+    wanted: Sequence[str], shown: Sequence[str], candles: dict[str, Candles], series: Sequence[MarketSeries]
+) -> tuple[str, ...]:
+    """Say which ranges wait for history (a store still filling, or a young market); the
+    embedded sample is a fixed recording and says nothing."""
+    missing = [r for r in wanted if r not in shown]
+    if not missing or all(s.source == "sample" for s in series):
+        return ()
+    held = ", ".join(
+        f"{(c.timestamp[-1] - c.timestamp[0]) / 86_400_000 + TIMEFRAME_MS[tf] / 86_400_000:.1f} days of {tf} bars"
+        for tf, c in sorted(candles.items()) if len(c)
+    )
+    return (
+        f"Ranges not published yet: {', '.join(missing)}. The data holds {held} so far; older history "
+        "is fetched a little more every run (or the market is younger than the range)",
     )
 
 

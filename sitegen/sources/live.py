@@ -729,13 +729,14 @@ async def _backfill(
             if over():
                 return
             pending = job.pending()
-            # candles and funding first (the open interest of a bar is valued at its 1h close)
-            order = sorted(pending, key=lambda k: k[0] == "open_interest")
             got: dict[tuple[str, str], tuple[list[Any], int | None]] = {}
             try:
-                for key in order:
-                    front, target = pending[key]
-                    got[key] = await job.backfill_chunk(key[0], key[1], front, target)
+                # candles and funding first, together; then open interest, which is valued
+                # at the 1h close of its bar
+                for batch in ([k for k in pending if k[0] != "open_interest"],
+                              [k for k in pending if k[0] == "open_interest"]):
+                    chunks = await asyncio.gather(*(job.backfill_chunk(*k, *pending[k]) for k in batch))
+                    got.update(zip(batch, chunks, strict=True))
             except SourceError as e:  # a geo-block: the exchange is marked, its backfill ends
                 log.warning("%s backfill: %s", job.where, e)
                 failed.add(job.symbol)
