@@ -334,6 +334,7 @@ class Store:
         ok_ms: int | None = None,
         prune: Mapping[tuple[str, str], int] | None = None,
         filled_from: Mapping[tuple[str, str], int] | None = None,
+        tiers_at_ms: int | None = None,
     ) -> None:
         """Upsert everything fetched for one (exchange, symbol) in ONE transaction.
 
@@ -342,7 +343,8 @@ class Store:
         (timeframe "" for funding). ``filled_from`` records, per series, the time from which
         the store now holds everything the exchange has (see :meth:`filled_from`). Either all
         of it lands or none of it does: a process killed in the middle of a prune leaves the
-        store as it was before the call.
+        store as it was before the call. ``tiers_at_ms``: when the given tiers were fetched
+        (default: now).
         """
         db = self.db
         db.execute("BEGIN IMMEDIATE")
@@ -406,7 +408,7 @@ class Store:
                 db.execute(
                     "INSERT INTO markets (exchange, symbol, market_symbol, tiers_ms) VALUES (?,?,?,?) "
                     "ON CONFLICT (exchange, symbol) DO UPDATE SET tiers_ms=excluded.tiers_ms",
-                    (exchange, symbol, market_symbol or symbol, ok_ms if ok_ms is not None else _now_ms()),
+                    (exchange, symbol, market_symbol or symbol, tiers_at_ms if tiers_at_ms is not None else _now_ms()),
                 )
             if market_symbol is not None or ok_ms is not None:
                 db.execute(

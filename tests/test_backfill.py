@@ -195,3 +195,56 @@ def test_a_partial_backfill_publishes_the_short_ranges_and_says_so(server: FakeE
     # the fixture holds 3 days of 5m bars and 13 days of 1h bars
     assert ranges == ("12h", "24h", "3d")
     assert "1w, 1m, 3m" in note
+
+
+# -- 3. one request for many ---------------------------------------------------------------
+
+
+def hourly(server: FakeExchanges, db: Path, hours: int, **kw: Any) -> list[dict[str, int]]:
+    """Run the fetch once an hour for ``hours`` hours after a first fill; per run the requests
+    each exchange received (3 symbols)."""
+    config = load_config(None, symbols=["BTC/USDT:USDT", "ETH/USDT:USDT", "SOL/USDT:USDT"],
+                         retention_days=2, backfill_budget_s=0)
+    out = []
+    for h in range(hours + 1):
+        server.now_ms = NOW + h * 3_600_000
+        keys = [(e, "") for e in config.exchanges] + [
+            ("okx", "position-tiers"), ("bybit", "risk-limit"), ("hyperliquid", "fundingHistory"),
+            ("hyperliquid", "metaAndAssetCtxs"), ("binanceusdm", "fundingRate")]
+        before = {k: server.count(*k) for k in keys}
+        with Store(db) as store:
+            report = fetch_all(config, store, options=options(server, **kw))
+        assert len(report.ok) == 12, report.messages
+        out.append({f"{e} {m}".strip(): server.count(e, m) - before[(e, m)] for e, m in keys})
+    return out[1:]
+
+
+def test_hourly_runs_ask_once_for_what_one_answer_holds(server: FakeExchanges, db: Path) -> None:
+    runs = hourly(server, db, 3)
+    for run in runs:
+        # Hyperliquid: one metaAndAssetCtxs a run (the markets), which also gives the open
+        # interest of every symbol; funding history is not asked again within 8 h
+        assert run["hyperliquid metaAndAssetCtxs"] == 1
+        assert run["hyperliquid fundingHistory"] == 0 and run["binanceusdm fundingRate"] == 0
+        # the markets (ccxt asks spotMeta too) + 5m and 1h candles per symbol
+        assert run["hyperliquid"] == 2 + 2 * 3
+    # Bybit and OKX leverage tiers: once a day, except where no table is stored yet (the
+    # recorded exchange has none for some symbols): those are asked again
+    with Store(db) as st:
+        bare = {e: sum(st.count("tiers", e, s) == 0 for s in ("BTC/USDT:USDT", "ETH/USDT:USDT", "SOL/USDT:USDT"))
+                for e in ("okx", "bybit")}
+    assert bare["okx"] < 3 and bare["bybit"] < 3
+    for run in runs:
+        assert run["okx position-tiers"] == bare["okx"] and run["bybit risk-limit"] == bare["bybit"]
+    # and the store holds the same data as when everything is asked every run
+    with Store(db) as st:
+        oi = st.db.execute("SELECT count(*) FROM open_interest o JOIN series s ON s.id = o.series "
+                           "WHERE s.exchange='hyperliquid'").fetchone()[0]
+    assert oi == 3 * 4  # one snapshot row per symbol and hour
+
+
+def test_without_reuse_every_run_asks_for_everything(server: FakeExchanges, db: Path) -> None:
+    run = hourly(server, db, 1, reuse=False)[0]
+    assert run["hyperliquid metaAndAssetCtxs"] == 2  # markets + the open-interest snapshot
+    assert run["hyperliquid"] == 3 + 3 * 3  # + funding history per symbol
+    assert run["okx position-tiers"] >= 3 and run["bybit risk-limit"] >= 1

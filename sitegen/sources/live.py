@@ -71,6 +71,11 @@ HOUR_MS = 3_600_000
 DAY_MS = 86_400_000
 TIMEFRAMES = ("5m", "1h")
 OI_TIMEFRAME = "1h"
+# With FetchOptions.reuse: funding history is asked again only when the newest stored rate
+# is this old (no page draws funding; every exchange here settles at most every 8 h, except
+# Hyperliquid, hourly, whose rates then come eight at a time), and leverage tiers once a day.
+FUNDING_REFRESH_MS = 8 * HOUR_MS
+TIERS_REFRESH_MS = DAY_MS
 # Candle bars still missing after asking again, as a share of the bars asked for, above which
 # the (exchange, symbol) counts as failed this run rather than "ok with a few gaps".
 GAP_FAIL_SHARE = 0.02
@@ -356,6 +361,9 @@ class _SymbolJob:
         limit = self._limit(self.ex.profile.funding_limit)
         page = self._funding_page()
         last = self.store.last_ts(self.ex.id, self.symbol, "funding")
+        if self.ex.options.reuse and last is not None and last > self.now - FUNDING_REFRESH_MS:
+            self.head_ok.add(("funding", ""))
+            return [], None
         if last is None:
             since = max(self.start, self.now - limit * HOUR_MS)
             self.heads[("funding", "")] = since
@@ -548,6 +556,9 @@ class _SymbolJob:
             return self.max_leverage_bracket(), None
         if not self.ex.profile.tiers:
             return [], None
+        fetched = self.store.tiers_ms(self.ex.id, self.symbol)
+        if self.ex.options.reuse and fetched is not None and self.now - TIERS_REFRESH_MS < fetched <= self.now:
+            return [], None  # the stored table is less than a day old
         try:
             raw = await self.ex.call(
                 f"{self.symbol} leverage tiers", self.ex.client.fetch_market_leverage_tiers,
@@ -668,6 +679,7 @@ async def _fetch_symbol(
             open_interest={OI_TIMEFRAME: got.oi} if got.oi else None,
             funding=got.funding,
             tiers=got.tiers or None,
+            tiers_at_ms=now,
             prune=job.prune_points(),
             filled_from={k: v for k, v in job.heads.items() if k in job.head_ok},
             ok_ms=now if ok else None,
@@ -689,6 +701,20 @@ async def _fetch_symbol(
     log.debug("%s: %s", where, msg) if ok else log.info("%s: %s", where, msg)  # the report has it
     progress.symbol(where, msg)
     return SymbolResult(ex.id, symbol, market, ok, msg, counts)
+
+
+def _snapshot_from_markets(client: Any, wanted: list[str]) -> dict[str, Any]:
+    """The open-interest snapshot of ``wanted`` markets from the markets this run loaded:
+    Hyperliquid answers the markets request with metaAndAssetCtxs, which holds every perp's
+    open interest and mark price, so a second identical request would add nothing."""
+    markets = client.markets or {}
+    listed = [
+        markets[m] for m in wanted
+        if isinstance(markets.get(m), dict) and (markets[m].get("info") or {}).get("openInterest") is not None
+    ]
+    if not listed:
+        return {}
+    return dict(client.parse_open_interests(listed, wanted))
 
 
 def _snapshot_row(oi: Any, now: int) -> list[tuple[int, float | None, float]]:
@@ -795,7 +821,9 @@ async def _fetch_exchange(
                 with contextlib.suppress(UnknownSymbol):
                     wanted.append(resolve_symbol(exchange, s, client.markets or {}))
             try:
-                snapshot = await ex.call("open interest", client.fetch_open_interests, wanted)
+                snapshot = _snapshot_from_markets(client, wanted) if options.reuse else None
+                if not snapshot:
+                    snapshot = await ex.call("open interest", client.fetch_open_interests, wanted)
             except GeoBlocked:
                 raise
             except SourceError as e:
