@@ -343,8 +343,8 @@ class Store:
         (timeframe "" for funding). ``filled_from`` records, per series, the time from which
         the store now holds everything the exchange has (see :meth:`filled_from`). Either all
         of it lands or none of it does: a process killed in the middle of a prune leaves the
-        store as it was before the call. ``tiers_at_ms``: when the given tiers were fetched
-        (default: now).
+        store as it was before the call. ``tiers_at_ms``: when the tiers were asked for (also
+        when the answer held none; default with ``tiers``: now).
         """
         db = self.db
         db.execute("BEGIN IMMEDIATE")
@@ -404,7 +404,7 @@ class Store:
                     "filled_from=excluded.filled_from",
                     (self._series(exchange, symbol, kind, tf), since),
                 )
-            if tiers:
+            if tiers or tiers_at_ms is not None:
                 db.execute(
                     "INSERT INTO markets (exchange, symbol, market_symbol, tiers_ms) VALUES (?,?,?,?) "
                     "ON CONFLICT (exchange, symbol) DO UPDATE SET tiers_ms=excluded.tiers_ms",

@@ -252,6 +252,7 @@ class _SymbolJob:
         # from there, older, in this and later runs).
         self.heads: dict[tuple[str, str], int] = {}
         self.head_ok: set[tuple[str, str]] = set()
+        self.tiers_asked = False  # the exchange answered a tiers request this run
 
     def _since(self, kind: str, step: int, timeframe: str | None, head_rows: int = 0) -> int:
         """Where this run's walk of a series starts: just before its newest stored row, or,
@@ -566,6 +567,7 @@ class _SymbolJob:
             )
         except SourceError as e:  # a geo-block too: the exchange is marked, the rest is kept
             return [], f"leverage tiers: {e}"
+        self.tiers_asked = True
         brackets = []
         for t in raw or []:
             lo, hi = t.get("minNotional"), t.get("maxNotional")
@@ -679,7 +681,7 @@ async def _fetch_symbol(
             open_interest={OI_TIMEFRAME: got.oi} if got.oi else None,
             funding=got.funding,
             tiers=got.tiers or None,
-            tiers_at_ms=now,
+            tiers_at_ms=now if job.tiers_asked else None,
             prune=job.prune_points(),
             filled_from={k: v for k, v in job.heads.items() if k in job.head_ok},
             ok_ms=now if ok else None,
