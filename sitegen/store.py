@@ -28,6 +28,7 @@ from sitegen.series import Candles, Funding, LeverageTier, MarketSeries, OpenInt
 
 log = logging.getLogger(__name__)
 
+HOUR_MS = 3_600_000
 STORE_FILE = "liqmap.sqlite"  # the store's file name inside the state folder (--state)
 
 # Each entry migrates the schema from version i to i + 1; append, never edit.
@@ -664,11 +665,63 @@ class Store:
         spans = merge_spans(Span(*r) for r in self.liquidation_spans())
         return Realised(symbol, tuple(self.liquidation_rows(symbol, start)), spans)
 
+    def import_liquidations(self, other: Store) -> tuple[int, int]:
+        """Copy ``other``'s liquidation events and recording spans into this store, in ONE
+        transaction (a recorder that runs apart: publish.yml's record workflow). Events are
+        keyed, so importing the same recording twice adds nothing; spans are merged. Only what
+        is newer than this store's last recording span of each source (less an hour) is read,
+        so an hourly import of a long recording stays small. Returns (events new, spans)."""
+        newest = dict(self.db.execute(
+            "SELECT exchange || ' ' || source, max(end_ms) FROM liquidation_spans GROUP BY exchange, source"
+        ).fetchall())
+        spans = [s for s in other.liquidation_spans() if s[3] >= newest.get(f"{s[0]} {s[1]}", -(2**62)) - HOUR_MS]
+        since = min((s[2] for s in spans), default=None)
+        if since is None:
+            return 0, 0
+        events = other.liquidation_rows_all(since)
+        db = self.db
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            before = db.total_changes
+            db.executemany(
+                "INSERT INTO liquidations VALUES (?,?,?,?,?,?,?,?) ON CONFLICT DO NOTHING",
+                ((e.exchange, e.symbol, e.ts, e.side, e.price, e.amount, e.usd, e.source) for e in events),
+            )
+            added = db.total_changes - before
+            db.executemany(
+                "INSERT INTO liquidation_spans VALUES (?,?,?,?) ON CONFLICT DO UPDATE SET "
+                "end_ms=max(end_ms, excluded.end_ms)",
+                spans,
+            )
+            db.execute("COMMIT")
+        except BaseException:
+            if db.in_transaction:
+                db.execute("ROLLBACK")
+            raise
+        return added, len(spans)
+
+    def liquidation_rows_all(self, start_ms: int) -> list[Liquidation]:
+        """Every stored event of every symbol from ``start_ms`` on, oldest first."""
+        rows = self.db.execute(
+            "SELECT exchange, symbol, ts, side, price, amount, usd, source FROM liquidations "
+            "WHERE ts >= ? ORDER BY ts", (start_ms,),
+        ).fetchall()
+        return [Liquidation(*r) for r in rows]
+
     def integrity_ok(self) -> bool:
         return self.db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
 
 
 _CHECKED: set[tuple[str, int, int]] = set()  # (path, mtime, size) already quick-checked
+
+
+def import_recording(source: Path, target: Path) -> tuple[int, int]:
+    """``liqmap record --import-from``: copy the recording in store ``source`` into store
+    ``target`` (created when missing); see :meth:`Store.import_liquidations`."""
+    with Store(source, read_only=True) as other, Store(target) as store:
+        events, spans = store.import_liquidations(other)
+    log.info("%s: imported %d new liquidations and %d spans from %s", target, events, spans, source)
+    return events, spans
 
 
 def store_problem(path: Path, error: BaseException, what: str) -> str:

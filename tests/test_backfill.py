@@ -243,3 +243,38 @@ def test_without_reuse_every_run_asks_for_everything(server: FakeExchanges, db: 
     assert run["hyperliquid metaAndAssetCtxs"] == 2  # markets + the open-interest snapshot
     assert run["hyperliquid"] == 3 + 3 * 3  # + funding history per symbol
     assert run["okx position-tiers"] >= 3 and run["bybit risk-limit"] >= 1
+
+
+# -- 4. the recording runs in a workflow of its own; the build imports it -------------------
+
+
+def test_record_import_from_merges_a_separate_recording_once(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from sitegen.cli import main
+    from sitegen.liquidations import Liquidation
+
+    rec, state = tmp_path / "rec", tmp_path / "state"
+    hour = 3_600_000
+
+    def event(ts: int, usd: float) -> Liquidation:
+        return Liquidation("okx", BTC, ts, "long", 95_000.0, usd / 95_000.0, usd, "okx:liquidation-orders")
+
+    with Store(rec / "liqmap.sqlite") as st:
+        st.write_liquidations([event(NOW - 2 * hour, 5e4), event(NOW - hour, 1e4)],
+                              span=("okx", "okx:liquidation-orders", NOW - 3 * hour, NOW - hour // 2))
+    args = ["record", "--import-from", str(rec), "--state", str(state)]
+    first = CliRunner().invoke(main, args)
+    assert first.exit_code == 0, first.output
+    assert "Imported 2 new liquidations and 1 recording spans" in first.output
+    again = CliRunner().invoke(main, args)
+    assert "Imported 0 new liquidations" in again.output  # the same recording twice: nothing twice
+    # the next hour's recording continues the span and adds one event
+    with Store(rec / "liqmap.sqlite") as st:
+        st.write_liquidations([event(NOW, 2e4)], span=("okx", "okx:liquidation-orders", NOW - 3 * hour, NOW + hour))
+    assert "Imported 1 new liquidations" in CliRunner().invoke(main, args).output
+    with Store(state / "liqmap.sqlite") as st:
+        assert [e.usd for e in st.liquidation_rows(BTC)] == [5e4, 1e4, 2e4]
+        assert st.liquidation_spans() == [("okx", "okx:liquidation-orders", NOW - 3 * hour, NOW + hour)]
+    missing = CliRunner().invoke(main, ["record", "--import-from", str(tmp_path / "nope"), "--state", str(state)])
+    assert missing.exit_code != 0 and "no store there yet" in missing.output
