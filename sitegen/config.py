@@ -255,8 +255,9 @@ class Config:
         "smaller; a first fetch asks only for that, and older rows are pruned", lo=1, hi=730)
     backfill_budget_s: float = setting(
         "data", "float", 420.0,
-        "Seconds one fetch may spend on older history (the backfill) after updating every symbol to now; "
-        "the rest is fetched by the next runs, newest first, and shorter ranges are published as they fill",
+        "Seconds after the start of a fetch at which it stops fetching older history (the backfill); every "
+        "symbol is brought up to now first, whatever this says. The next runs go on from where it stopped, "
+        "newest first, and the longer ranges are published as the history covers them",
         lo=1, hi=86_400, zero_ok=True, note="0 = no limit: fetch all history in one run")
     proxy_env: str = setting(
         "data", "str", "LIQMAP_PROXY",
