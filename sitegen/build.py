@@ -143,7 +143,7 @@ def _history_note(
         return ()
     held = ", ".join(
         f"{(c.timestamp[-1] - c.timestamp[0]) / 86_400_000 + TIMEFRAME_MS[tf] / 86_400_000:.1f} days of {tf} bars"
-        for tf, c in sorted(candles.items()) if len(c)
+        for tf, c in sorted(candles.items(), key=lambda kv: TIMEFRAME_MS[kv[0]]) if len(c)
     )
     return (
         f"Ranges not published yet: {', '.join(missing)}. The data holds {held} so far; older history "
