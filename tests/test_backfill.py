@@ -226,8 +226,9 @@ def test_hourly_runs_ask_once_for_what_one_answer_holds(server: FakeExchanges, d
         # interest of every symbol; funding history is not asked again within 8 h
         assert run["hyperliquid metaAndAssetCtxs"] == 1
         assert run["hyperliquid fundingHistory"] == 0 and run["binanceusdm fundingRate"] == 0
-        # the markets (ccxt asks spotMeta too) + 5m and 1h candles per symbol
-        assert run["hyperliquid"] == 2 + 2 * 3
+        # the markets (ccxt asks spotMeta too) + 5m candles per symbol: its 1h bars are
+        # built from those
+        assert run["hyperliquid"] == 2 + 1 * 3
     # Bybit and OKX leverage tiers: once a day (also where the answer held no table)
     for run in runs:
         assert run["okx position-tiers"] == 0 and run["bybit risk-limit"] == 0
@@ -236,6 +237,15 @@ def test_hourly_runs_ask_once_for_what_one_answer_holds(server: FakeExchanges, d
         oi = st.db.execute("SELECT count(*) FROM open_interest o JOIN series s ON s.id = o.series "
                            "WHERE s.exchange='hyperliquid'").fetchone()[0]
     assert oi == 3 * 4  # one snapshot row per symbol and hour
+    # the 1h bars built from 5m bars are the exchange's own 1h bars
+    for coin in ("BTC", "ETH", "SOL"):
+        step = TIMEFRAME_MS["1h"]
+        end = NOW + 3 * step
+        want = [b for b in UNIVERSE[coin].candles["1h"] if end - 2 * DAY <= b[0] and b[0] + step <= end]
+        with Store(db) as st:
+            got = [tuple(r[:6]) for r in st.candle_rows("hyperliquid", f"{coin}/USDT:USDT", "1h")]
+        assert [g[0] for g in got] == [w[0] for w in want]
+        assert [v for g in got for v in g] == pytest.approx([v for w in want for v in w], rel=1e-9)
 
 
 def test_without_reuse_every_run_asks_for_everything(server: FakeExchanges, db: Path) -> None:

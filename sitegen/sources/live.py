@@ -457,6 +457,28 @@ class _SymbolJob:
             log.warning("%s open interest: dropped %d unusable value(s)", self.where, dropped)
         return [out[t] for t in sorted(out)]
 
+    def hours_from_5m(self, rows_5m: list[CandleRow]) -> list[CandleRow] | None:
+        """The 1h bars this run would ask for, built from 5m bars (fetched now or stored):
+        open of the first, highest high, lowest low, close of the last, volumes summed. None
+        when any of those hours lacks one of its twelve 5m bars."""
+        hour, five = TIMEFRAME_MS["1h"], TIMEFRAME_MS["5m"]
+        since = self._since("candles", hour, "1h")
+        last = _floor(self.now, hour) - hour
+        if since > last:
+            return []
+        bars = {r[0]: r for r in self.store.candle_rows(self.ex.id, self.symbol, "5m") if r[0] >= since}
+        bars.update((r[0], r) for r in rows_5m)
+        out: list[CandleRow] = []
+        for h in range(since, last + 1, hour):
+            parts = [bars.get(h + i * five) for i in range(hour // five)]
+            if any(p is None for p in parts):
+                return None
+            ps = [p for p in parts if p is not None]
+            taker = [p[6] for p in ps if p[6] is not None]
+            out.append((h, ps[0][1], max(p[2] for p in ps), min(p[3] for p in ps), ps[-1][4],
+                        sum(p[5] for p in ps), sum(taker) if len(taker) == len(ps) else None))
+        return out
+
     # -- backfill: older history, newest first, one page per series and round ----------------
 
     def prune_points(self) -> dict[tuple[str, str], int]:
@@ -631,9 +653,16 @@ async def _fetch_symbol(
         jobs.append(job)
     got = _Fetched()
     try:
-        c5, c1, fund, tiers = await asyncio.gather(
-            job.candles("5m"), job.candles("1h"), job.funding(), job.tiers()
-        )
+        if ex.adapter.hours_from_5m and ex.options.reuse and store.last_ts(ex.id, symbol, "candles", "1h"):
+            # the hourly update from the 5m bars this run fetched (one request, not two); a
+            # new series, or an hour not fully covered by 5m bars, asks for 1h bars as usual
+            c5, fund, tiers = await asyncio.gather(job.candles("5m"), job.funding(), job.tiers())
+            derived = job.hours_from_5m(c5[0])
+            c1 = (derived, None) if derived is not None else await job.candles("1h")
+        else:
+            c5, c1, fund, tiers = await asyncio.gather(
+                job.candles("5m"), job.candles("1h"), job.funding(), job.tiers()
+            )
         for tf, (rows, err) in zip(TIMEFRAMES, (c5, c1), strict=True):
             got.candles[tf] = rows
             if err:
