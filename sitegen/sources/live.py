@@ -462,7 +462,10 @@ class _SymbolJob:
         open of the first, highest high, lowest low, close of the last, volumes summed. None
         when any of those hours lacks one of its twelve 5m bars."""
         hour, five = TIMEFRAME_MS["1h"], TIMEFRAME_MS["5m"]
-        since = self._since("candles", hour, "1h")
+        # only hours not stored yet: the stored ones came from the exchange (or from here)
+        # and stay as they are, so a second run changes nothing
+        newest = self.store.last_ts(self.ex.id, self.symbol, "candles", "1h")
+        since = self._since("candles", hour, "1h") if newest is None else newest + hour
         last = _floor(self.now, hour) - hour
         if since > last:
             return []
@@ -476,7 +479,7 @@ class _SymbolJob:
             ps = [p for p in parts if p is not None]
             taker = [p[6] for p in ps if p[6] is not None]
             out.append((h, ps[0][1], max(p[2] for p in ps), min(p[3] for p in ps), ps[-1][4],
-                        sum(p[5] for p in ps), sum(taker) if len(taker) == len(ps) else None))
+                        math.fsum(p[5] for p in ps), math.fsum(taker) if len(taker) == len(ps) else None))
         return out
 
     # -- backfill: older history, newest first, one page per series and round ----------------
