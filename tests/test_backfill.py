@@ -288,3 +288,66 @@ def test_record_import_from_merges_a_separate_recording_once(tmp_path: Path) -> 
         assert st.liquidation_spans() == [("okx", "okx:liquidation-orders", NOW - 3 * hour, NOW + hour)]
     missing = CliRunner().invoke(main, ["record", "--import-from", str(tmp_path / "nope"), "--state", str(state)])
     assert missing.exit_code != 0 and "no store there yet" in missing.output
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("delay_s", [0.05, 0.2, 0.45])
+def test_a_fetch_killed_during_the_backfill_leaves_no_hole(server: FakeExchanges, db: Path, delay_s: float) -> None:
+    """SIGKILL the real fetch in a subprocess while it walks back through older history: the
+    store is intact, everything from its recorded coverage to now is there, and the next run
+    completes it exactly."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    root = Path(__file__).resolve().parent.parent
+    server.add_fault("binanceusdm", "delay", "klines", times=None, delay_s=0.03)
+    script = (
+        "import sys\n"
+        "from sitegen.config import load_config\n"
+        "from sitegen.sources.live import FetchOptions, fetch_all\n"
+        "from sitegen.store import Store\n"
+        "url, now, db = sys.argv[1], int(sys.argv[2]), sys.argv[3]\n"
+        "config = load_config(None, exchanges=['binanceusdm'], symbols=['BTC/USDT:USDT'], retention_days=130,"
+        " backfill_budget_s=0)\n"
+        "opts = FetchOptions(api_urls={'binanceusdm': url}, now_ms=now, page_limits={'binanceusdm': 20},"
+        " limit_scale=1000.0, backoff_s=0.001)\n"
+        "with Store(db) as st:\n"
+        "    fetch_all(config, st, options=opts)\n"
+    )
+    proc = subprocess.Popen([sys.executable, "-c", script, server.api_urls()["binanceusdm"], str(NOW), str(db)],
+                            cwd=root, env={**os.environ, "PYTHONPATH": str(root)}, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 60
+        head = None
+        while time.monotonic() < deadline and proc.poll() is None:
+            if db.exists():
+                try:
+                    with Store(db, read_only=True) as st:
+                        front = st.filled_from("binanceusdm", BTC, "candles", "5m")
+                except Exception:  # created or migrated at this moment
+                    front = None
+                head = head or front
+                if front is not None and head is not None and front < head:
+                    break  # the backfill has written a page
+            time.sleep(0.01)
+        time.sleep(delay_s)
+        assert proc.poll() is None, "the fetch ended before it could be killed"
+        os.killpg(proc.pid, signal.SIGKILL)
+    finally:
+        proc.wait(timeout=30)
+    with Store(db) as st:
+        assert st.integrity_ok()
+        for tf in ("5m", "1h"):
+            front = st.filled_from("binanceusdm", BTC, "candles", tf)
+            got = [tuple(r[:6]) for r in st.candle_rows("binanceusdm", BTC, tf)]
+            if front is None:
+                continue
+            want = [b for b in served("BTC", tf, 122) if b[0] >= front]
+            assert [g for g in got if g[0] >= front] == want, tf  # no hole from coverage to now
+    fetch(server, db, page_limits={"binanceusdm": 20})
+    assert {tf: stored(db, "binanceusdm", tf) for tf in ("5m", "1h")} == {
+        tf: served("BTC", tf, 122) for tf in ("5m", "1h")
+    }
