@@ -41,14 +41,14 @@ from sitegen.assemble import (
     read_part,
     require_fresh_share,
 )
-from sitegen.config import RANGES, Config, build_workers, slugify
+from sitegen.config import MODEL_BARS, RANGES, Config, build_workers, slugify
 from sitegen.errors import NOT_LISTED, BuildError, LiqmapError, NotListed, SourceError, not_listed_note
 from sitegen.evaluation import calibration_report
 from sitegen.liquidations import Realised
 from sitegen.model.calibration import CalibrationReport
 from sitegen.model.types import ModelInput, ModelParams, ModelResult
 from sitegen.report import SiteData, SymbolReport
-from sitegen.series import TIMEFRAME_MS, MarketSeries
+from sitegen.series import TIMEFRAME_MS, Candles, MarketSeries
 from sitegen.site.writer import StagedSite
 from sitegen.sources.adapters import adapter
 
@@ -57,9 +57,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-# How many bars of each timeframe the model runs over: the longest range of that timeframe
-# plus warm-up, so positions opened before the visible window are on the map.
-MODEL_BARS = {"5m": 3 * RANGES["1w"][1], "1h": RANGES["3m"][1] + RANGES["1m"][1]}
 
 
 class SeriesSource(Protocol):
@@ -141,6 +138,7 @@ def analyse_symbol(
             f"they need {'/'.join(sorted({RANGES[r][0] for r in config.ranges}))} bars and the data has "
             f"only {'/'.join(sorted(candles))} bars"
         )
+    notes = (*notes, *_history_note(config.ranges, ranges, candles, series))
     return SymbolReport(
         symbol=symbol,
         slug=slugify(symbol),
@@ -154,6 +152,24 @@ def analyse_symbol(
         source=series[0].source,
         volume_model=volume_model,
         notes=tuple(notes),
+    )
+
+
+def _history_note(
+    wanted: Sequence[str], shown: Sequence[str], candles: dict[str, Candles], series: Sequence[MarketSeries]
+) -> tuple[str, ...]:
+    """Say which ranges wait for history (a store still filling, or a young market); the
+    embedded sample is a fixed recording and says nothing."""
+    missing = [r for r in wanted if r not in shown]
+    if not missing or all(s.source == "sample" for s in series):
+        return ()
+    held = ", ".join(
+        f"{(c.timestamp[-1] - c.timestamp[0]) / 86_400_000 + TIMEFRAME_MS[tf] / 86_400_000:.1f} days of {tf} bars"
+        for tf, c in sorted(candles.items(), key=lambda kv: TIMEFRAME_MS[kv[0]]) if len(c)
+    )
+    return (
+        f"Ranges not published yet: {', '.join(missing)}. The data holds {held} so far; older history "
+        "is fetched a little more every run (or the market is younger than the range)",
     )
 
 

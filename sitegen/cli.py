@@ -256,11 +256,14 @@ def _duration(text: str | None) -> float | None:
               help="Record this long, then flush and exit (90s, 45m, 2h). Default: until stopped.")
 @click.option("--flush", "flush_s", type=float, default=5.0, show_default=True,
               help="Write to the store at least every this many seconds.")
+@click.option("--import-from", "import_from", metavar="DIR", type=click.Path(file_okay=False, path_type=Path),
+              help="Instead of recording: copy what a recorder wrote into its own store (its --state "
+                   "folder DIR) into this store, then exit (publish.yml's separate record workflow).")
 @verbose_option
 @quiet_option
 def record(
     config_file: Path | None, symbols: str | None, exchanges: str | None, state_dir: Path | None,
-    duration: str | None, flush_s: float, verbose: int, quiet: bool,
+    duration: str | None, flush_s: float, verbose: int, quiet: bool, import_from: Path | None = None,
 ) -> None:
     """Record realised liquidations from the exchanges' public websocket streams.
 
@@ -273,12 +276,24 @@ def record(
     Examples:
       liqmap record --state .liqmap                  # until stopped (a systemd service)
       liqmap record --for 55m --exchanges okx        # inside a scheduled job
+      liqmap record --import-from .liqmap-record     # merge a recording made elsewhere
     """
     from sitegen.sources.record import STREAMS, RecordOptions
     from sitegen.sources.record import record as run_record
 
     _setup_logging(verbose, quiet)
     seconds = _duration(duration)
+    if import_from is not None:
+        from sitegen.store import import_recording
+
+        try:
+            config = load_config(config_file, state_dir=state_dir)
+            events, spans = import_recording(import_from / "liqmap.sqlite", config.state_dir / "liqmap.sqlite")
+        except LiqmapError as e:
+            raise _fail(e) from None
+        if not quiet:
+            click.echo(f"Imported {events} new liquidations and {spans} recording spans from {import_from}.")
+        return
     try:
         config = load_config(config_file, symbols=symbols, exchanges=exchanges, state_dir=state_dir)
         chosen = [e for e in config.exchanges if e in STREAMS] if exchanges is None else list(config.exchanges)

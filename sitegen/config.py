@@ -37,6 +37,24 @@ RANGES: dict[str, tuple[str, int]] = {
     "1m": ("1h", 720),
     "3m": ("1h", 2160),
 }
+# How many bars of each timeframe the model runs over: the longest range of that timeframe
+# plus warm-up, so positions opened before the visible window are on the map (the build reads
+# this many; the store keeps them, see ``keep_days``).
+MODEL_BARS = {"5m": 3 * RANGES["1w"][1], "1h": RANGES["3m"][1] + RANGES["1m"][1]}
+# Extra days the store keeps beyond what the model reads: a skipped hourly run or two, and the
+# bars a shifting window needs, are never refetched.
+KEEP_MARGIN_DAYS = {"5m": 1.0, "1h": 2.0}
+_TF_MINUTES = {"5m": 5, "1h": 60}
+
+
+def keep_days(timeframe: str, cap_days: float) -> float:
+    """Days of ``timeframe`` bars the store keeps (and a first fetch asks for): what the pages
+    read (``MODEL_BARS``) plus a margin, at most ``cap_days`` ([data] retention_days).
+    5m: 21 + 1 = 22 days; 1h: 120 + 2 = 122 days (open interest and funding follow 1h)."""
+    need = MODEL_BARS[timeframe] * _TF_MINUTES[timeframe] / 1440 + KEEP_MARGIN_DAYS[timeframe]
+    return min(need, float(cap_days))
+
+
 # The one spelling of a unified perpetual symbol; the JSON schemas carry the same pattern
 # (tests/test_schemas.py checks they agree).
 SYMBOL_PATTERN = r"^[A-Z0-9]{1,20}/[A-Z0-9]{2,10}:[A-Z0-9]{2,10}$"
@@ -254,7 +272,16 @@ class Config:
         "data", "ranges", tuple(RANGES), "Page ranges; a range is published only where the data covers it")
     state_dir: Path = setting("data", "path", Path(".liqmap"), "Local store of fetched history (SQLite)")  # noqa: RUF009
     retention_days: int = setting(
-        "data", "int", 120, "Days of history the store keeps (and a first fetch asks for)", lo=1, hi=730)
+        "data", "int", 130,
+        "At most this many days of history per timeframe in the store. It keeps what the pages read plus a "
+        "margin (5m bars: 22 days, 1h bars, open interest and funding: 122 days), or less when this is "
+        "smaller; a first fetch asks only for that, and older rows are pruned", lo=1, hi=730)
+    backfill_budget_s: float = setting(
+        "data", "float", 420.0,
+        "Seconds after the start of a fetch at which it stops fetching older history (the backfill); every "
+        "symbol is brought up to now first, whatever this says. The next runs go on from where it stopped, "
+        "newest first, and the longer ranges are published as the history covers them",
+        lo=1, hi=86_400, zero_ok=True, note="0 = no limit: fetch all history in one run")
     proxy_env: str = setting(
         "data", "str", "LIQMAP_PROXY",
         "Environment variable that holds an HTTPS proxy URL for exchanges that block the runner")

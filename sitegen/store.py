@@ -16,7 +16,7 @@ import errno
 import logging
 import sqlite3
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
 
@@ -28,6 +28,7 @@ from sitegen.series import Candles, Funding, LeverageTier, MarketSeries, OpenInt
 
 log = logging.getLogger(__name__)
 
+HOUR_MS = 3_600_000
 STORE_FILE = "liqmap.sqlite"  # the store's file name inside the state folder (--state)
 
 # Each entry migrates the schema from version i to i + 1; append, never edit.
@@ -126,6 +127,19 @@ MIGRATIONS: tuple[str, ...] = (
         end_ms INTEGER NOT NULL CHECK (end_ms >= start_ms),
         PRIMARY KEY (exchange, source, start_ms)
     ) WITHOUT ROWID;
+    """,
+    # 4 -> 5: how far back each series is complete (the backfill resumes from there across
+    # runs), and when each market's leverage tiers were last fetched (they rarely change).
+    # A store filled before this version was filled forward from its oldest row.
+    """
+    CREATE TABLE coverage (
+        series INTEGER PRIMARY KEY REFERENCES series (id),
+        filled_from INTEGER NOT NULL
+    );
+    INSERT INTO coverage SELECT series, min(ts) FROM candles GROUP BY series;
+    INSERT INTO coverage SELECT series, min(ts) FROM open_interest GROUP BY series;
+    INSERT INTO coverage SELECT series, min(ts) FROM funding GROUP BY series;
+    ALTER TABLE markets ADD COLUMN tiers_ms INTEGER;
     """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -319,11 +333,19 @@ class Store:
         tiers: Sequence[LeverageTier] | None = None,
         prune_before_ms: int | None = None,
         ok_ms: int | None = None,
+        prune: Mapping[tuple[str, str], int] | None = None,
+        filled_from: Mapping[tuple[str, str], int] | None = None,
+        tiers_at_ms: int | None = None,
     ) -> None:
         """Upsert everything fetched for one (exchange, symbol) in ONE transaction.
 
         ``tiers`` replaces the stored tier table when given. ``prune_before_ms`` deletes rows
-        older than it (retention). Either all of it lands or none of it does.
+        older than it (retention), ``prune`` per series: {(kind, timeframe): before_ms}
+        (timeframe "" for funding). ``filled_from`` records, per series, the time from which
+        the store now holds everything the exchange has (see :meth:`filled_from`). Either all
+        of it lands or none of it does: a process killed in the middle of a prune leaves the
+        store as it was before the call. ``tiers_at_ms``: when the tiers were asked for (also
+        when the answer held none; default with ``tiers``: now).
         """
         db = self.db
         db.execute("BEGIN IMMEDIATE")
@@ -369,6 +391,26 @@ class Store:
                         "(SELECT id FROM series WHERE exchange=? AND symbol=? AND kind=?)",
                         (prune_before_ms, exchange, symbol, table),
                     )
+            for (kind, tf), before in (prune or {}).items():
+                if kind not in KINDS:
+                    raise ValueError(f"unknown kind {kind!r}")
+                db.execute(
+                    f"DELETE FROM {kind} WHERE ts < ? AND series = (SELECT id FROM series "
+                    "WHERE exchange=? AND symbol=? AND kind=? AND timeframe=?)",
+                    (before, exchange, symbol, kind, tf),
+                )
+            for (kind, tf), since in (filled_from or {}).items():
+                db.execute(
+                    "INSERT INTO coverage VALUES (?,?) ON CONFLICT (series) DO UPDATE SET "
+                    "filled_from=excluded.filled_from",
+                    (self._series(exchange, symbol, kind, tf), since),
+                )
+            if tiers or tiers_at_ms is not None:
+                db.execute(
+                    "INSERT INTO markets (exchange, symbol, market_symbol, tiers_ms) VALUES (?,?,?,?) "
+                    "ON CONFLICT (exchange, symbol) DO UPDATE SET tiers_ms=excluded.tiers_ms",
+                    (exchange, symbol, market_symbol or symbol, tiers_at_ms if tiers_at_ms is not None else _now_ms()),
+                )
             if market_symbol is not None or ok_ms is not None:
                 db.execute(
                     "INSERT INTO markets (exchange, symbol, market_symbol, last_ok_ms, last_error) "
@@ -424,6 +466,21 @@ class Store:
         row = self.db.execute(sql + ")", args).fetchone()
         return None if row[0] is None else int(row[0])
 
+    def first_ts(self, exchange: str, symbol: str, kind: str, timeframe: str | None = None) -> int | None:
+        """Timestamp of the oldest stored row of ``kind`` (candles, open_interest, funding)."""
+        if kind not in KINDS:
+            raise ValueError(f"unknown kind {kind!r}")
+        sql = (
+            f"SELECT min(ts) FROM {kind} WHERE series IN "
+            "(SELECT id FROM series WHERE exchange=? AND symbol=? AND kind=?"
+        )
+        args: tuple[object, ...] = (exchange, symbol, kind)
+        if timeframe is not None:
+            sql += " AND timeframe=?"
+            args += (timeframe,)
+        row = self.db.execute(sql + ")", args).fetchone()
+        return None if row[0] is None else int(row[0])
+
     def count(self, kind: str, exchange: str | None = None, symbol: str | None = None) -> int:
         """Rows of ``kind`` (candles, open_interest, funding, tiers), optionally for one market."""
         if kind not in (*KINDS, "tiers"):
@@ -452,6 +509,23 @@ class Store:
             "AND kind='candles' AND timeframe=?) ORDER BY ts",
             (exchange, symbol, timeframe),
         ).fetchall()
+
+    def filled_from(self, exchange: str, symbol: str, kind: str, timeframe: str) -> int | None:
+        """The time (ms) from which the store holds every row of the series the exchange has,
+        up to its newest stored row; None when nothing is recorded (a new series)."""
+        row = self.db.execute(
+            "SELECT c.filled_from FROM coverage c JOIN series s ON s.id = c.series "
+            "WHERE s.exchange=? AND s.symbol=? AND s.kind=? AND s.timeframe=?",
+            (exchange, symbol, kind, timeframe),
+        ).fetchone()
+        return None if row is None else int(row[0])
+
+    def tiers_ms(self, exchange: str, symbol: str) -> int | None:
+        """When the leverage tiers of (exchange, symbol) were last stored (ms), or None."""
+        row = self.db.execute(
+            "SELECT tiers_ms FROM markets WHERE exchange=? AND symbol=?", (exchange, symbol)
+        ).fetchone()
+        return None if row is None or row[0] is None else int(row[0])
 
     def market_symbol(self, exchange: str, symbol: str) -> str | None:
         row = self.db.execute(
@@ -598,11 +672,63 @@ class Store:
         spans = merge_spans(Span(*r) for r in self.liquidation_spans())
         return Realised(symbol, tuple(self.liquidation_rows(symbol, start)), spans)
 
+    def import_liquidations(self, other: Store) -> tuple[int, int]:
+        """Copy ``other``'s liquidation events and recording spans into this store, in ONE
+        transaction (a recorder that runs apart: publish.yml's record workflow). Events are
+        keyed, so importing the same recording twice adds nothing; spans are merged. Only what
+        is newer than this store's last recording span of each source (less an hour) is read,
+        so an hourly import of a long recording stays small. Returns (events new, spans)."""
+        newest = dict(self.db.execute(
+            "SELECT exchange || ' ' || source, max(end_ms) FROM liquidation_spans GROUP BY exchange, source"
+        ).fetchall())
+        spans = [s for s in other.liquidation_spans() if s[3] >= newest.get(f"{s[0]} {s[1]}", -(2**62)) - HOUR_MS]
+        since = min((s[2] for s in spans), default=None)
+        if since is None:
+            return 0, 0
+        events = other.liquidation_rows_all(since)
+        db = self.db
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            before = db.total_changes
+            db.executemany(
+                "INSERT INTO liquidations VALUES (?,?,?,?,?,?,?,?) ON CONFLICT DO NOTHING",
+                ((e.exchange, e.symbol, e.ts, e.side, e.price, e.amount, e.usd, e.source) for e in events),
+            )
+            added = db.total_changes - before
+            db.executemany(
+                "INSERT INTO liquidation_spans VALUES (?,?,?,?) ON CONFLICT DO UPDATE SET "
+                "end_ms=max(end_ms, excluded.end_ms)",
+                spans,
+            )
+            db.execute("COMMIT")
+        except BaseException:
+            if db.in_transaction:
+                db.execute("ROLLBACK")
+            raise
+        return added, len(spans)
+
+    def liquidation_rows_all(self, start_ms: int) -> list[Liquidation]:
+        """Every stored event of every symbol from ``start_ms`` on, oldest first."""
+        rows = self.db.execute(
+            "SELECT exchange, symbol, ts, side, price, amount, usd, source FROM liquidations "
+            "WHERE ts >= ? ORDER BY ts", (start_ms,),
+        ).fetchall()
+        return [Liquidation(*r) for r in rows]
+
     def integrity_ok(self) -> bool:
         return self.db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
 
 
 _CHECKED: set[tuple[str, int, int]] = set()  # (path, mtime, size) already quick-checked
+
+
+def import_recording(source: Path, target: Path) -> tuple[int, int]:
+    """``liqmap record --import-from``: copy the recording in store ``source`` into store
+    ``target`` (created when missing); see :meth:`Store.import_liquidations`."""
+    with Store(source, read_only=True) as other, Store(target) as store:
+        events, spans = store.import_liquidations(other)
+    log.info("%s: imported %d new liquidations and %d spans from %s", target, events, spans, source)
+    return events, spans
 
 
 def store_problem(path: Path, error: BaseException, what: str) -> str:
@@ -642,6 +768,10 @@ def store_problem(path: Path, error: BaseException, what: str) -> str:
             "away and run `liqmap fetch` to start a new store"
         )
     return f"{path}: {what}: {error} (check the file and --state)"
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)
 
 
 def _statements(script: str) -> Iterable[str]:

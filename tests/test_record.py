@@ -96,7 +96,7 @@ def test_store_migrates_and_upserts_idempotently(tmp_path: Path) -> None:
     ev = Liquidation("binanceusdm", "BTC/USDT:USDT", 1767696426116, "short", 93920.9, 0.012,
                      93920.9 * 0.012, "binanceusdm:!forceOrder@arr")
     with Store(db) as st:
-        assert st.schema_version == len(MIGRATIONS) == 4
+        assert st.schema_version == len(MIGRATIONS) == 5  # 3 -> 4 (liquidations) -> 5 (coverage)
         assert st.count("funding") == 1  # migrated, nothing lost
         assert st.write_liquidations([ev, ev], span=("binanceusdm", "x", 1, 5)) == 1
         assert st.write_liquidations([ev], span=("binanceusdm", "x", 1, 9)) == 0

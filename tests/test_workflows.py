@@ -19,7 +19,9 @@ import yaml
 ROOT = Path(__file__).resolve().parent.parent
 WORKFLOWS = ROOT / ".github" / "workflows"
 PUBLISH = WORKFLOWS / "publish.yml"
+RECORD = WORKFLOWS / "record.yml"
 CI = WORKFLOWS / "ci.yml"
+ALL_WORKFLOWS = (PUBLISH, RECORD, CI)
 PIN_RE = re.compile(
     r"^\s*(?:-\s*)?uses:\s*(?P<action>[\w.-]+/[\w./-]+)@(?P<ref>\S+)"
     r"(?P<comment>\s+#\s*(?P<ver>v\d+(\.\d+)*))?\s*$"
@@ -45,7 +47,7 @@ def load(path: Path) -> dict:
 
 def test_zizmor_has_no_findings() -> None:
     proc = subprocess.run(
-        [tool("zizmor"), "--offline", "--no-progress", str(PUBLISH), str(CI)],
+        [tool("zizmor"), "--offline", "--no-progress", *map(str, ALL_WORKFLOWS)],
         capture_output=True, text=True, timeout=120,
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
@@ -54,13 +56,13 @@ def test_zizmor_has_no_findings() -> None:
 
 def test_workflows_match_the_github_schema() -> None:
     proc = subprocess.run(
-        [tool("check-jsonschema"), "--builtin-schema", "vendor.github-workflows", str(PUBLISH), str(CI)],
+        [tool("check-jsonschema"), "--builtin-schema", "vendor.github-workflows", *map(str, ALL_WORKFLOWS)],
         capture_output=True, text=True, timeout=120,
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
-@pytest.mark.parametrize("path", [PUBLISH, CI], ids=lambda p: p.name)
+@pytest.mark.parametrize("path", ALL_WORKFLOWS, ids=lambda p: p.name)
 def test_every_action_is_pinned_by_commit_with_its_version(path: Path) -> None:
     uses = [line for line in path.read_text().splitlines() if re.match(r"^\s*(-\s*)?uses:", line)]
     assert uses
@@ -73,7 +75,7 @@ def test_every_action_is_pinned_by_commit_with_its_version(path: Path) -> None:
 
 def test_same_action_same_pin_everywhere() -> None:
     pins: dict[str, set[str]] = {}
-    for path in (PUBLISH, CI):
+    for path in ALL_WORKFLOWS:
         for line in path.read_text().splitlines():
             m = PIN_RE.match(line)
             if m:
@@ -97,8 +99,14 @@ def test_least_privilege_permissions() -> None:
     assert wf["permissions"] == {}
     jobs = wf["jobs"]
     assert jobs["build"]["permissions"] == {"contents": "read", "pages": "read"}
+    assert jobs["fetch"]["permissions"] == {"contents": "read", "pages": "read"}
+    assert jobs["shard"]["permissions"] == {"contents": "read"}
+    assert jobs["assemble"]["permissions"] == {"contents": "read"}
     assert jobs["deploy"]["permissions"] == {"pages": "write", "id-token": "write"}
     assert jobs["keepalive"]["permissions"] == {"contents": "write"}
+    record = load(RECORD)
+    assert record["permissions"] == {}
+    assert record["jobs"]["record"]["permissions"] == {"contents": "read"}
     ci = load(CI)
     assert ci["permissions"] == {}
     assert ci["jobs"]["test"]["permissions"] == {"contents": "read"}
@@ -123,35 +131,59 @@ def test_build_job_builds_checks_and_uploads_in_order() -> None:
     assert build["steps"][1]["with"]["python-version"] == "3.12"
 
 
+def _caches(job: dict, kind: str) -> dict[str, dict]:
+    """{path: with} of the job's cache steps of ``kind`` (restore or save)."""
+    return {s["with"]["path"]: s["with"] for s in job["steps"] if f"cache/{kind}" in s.get("uses", "")}
+
+
 def test_store_cache_unique_key_restore_by_prefix() -> None:
-    steps = _steps(load(PUBLISH)["jobs"]["build"])
-    restore = next(s for s in steps.values() if "cache/restore" in s.get("uses", ""))
-    save = next(s for s in steps.values() if "cache/save" in s.get("uses", ""))
-    assert "${{ github.run_id }}" in restore["with"]["key"]
-    assert restore["with"]["key"] == save["with"]["key"]
-    assert restore["with"]["key"].startswith(restore["with"]["restore-keys"])
-    assert ".liqmap" in restore["with"]["path"].split()  # the SQLite store (config state_dir)
-    assert restore["with"]["path"] == save["with"]["path"]
+    jobs = {**load(PUBLISH)["jobs"], "record": load(RECORD)["jobs"]["record"]}
+    saved: dict[str, str] = {}
+    for name, job in jobs.items():
+        for path, w in _caches(job, "save").items():
+            assert w["key"].endswith("-${{ github.run_id }}"), (name, path)  # immutable: one per run
+            saved.setdefault(path, w["key"])
+            assert saved[path] == w["key"], (name, path)  # one key per folder, in every job
+        for path, w in _caches(job, "restore").items():
+            if name != "keepalive":  # keepalive restores exactly this run's site
+                assert w["key"].startswith(w["restore-keys"]), (name, path)
+    assert set(saved) == {".liqmap", "site", ".liqmap-record"}  # the SQLite store (config state_dir)
+    # the publish jobs read the recording the record workflow saves
+    for name in ("build", "fetch"):
+        rec = _caches(jobs[name], "restore")[".liqmap-record"]
+        assert rec["restore-keys"] == saved[".liqmap-record"].removesuffix("${{ github.run_id }}")
 
 
 def test_proxy_comes_from_a_secret_via_env_only() -> None:
-    text = PUBLISH.read_text()
-    steps = _steps(load(PUBLISH)["jobs"]["build"])
-    for name in ("Build", "Record realised liquidations"):
-        assert steps[name]["env"]["LIQMAP_PROXY"] == "${{ secrets.LIQMAP_PROXY }}"
-    assert text.count("secrets.") == 2
-    # an environment secret: only the job running in that environment can read it
-    assert load(PUBLISH)["jobs"]["build"]["environment"] == "exchange-proxy"
-    # expressions never land inside shell code (template injection)
-    for job in load(PUBLISH)["jobs"].values():
-        for step in job["steps"]:
-            assert "${{" not in step.get("run", ""), step
+    publish, record = load(PUBLISH)["jobs"], load(RECORD)["jobs"]
+    users = {("build", "Build"), ("fetch", "Fetch")}
+    for job, step in users:
+        assert _steps(publish[job])[step]["env"]["LIQMAP_PROXY"] == "${{ secrets.LIQMAP_PROXY }}"
+    assert _steps(record["record"])["Record realised liquidations"]["env"]["LIQMAP_PROXY"] == (
+        "${{ secrets.LIQMAP_PROXY }}"
+    )
+    assert PUBLISH.read_text().count("secrets.") == 2 and RECORD.read_text().count("secrets.") == 1
+    # an environment secret: only the jobs running in that environment can read it, and only
+    # those that talk to the exchanges run there (shards build --offline)
+    assert {n for n, j in publish.items() if j.get("environment") == "exchange-proxy"} == {"build", "fetch"}
+    assert record["record"]["environment"] == "exchange-proxy"
+    for path in (PUBLISH, RECORD):
+        for job in load(path)["jobs"].values():
+            for step in job["steps"]:
+                run = step.get("run", "")
+                # expressions never land inside shell code (template injection)
+                assert "${{" not in run, step
+                # nothing prints the environment or traces commands with their arguments
+                assert not re.search(r"set -[a-z]*x|\benv\b\s*$|printenv|LIQMAP_PROXY", run, re.M), step
 
 
 def test_deploy_only_after_a_successful_build() -> None:
     jobs = load(PUBLISH)["jobs"]
-    assert jobs["deploy"]["needs"] == "build"
-    assert "if" not in jobs["deploy"]  # default: needs succeeded
+    assert jobs["deploy"]["needs"] == ["build", "assemble"]
+    # one of the two ways (one job, or shards + assemble) ran and succeeded
+    assert jobs["deploy"]["if"] == (
+        "${{ !cancelled() && (needs.build.result == 'success' || needs.assemble.result == 'success') }}"
+    )
     assert jobs["deploy"]["environment"]["name"] == "github-pages"
     assert "deploy-pages" in jobs["deploy"]["steps"][0]["uses"]
 
@@ -162,6 +194,7 @@ def test_weekly_keepalive_commit() -> None:
     weekly = [s["cron"] for s in wf["on"]["schedule"] if s["cron"] != "17 * * * *"]
     assert weekly and weekly[0].split()[4] != "*"  # runs on one weekday
     assert f"github.event.schedule == '{weekly[0]}'" in keep["if"]
+    assert "needs.build.result == 'success' || needs.assemble.result == 'success'" in keep["if"]
     run = keep["steps"][-1]["run"]
     assert "git commit" in run and "git" in run and "push origin" in run
 
@@ -205,13 +238,18 @@ def _lock() -> dict[str, tuple[str, list[str]]]:
 
 
 def test_publish_installs_only_from_the_hash_locked_file() -> None:
-    install = _steps(load(PUBLISH)["jobs"]["build"])["Install liqmap"]["run"].strip().splitlines()
-    assert install == [
-        "python -m pip install --require-hashes --only-binary=:all: -r requirements/publish.txt",
-        "python -m pip install --no-deps --no-build-isolation --no-index .",
-    ]
-    text = PUBLISH.read_text()
-    assert text.count("pip install") == 2
+    for path in (PUBLISH, RECORD):
+        installing = 0
+        for name, job in load(path)["jobs"].items():
+            if not any("liqmap" in s.get("run", "") for s in job["steps"]):
+                continue
+            install = _steps(job)["Install liqmap"]["run"].strip().splitlines()
+            assert install == [
+                "python -m pip install --require-hashes --only-binary=:all: -r requirements/publish.txt",
+                "python -m pip install --no-deps --no-build-isolation --no-index .",
+            ], name
+            installing += 1
+        assert path.read_text().count("pip install") == 2 * installing
 
 
 def test_lock_pins_every_dependency_with_hashes() -> None:
@@ -236,3 +274,56 @@ def test_lock_pins_every_dependency_with_hashes() -> None:
 def test_the_regenerate_command_is_documented_and_is_the_one_used() -> None:
     assert LOCK_COMMAND in LOCK.read_text().splitlines()[1]
     assert LOCK_COMMAND in (ROOT / "README.md").read_text()
+
+
+# -- issue 14 item 7: the hourly time budget, recording apart, the shard switch -----------
+
+
+def test_publish_jobs_fit_the_hourly_budget_and_recording_runs_apart() -> None:
+    publish = load(PUBLISH)
+    for name, job in publish["jobs"].items():
+        assert job["timeout-minutes"] <= 15, name  # fetch + build, no recording
+    assert "liqmap record --for" not in PUBLISH.read_text()
+    record = load(RECORD)
+    assert record["concurrency"] == {"group": "record", "cancel-in-progress": False}
+    assert [s["cron"] for s in record["on"]["schedule"]] and "workflow_dispatch" in record["on"]
+    assert not any(k.startswith("pull_request") for k in record["on"])
+    job = record["jobs"]["record"]
+    run = _steps(job)["Record realised liquidations"]["run"]
+    assert "liqmap record --for 55m --state .liqmap-record" in run
+    assert 55 < job["timeout-minutes"] <= 70
+    # the build job merges the newest recording before it builds
+    order = [s.get("run", s.get("uses", "")) for s in publish["jobs"]["build"]["steps"]]
+    imp = next(i for i, r in enumerate(order) if "liqmap record --import-from .liqmap-record" in r)
+    assert imp < next(i for i, r in enumerate(order) if "liqmap build --out site" in r)
+
+
+def test_shard_switch_runs_a_matrix_of_offline_builds_then_assembles() -> None:
+    wf = load(PUBLISH)
+    shards = wf["on"]["workflow_dispatch"]["inputs"]["shards"]
+    assert shards["options"] == ["1", "2", "4"] and shards["default"] == "1"
+    jobs = wf["jobs"]
+    switch = "(inputs.shards || vars.LIQMAP_SHARDS || '1')"
+    assert jobs["build"]["if"] == f"${{{{ {switch} == '1' }}}}"
+    assert jobs["fetch"]["if"] == f"${{{{ {switch} != '1' }}}}"
+    plan = _steps(jobs["fetch"])["Plan the shards"]["run"]
+    for n, listed in (("2", "[1,2]"), ("4", "[1,2,3,4]"), ("3", None)):
+        proc = subprocess.run(["bash", "-c", plan], env={"SHARDS": n, "GITHUB_OUTPUT": "/dev/stdout",
+                                                          "PATH": os.environ["PATH"]},
+                              capture_output=True, text=True)
+        assert (proc.stdout.strip() == f"list={listed}") if listed else proc.returncode != 0, (n, proc)
+    assert jobs["fetch"]["outputs"]["shards"] == "${{ steps.shards.outputs.list }}"
+    assert _steps(jobs["fetch"])["Fetch"]["run"] == "liqmap fetch"
+    shard = jobs["shard"]
+    assert shard["needs"] == "fetch"
+    assert shard["strategy"]["matrix"]["shard"] == "${{ fromJSON(needs.fetch.outputs.shards) }}"
+    build = _steps(shard)["Build the shard"]
+    assert build["run"].startswith('liqmap build --shard "${SHARD}/${SHARDS}" --offline --out "part-${SHARD}"')
+    assert "secrets." not in str(shard) and "environment" not in shard
+    assemble = jobs["assemble"]
+    assert assemble["needs"] == "shard"
+    runs = [s.get("run", s.get("uses", "")) for s in assemble["steps"]]
+    a = next(i for i, r in enumerate(runs) if r.startswith("liqmap assemble parts/part-* --out site"))
+    c = runs.index("liqmap check site")
+    u = next(i for i, r in enumerate(runs) if "upload-pages-artifact" in r)
+    assert a < c < u

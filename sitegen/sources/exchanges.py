@@ -84,6 +84,11 @@ class FetchOptions:
     gap_refetches: int = 4  # how many gaps per series to ask for again
     # Multiplies every request budget (tests that check data, not pacing, loosen it).
     limit_scale: float = 1.0
+    # Spend no request on what another answer already holds or what rarely changes: the
+    # open-interest snapshot comes from the markets answer (Hyperliquid's metaAndAssetCtxs),
+    # funding history is asked at most every 8 h and leverage tiers once a day. False asks
+    # for everything on every run (the behaviour before; benchmarks/bench_fetch.py compares).
+    reuse: bool = True
 
 
 class GeoBlocked(SourceError):

@@ -31,12 +31,12 @@ import math
 import os
 import sqlite3
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sitegen.config import Config
+from sitegen.config import Config, keep_days
 from sitegen.errors import SourceError, not_listed_note
 from sitegen.masking import mask_url, watch_env
 from sitegen.series import TIMEFRAME_MS, LeverageTier
@@ -71,6 +71,11 @@ HOUR_MS = 3_600_000
 DAY_MS = 86_400_000
 TIMEFRAMES = ("5m", "1h")
 OI_TIMEFRAME = "1h"
+# With FetchOptions.reuse: funding history is asked again only when the newest stored rate
+# is this old (no page draws funding; every exchange here settles at most every 8 h, except
+# Hyperliquid, hourly, whose rates then come eight at a time), and leverage tiers once a day.
+FUNDING_REFRESH_MS = 8 * HOUR_MS
+TIERS_REFRESH_MS = DAY_MS
 # Candle bars still missing after asking again, as a share of the bars asked for, above which
 # the (exchange, symbol) counts as failed this run rather than "ok with a few gaps".
 GAP_FAIL_SHARE = 0.02
@@ -216,6 +221,10 @@ def _floor(ts: int, step: int) -> int:
     return ts - ts % step
 
 
+def _ceil(ts: int, step: int) -> int:
+    return ts + (-ts) % step
+
+
 # -- one symbol ---------------------------------------------------------------------------
 
 
@@ -239,36 +248,46 @@ class _SymbolJob:
         self.symbol = symbol
         self.market = market
         self.now = now
-        self.start = now - config.retention_days * DAY_MS
+        # The oldest bar kept per timeframe: what the pages read, capped by retention_days.
+        # Open interest and funding follow the 1h bars (both models read hourly open interest).
+        self.starts = {tf: now - int(keep_days(tf, config.retention_days) * DAY_MS) for tf in TIMEFRAMES}
+        self.start = self.starts[OI_TIMEFRAME]
         self.where = f"{ex.id} {symbol}"
         # Candle bars still missing after the gap refetch: (missing, expected, message).
         self.gaps: list[tuple[int, int, str]] = []
+        # Series new to the store: (kind, timeframe) -> where this run's first walk began;
+        # recorded as the series' coverage when that walk finished (the backfill goes on
+        # from there, older, in this and later runs).
+        self.heads: dict[tuple[str, str], int] = {}
+        self.head_ok: set[tuple[str, str]] = set()
+        self.tiers_asked = False  # the exchange answered a tiers request this run
 
-    def _since(self, kind: str, step: int, timeframe: str | None) -> int:
+    def _since(self, kind: str, step: int, timeframe: str | None, head_rows: int = 0) -> int:
+        """Where this run's walk of a series starts: just before its newest stored row, or,
+        for a series new to the store, ``head_rows`` steps before now (one page: the recent
+        bars first, older ones by the backfill) but never before the retention start."""
+        tf = timeframe or ""
+        start = self.starts.get(tf, self.start)
+        first = _floor(start, step) + (step if start % step else 0)
         last = self.store.last_ts(self.ex.id, self.symbol, kind, timeframe)
         if last is None:
-            return _floor(self.start, step) + (step if self.start % step else 0)
-        return max(last - self.ex.options.overlap_bars * step, _floor(self.start, step))
+            since = max(first, _floor(self.now, step) - head_rows * step) if head_rows else first
+            self.heads[(kind, tf)] = since
+            return since
+        return max(last - self.ex.options.overlap_bars * step, _floor(start, step))
 
     def _limit(self, default: int) -> int:
         return self.ex.options.page_limits.get(self.ex.id, default)
 
     async def candles(self, tf: str) -> tuple[list[CandleRow], str | None]:
         step = TIMEFRAME_MS[tf]
-        since = self._since("candles", step, tf)
         client = self.ex.client
         ad = self.ex.adapter
+        clock = client.milliseconds()
+        recent = self._limit(ad.candle_page_rows(clock - step, clock, step, self.ex.profile.ohlcv_limit))
+        since = self._since("candles", step, tf, head_rows=recent)
         limit = self._limit(ad.candle_page_rows(since, client.milliseconds(), step, self.ex.profile.ohlcv_limit))
-
-        async def page(since: int, until: int, lim: int) -> list[Any]:
-            if ad.candle_page is not None:
-                return await ad.candle_page(self.ex, client, self.market, f"{self.symbol} {tf} candles",
-                                            tf, since, until, lim)
-            return await self.ex.call(
-                f"{self.symbol} {tf} candles", client.fetch_ohlcv, self.market, tf, since, lim,
-                {"until": until},
-            )
-
+        page = self._candle_page(tf)
         until = self.now - 1
         raw, err = await _walk(page, lambda r: int(r[0]), since, until, step, limit)
         rows, notes = clean_candles(raw, step, closed_before_ms=self.now)
@@ -288,6 +307,10 @@ class _SymbolJob:
                 rows, more_notes = clean_candles([*rows, *extra], step, closed_before_ms=self.now)
                 notes += [n for n in more_notes if not n.startswith(("merged", "bars arrived"))]
             left = find_gaps([first - step, *(r[0] for r in rows), last + step], step)
+            if left and rows and left[0][0] == first and ("candles", tf) in self.heads:
+                # nothing before the first bar in the first page of a new series, even when
+                # asked again: the market's history starts there
+                left = left[1:]
             if left:
                 missing = sum((b - a) // step + 1 for a, b in left)
                 note = (
@@ -301,10 +324,26 @@ class _SymbolJob:
                 notes.append(f"repaired {len(gaps)} gap(s) by asking again")
         for n in notes:
             log.warning("%s %s candles: %s", self.where, tf, n)
+        if err is None:
+            self.head_ok.add(("candles", tf))
         return rows, (f"{tf} candles: {err}" if err else None)
 
-    async def funding(self) -> tuple[list[tuple[int, float]], str | None]:
-        limit = self._limit(self.ex.profile.funding_limit)
+    def _candle_page(self, tf: str) -> Page:
+        client = self.ex.client
+        ad = self.ex.adapter
+
+        async def page(since: int, until: int, lim: int) -> list[Any]:
+            if ad.candle_page is not None:
+                return await ad.candle_page(self.ex, client, self.market, f"{self.symbol} {tf} candles",
+                                            tf, since, until, lim)
+            return await self.ex.call(
+                f"{self.symbol} {tf} candles", client.fetch_ohlcv, self.market, tf, since, lim,
+                {"until": until},
+            )
+
+        return page
+
+    def _funding_page(self) -> Page:
         client = self.ex.client
 
         async def page(since: int, until: int, lim: int) -> list[Any]:
@@ -314,8 +353,31 @@ class _SymbolJob:
                 lim, params,
             )
 
+        return page
+
+    def _oi_page(self) -> Page:
+        client = self.ex.client
+
+        async def page(since: int, until: int, lim: int) -> list[Any]:
+            return await self.ex.call(
+                f"{self.symbol} open interest", client.fetch_open_interest_history, self.market,
+                OI_TIMEFRAME, since, lim, {"until": until},
+            )
+
+        return page
+
+    async def funding(self) -> tuple[list[tuple[int, float]], str | None]:
+        limit = self._limit(self.ex.profile.funding_limit)
+        page = self._funding_page()
         last = self.store.last_ts(self.ex.id, self.symbol, "funding")
-        since = self.start if last is None else max(last - 8 * HOUR_MS, self.start)
+        if self.ex.options.reuse and last is not None and last > self.now - FUNDING_REFRESH_MS:
+            self.head_ok.add(("funding", ""))
+            return [], None
+        if last is None:
+            since = max(self.start, self.now - limit * HOUR_MS)
+            self.heads[("funding", "")] = since
+        else:
+            since = max(last - 8 * HOUR_MS, self.start)
         # Window width assumes the shortest funding interval (1h) so a window never holds
         # more than a page.
         ts_of: Callable[[Any], int] = lambda r: int(r["timestamp"] or 0)  # noqa: E731
@@ -343,6 +405,8 @@ class _SymbolJob:
             )
         for n in notes:
             log.warning("%s funding: %s", self.where, n)
+        if err is None:
+            self.head_ok.add(("funding", ""))
         return points, (f"funding: {err}" if err else None)
 
     async def oi_history(
@@ -350,23 +414,20 @@ class _SymbolJob:
     ) -> tuple[list[tuple[int, float | None, float]], str | None]:
         step = TIMEFRAME_MS[OI_TIMEFRAME]
         limit = self._limit(self.ex.profile.oi_limit)
-        client = self.ex.client
-
-        async def page(since: int, until: int, lim: int) -> list[Any]:
-            return await self.ex.call(
-                f"{self.symbol} open interest", client.fetch_open_interest_history, self.market,
-                OI_TIMEFRAME, since, lim, {"until": until},
-            )
-
+        page = self._oi_page()
         # Exchanges stamp a reading with the time it was taken; a reading at T closes the bar
         # that opened at T - step, and is stored there (see _oi_rows). So readings are asked
         # for from one step after the bars wanted, up to now.
-        since = self._since("open_interest", step, OI_TIMEFRAME) + step
+        since = self._since("open_interest", step, OI_TIMEFRAME, head_rows=limit) + step
         if self.ex.profile.oi_history_days:
             oldest = _floor(self.now - int(self.ex.profile.oi_history_days * DAY_MS), step) + step
             since = max(since, oldest)
+            if ("open_interest", OI_TIMEFRAME) in self.heads:
+                self.heads[("open_interest", OI_TIMEFRAME)] = since - step
         raw, err = await _walk(page, lambda r: int(r["timestamp"] or 0), since, self.now, step, limit)
         rows = self._oi_rows(raw, closes)
+        if err is None:
+            self.head_ok.add(("open_interest", OI_TIMEFRAME))
         return rows, (f"open interest: {err}" if err else None)
 
     def _oi_rows(
@@ -404,12 +465,134 @@ class _SymbolJob:
             log.warning("%s open interest: dropped %d unusable value(s)", self.where, dropped)
         return [out[t] for t in sorted(out)]
 
+    def hours_from_5m(self, rows_5m: list[CandleRow]) -> list[CandleRow] | None:
+        """The 1h bars this run would ask for, built from 5m bars (fetched now or stored):
+        open of the first, highest high, lowest low, close of the last, volumes summed. None
+        when any of those hours lacks one of its twelve 5m bars."""
+        hour, five = TIMEFRAME_MS["1h"], TIMEFRAME_MS["5m"]
+        # only hours not stored yet: the stored ones came from the exchange (or from here)
+        # and stay as they are, so a second run changes nothing
+        newest = self.store.last_ts(self.ex.id, self.symbol, "candles", "1h")
+        since = self._since("candles", hour, "1h") if newest is None else newest + hour
+        last = _floor(self.now, hour) - hour
+        if since > last:
+            return []
+        bars = {r[0]: r for r in self.store.candle_rows(self.ex.id, self.symbol, "5m") if r[0] >= since}
+        bars.update((r[0], r) for r in rows_5m)
+        out: list[CandleRow] = []
+        for h in range(since, last + 1, hour):
+            parts = [bars.get(h + i * five) for i in range(hour // five)]
+            if any(p is None for p in parts):
+                return None
+            ps = [p for p in parts if p is not None]
+            taker = [p[6] for p in ps if p[6] is not None]
+            out.append((h, ps[0][1], max(p[2] for p in ps), min(p[3] for p in ps), ps[-1][4],
+                        math.fsum(p[5] for p in ps), math.fsum(taker) if len(taker) == len(ps) else None))
+        return out
+
+    # -- backfill: older history, newest first, one page per series and round ----------------
+
+    def prune_points(self) -> dict[tuple[str, str], int]:
+        """{(kind, timeframe): time before which rows are deleted} (retention per timeframe)."""
+        out = {("candles", tf): self.starts[tf] for tf in TIMEFRAMES}
+        out[("open_interest", OI_TIMEFRAME)] = self.start
+        out[("funding", "")] = self.start
+        return out
+
+    def targets(self) -> dict[tuple[str, str], int]:
+        """{(kind, timeframe): the oldest time the backfill fills the series back to}."""
+        out = {("candles", tf): _ceil(self.starts[tf], TIMEFRAME_MS[tf]) for tf in TIMEFRAMES}
+        if self.ex.profile.oi == "history":
+            oi = _ceil(self.start, HOUR_MS)
+            if self.ex.profile.oi_history_days:  # the endpoint answers only so far back
+                oi = max(oi, _floor(self.now - int(self.ex.profile.oi_history_days * DAY_MS), HOUR_MS))
+            out[("open_interest", OI_TIMEFRAME)] = oi
+        out[("funding", "")] = self.start
+        return out
+
+    def frontier(self, kind: str, tf: str) -> int | None:
+        """Where the series is complete from (its coverage; a store filled before coverage
+        was recorded: its oldest row), or None before its first successful walk."""
+        done = self.store.filled_from(self.ex.id, self.symbol, kind, tf)
+        if done is not None:
+            return done
+        if (kind, tf) in self.heads and (kind, tf) not in self.head_ok:
+            return None
+        return self.store.first_ts(self.ex.id, self.symbol, kind, tf or None)
+
+    def pending(self) -> dict[tuple[str, str], tuple[int, int]]:
+        """{(kind, timeframe): (frontier, target)} of the series not filled back to target."""
+        out = {}
+        for key, target in self.targets().items():
+            front = self.frontier(*key)
+            if front is not None and front > target:
+                out[key] = (front, target)
+        return out
+
+    async def backfill_chunk(self, kind: str, tf: str, frontier: int, target: int) -> tuple[list[Any], int | None]:
+        """One page of the series older than ``frontier`` (never older than ``target``):
+        (rows, new frontier), or (rows, None) when the page failed (asked again next round
+        or run). The rows are ready for :meth:`Store.write`."""
+        what = f"{self.where} {tf + ' ' if tf else ''}{kind.replace('_', ' ')} (backfill)"
+        rows: list[Any]
+        if kind == "candles":
+            step = TIMEFRAME_MS[tf]
+            ad = self.ex.adapter
+            # ccxt picks the endpoint (and so the page size: OKX) by the client's clock
+            clock = self.ex.client.milliseconds()
+
+            def rows_at(t: int) -> int:
+                return self._limit(ad.candle_page_rows(t, clock, step, self.ex.profile.ohlcv_limit))
+
+            limit = rows_at(frontier - step)
+            ws = max(target, frontier - limit * step)
+            if rows_at(ws) < limit:  # the window's start is served by the smaller pages
+                limit = rows_at(ws)
+                ws = max(target, frontier - limit * step)
+            page = self._candle_page(tf)
+            raw, err = await _walk(page, lambda r: int(r[0]), ws, frontier - 1, step, limit)
+            rows, _ = clean_candles(raw, step, closed_before_ms=self.now)
+            holes = find_gaps([ws - step, *(r[0] for r in rows), frontier], step) if rows and err is None else []
+            holes = [h for h in holes if h[0] > ws]  # a leading hole may be before the listing
+            if holes:
+                extra = await _refetch(page, lambda r: int(r[0]), holes[: self.ex.options.gap_refetches], step, limit)
+                rows, _ = clean_candles([*rows, *extra], step, closed_before_ms=self.now)
+        elif kind == "open_interest":
+            step = HOUR_MS
+            limit = self._limit(self.ex.profile.oi_limit)
+            ws = max(target, frontier - limit * step)
+            # readings at T close the bar of T - step (see _oi_rows)
+            raw, err = await _walk(self._oi_page(), lambda r: int(r["timestamp"] or 0), ws + step, frontier,
+                                   step, limit)
+            rows = self._oi_rows(raw, self.closes([], ws, frontier))
+        else:
+            step = HOUR_MS
+            limit = self._limit(self.ex.profile.funding_limit)
+            ws = max(target, frontier - limit * step)
+            raw, err = await _walk(self._funding_page(), lambda r: int(r["timestamp"] or 0), ws, frontier - 1,
+                                   step, limit, advance_ms=1, short_page_ends=True)
+            rows, _ = clean_points(((r.get("timestamp"), r.get("fundingRate")) for r in raw),
+                                   allow_negative=True, what="funding")
+        if err is not None:
+            log.warning("%s: %s (asked again later)", what, err)
+            return rows, None
+        if not rows:
+            oldest = self.store.first_ts(self.ex.id, self.symbol, kind, tf or None)
+            if oldest is None or oldest - ws >= 2 * limit * step:
+                # two pages of nothing before the oldest row: the market's history starts there
+                log.info("%s: nothing before %s; history starts there", what, utc_text_ms(oldest or frontier))
+                return rows, target
+        return rows, ws
+
     async def tiers(self) -> tuple[list[tuple[float, float, float, float]], str | None]:
         """Public tier brackets ``(min, max, mmr, max_leverage)`` in the exchange's own unit."""
         if self.ex.profile.mmr_from_max_leverage:
             return self.max_leverage_bracket(), None
         if not self.ex.profile.tiers:
             return [], None
+        fetched = self.store.tiers_ms(self.ex.id, self.symbol)
+        if self.ex.options.reuse and fetched is not None and self.now - TIERS_REFRESH_MS < fetched <= self.now:
+            return [], None  # the stored table is less than a day old
         try:
             raw = await self.ex.call(
                 f"{self.symbol} leverage tiers", self.ex.client.fetch_market_leverage_tiers,
@@ -417,6 +600,7 @@ class _SymbolJob:
             )
         except SourceError as e:  # a geo-block too: the exchange is marked, the rest is kept
             return [], f"leverage tiers: {e}"
+        self.tiers_asked = True
         brackets = []
         for t in raw or []:
             lo, hi = t.get("minNotional"), t.get("maxNotional")
@@ -466,7 +650,7 @@ class _SymbolJob:
 
 async def _fetch_symbol(
     ex: ExchangeSession, store: Store, config: Config, symbol: str, now: int,
-    snapshot: Mapping[str, Any] | None, progress: _Progress,
+    snapshot: Mapping[str, Any] | None, progress: _Progress, jobs: list[_SymbolJob] | None = None,
 ) -> SymbolResult:
     where = f"{ex.id} {symbol}"
     try:
@@ -480,11 +664,20 @@ async def _fetch_symbol(
         progress.symbol(where, msg)
         return SymbolResult(ex.id, symbol, None, False, msg, listed=False)
     job = _SymbolJob(ex, store, config, symbol, market, now)
+    if jobs is not None:
+        jobs.append(job)
     got = _Fetched()
     try:
-        c5, c1, fund, tiers = await asyncio.gather(
-            job.candles("5m"), job.candles("1h"), job.funding(), job.tiers()
-        )
+        if ex.adapter.hours_from_5m and ex.options.reuse and store.last_ts(ex.id, symbol, "candles", "1h"):
+            # the hourly update from the 5m bars this run fetched (one request, not two); a
+            # new series, or an hour not fully covered by 5m bars, asks for 1h bars as usual
+            c5, fund, tiers = await asyncio.gather(job.candles("5m"), job.funding(), job.tiers())
+            derived = job.hours_from_5m(c5[0])
+            c1 = (derived, None) if derived is not None else await job.candles("1h")
+        else:
+            c5, c1, fund, tiers = await asyncio.gather(
+                job.candles("5m"), job.candles("1h"), job.funding(), job.tiers()
+            )
         for tf, (rows, err) in zip(TIMEFRAMES, (c5, c1), strict=True):
             got.candles[tf] = rows
             if err:
@@ -532,7 +725,9 @@ async def _fetch_symbol(
             open_interest={OI_TIMEFRAME: got.oi} if got.oi else None,
             funding=got.funding,
             tiers=got.tiers or None,
-            prune_before_ms=job.start,
+            tiers_at_ms=now if job.tiers_asked else None,
+            prune=job.prune_points(),
+            filled_from={k: v for k, v in job.heads.items() if k in job.head_ok},
             ok_ms=now if ok else None,
         )
     except (sqlite3.Error, OSError) as e:
@@ -554,6 +749,20 @@ async def _fetch_symbol(
     return SymbolResult(ex.id, symbol, market, ok, msg, counts)
 
 
+def _snapshot_from_markets(client: Any, wanted: list[str]) -> dict[str, Any]:
+    """The open-interest snapshot of ``wanted`` markets from the markets this run loaded:
+    Hyperliquid answers the markets request with metaAndAssetCtxs, which holds every perp's
+    open interest and mark price, so a second identical request would add nothing."""
+    markets = client.markets or {}
+    listed = [
+        markets[m] for m in wanted
+        if isinstance(markets.get(m), dict) and (markets[m].get("info") or {}).get("openInterest") is not None
+    ]
+    if not listed:
+        return {}
+    return dict(client.parse_open_interests(listed, wanted))
+
+
 def _snapshot_row(oi: Any, now: int) -> list[tuple[int, float | None, float]]:
     """One open-interest snapshot (Hyperliquid) as the row of the current hour, in USD."""
     if not isinstance(oi, dict):
@@ -571,9 +780,70 @@ def _snapshot_row(oi: Any, now: int) -> list[tuple[int, float | None, float]]:
     return [(_floor(now, HOUR_MS), float(amount), float(amount) * price)]
 
 
+async def _backfill(
+    ex: ExchangeSession, store: Store, jobs: list[_SymbolJob], concurrency: int, deadline: float | None,
+) -> tuple[int, int]:
+    """Older history for every series not yet filled back to its target, newest first: one
+    page per series per round, so every symbol gains alike, until all are filled or the
+    deadline passes (the next run goes on from the coverage recorded in the store). Each
+    page lands with the series' new coverage in ONE transaction: a run stopped at any point
+    leaves no hole and nothing twice. Returns (pages written, series still pending)."""
+    sem = asyncio.Semaphore(max(1, concurrency))
+    failed: set[str] = set()  # symbols whose backfill failed this run: tried again next run
+    pages = 0
+
+    def over() -> bool:
+        return deadline is not None and time.monotonic() >= deadline
+
+    async def one(job: _SymbolJob) -> None:
+        nonlocal pages
+        async with sem:
+            if over():
+                return
+            pending = job.pending()
+            got: dict[tuple[str, str], tuple[list[Any], int | None]] = {}
+            try:
+                # candles and funding first, together; then open interest, which is valued
+                # at the 1h close of its bar
+                for batch in ([k for k in pending if k[0] != "open_interest"],
+                              [k for k in pending if k[0] == "open_interest"]):
+                    chunks = await asyncio.gather(*(job.backfill_chunk(*k, *pending[k]) for k in batch))
+                    got.update(zip(batch, chunks, strict=True))
+            except SourceError as e:  # a geo-block: the exchange is marked, its backfill ends
+                log.warning("%s backfill: %s", job.where, e)
+                failed.add(job.symbol)
+            filled = {k: f for k, (_, f) in got.items() if f is not None}
+            if len(filled) < len(got):
+                failed.add(job.symbol)
+            if not filled:
+                return
+            c: dict[str, Sequence[CandleRow]] = {
+                k[1]: rows for k, (rows, f) in got.items() if k[0] == "candles" and f is not None and rows
+            }
+            o = [r for k, (rows, f) in got.items() if k[0] == "open_interest" and f is not None for r in rows]
+            fu = [r for k, (rows, f) in got.items() if k[0] == "funding" and f is not None for r in rows]
+            try:
+                store.write(ex.id, job.symbol, candles=c or None,
+                            open_interest={OI_TIMEFRAME: o} if o else None, funding=fu or None,
+                            filled_from=filled)
+            except (sqlite3.Error, OSError) as e:
+                log.error("%s backfill: %s", job.where, store_problem(store.path, e, "could not write to the store"))
+                failed.add(job.symbol)
+                return
+            pages += len(filled)
+
+    while not over() and not ex.blocked:
+        live = [j for j in jobs if j.symbol not in failed and j.pending()]
+        if not live:
+            break
+        await asyncio.gather(*(one(j) for j in live))
+    left = sum(len(j.pending()) for j in jobs)
+    return pages, left
+
+
 async def _fetch_exchange(
     exchange: str, config: Config, store: Store, options: FetchOptions, proxy: str | None,
-    gate: asyncio.Semaphore | None, now: int, progress: _Progress,
+    gate: asyncio.Semaphore | None, now: int, progress: _Progress, deadline: float | None = None,
 ) -> tuple[ExchangeResult, list[SymbolResult]]:
     client = make_client(exchange, options, proxy)
     ex = ExchangeSession(exchange, client, options, gate)
@@ -597,18 +867,30 @@ async def _fetch_exchange(
                 with contextlib.suppress(UnknownSymbol):
                     wanted.append(resolve_symbol(exchange, s, client.markets or {}))
             try:
-                snapshot = await ex.call("open interest", client.fetch_open_interests, wanted)
+                snapshot = _snapshot_from_markets(client, wanted) if options.reuse else None
+                if not snapshot:
+                    snapshot = await ex.call("open interest", client.fetch_open_interests, wanted)
             except GeoBlocked:
                 raise
             except SourceError as e:
                 log.warning("%s: open-interest snapshot failed: %s", exchange, e)
         sem = asyncio.Semaphore(max(1, options.symbol_concurrency))
 
+        jobs: list[_SymbolJob] = []
+
         async def one(symbol: str) -> SymbolResult:
             async with sem:
-                return await _fetch_symbol(ex, store, config, symbol, now, snapshot, progress)
+                return await _fetch_symbol(ex, store, config, symbol, now, snapshot, progress, jobs)
 
         results = list(await asyncio.gather(*(one(s) for s in config.symbols)))
+        # every symbol is up to now: older history with what is left of the time budget
+        ok_jobs = [j for j in jobs if any(r.ok and r.symbol == j.symbol for r in results)]
+        pages, left = await _backfill(ex, store, ok_jobs, options.symbol_concurrency, deadline)
+        if pages or left:
+            msg = f"{exchange}: backfill wrote {pages} page(s) of older history"
+            msg += f"; {left} series not complete yet, the next run goes on" if left else "; history complete"
+            log.info("%s", msg)
+            progress.note(msg)
     except GeoBlocked as e:
         results = [SymbolResult(exchange, s, None, False, f"skipped: {e}") for s in config.symbols]
     finally:
@@ -654,9 +936,11 @@ async def fetch_all_async(
         log.info("using the HTTPS proxy %s (from $%s)", mask_url(proxy), config.proxy_env)
     gate = asyncio.Semaphore(options.max_in_flight) if options.max_in_flight else None
     tracker = _Progress(progress, len(config.exchanges) * len(config.symbols))
+    # Older history stops this long after the start; the next run resumes it (coverage).
+    deadline = time.monotonic() + config.backfill_budget_s if config.backfill_budget_s else None
     outcomes = await asyncio.gather(
         *(
-            _fetch_exchange(e, config, store, options, proxy, gate, now, tracker)
+            _fetch_exchange(e, config, store, options, proxy, gate, now, tracker, deadline)
             for e in config.exchanges
         ),
         return_exceptions=True,
@@ -691,6 +975,10 @@ class _Progress:
         self.done += 1
         if self.show:
             self.show(f"[{self.done}/{self.total}] fetch {where}: {message}")
+
+    def note(self, message: str) -> None:
+        if self.show:
+            self.show(f"[{self.done}/{self.total}] {message}")
 
     def exchange_down(self, exchange: str, message: str, symbols: int) -> None:
         self.done += symbols

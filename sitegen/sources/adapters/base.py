@@ -58,6 +58,9 @@ class Adapter:
     candle_page: CandlePage | None = None
     # Funding history pages by exclusive "after" (older than) instead of ccxt's "until".
     funding_pages_by_after: bool = False
+    # The hourly update of 1h bars is built from the 5m bars fetched in the same run, saving a
+    # request per symbol where requests are what bounds the fetch.
+    hours_from_5m: bool = False
     # Key of the base-currency amount in ccxt's open-interest history rows.
     oi_amount_key: str = "openInterestAmount"
     notes: tuple[str, ...] = field(default_factory=tuple)

@@ -16,4 +16,7 @@ ADAPTER = Adapter(
     # ccxt counts candleSnapshot 4 units, other info calls 10; Hyperliquid weighs them all at
     # least 20. Count them alike so the limiter's budget means what it says.
     min_call_cost=10,
+    # Its candles are built from trades: an hour is exactly its twelve 5m bars. Requests are
+    # what bound its fetch (54 a minute), so 1h updates come from the 5m answer.
+    hours_from_5m=True,
 )
