@@ -39,16 +39,18 @@ ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
 
 
 def page_types(site: Path) -> dict[str, str]:
+    """Each page kind of the first symbol: index, default page, every range page (smallest
+    first), the default embed, the largest range's embed, and the methodology page."""
     slug = sorted(p.stem for p in (site / "data").glob("*.json"))[0]
     ranges = sorted((p.parent.name for p in (site / slug).glob("*/index.html")),
                     key=lambda r: (site / slug / r / "index.html").stat().st_size)
-    return {
-        "index": "index.html",
-        "symbol": f"{slug}/index.html",
-        f"range ({ranges[-1]})": f"{slug}/{ranges[-1]}/index.html",
-        "embed": f"embed/{slug}/index.html",
-        "methodology": "methodology/index.html",
-    }
+    pages = {"index": "index.html", "symbol": f"{slug}/index.html"}
+    pages.update({f"range {r}": f"{slug}/{r}/index.html" for r in ranges})
+    pages["embed"] = f"embed/{slug}/index.html"
+    if ranges:
+        pages[f"embed {ranges[-1]}"] = f"embed/{slug}/{ranges[-1]}/index.html"
+    pages["methodology"] = "methodology/index.html"
+    return pages
 
 
 def first_paint(site: Path, base: str, pages: dict[str, str], runs: int) -> None:
@@ -107,12 +109,13 @@ def _lighthouse_once(cli: str, url: str, desktop: bool) -> dict[str, float]:
     }
 
 
-def lighthouse(cli: str, base: str, pages: dict[str, str], runs: int) -> None:
+def lighthouse(cli: str, base: str, pages: dict[str, str], runs: int,
+               profiles: tuple[str, ...] = ("mobile", "desktop")) -> None:
     print(f"Lighthouse, median of {runs} runs per row; site served gzipped on loopback")
     cols = ("perf", "fcp", "lcp", "tbt", "cls", "kb", "a11y", "bp", "seo")
     print(f"{'profile':8} {'page':14} {'perf':>5} {'FCP s':>6} {'LCP s':>6} {'TBT ms':>7} "
           f"{'CLS':>6} {'KB':>6} {'a11y':>5} {'bp':>4} {'seo':>4}  (perf of each run)")
-    for profile in ("mobile", "desktop"):
+    for profile in profiles:
         for name, path in pages.items():
             rs = [_lighthouse_once(cli, base + path, profile == "desktop") for _ in range(runs)]
             med = {c: statistics.median(r[c] for r in rs) for c in cols}
@@ -127,12 +130,14 @@ def main() -> None:
     ap.add_argument("site", type=Path)
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--lighthouse", nargs="?", const="", default=None, metavar="PATH")
-    ap.add_argument("--only", default="", help="comma-separated page kinds (index,symbol,range,embed,methodology)")
+    ap.add_argument("--only", default="", help="comma-separated page kinds (index,symbol,range,embed,methodology)"
+                    " or rows ('range 1m')")
+    ap.add_argument("--profiles", default="mobile,desktop", help="Lighthouse profiles: mobile,desktop")
     a = ap.parse_args()
     pages = page_types(a.site)
     if a.only:
         want = a.only.split(",")
-        pages = {k: v for k, v in pages.items() if k.split(" ")[0] in want}
+        pages = {k: v for k, v in pages.items() if k in want or k.split(" ")[0] in want}
     srv = serve(a.site)
     base = f"http://127.0.0.1:{srv.server_address[1]}/"
     try:
@@ -142,7 +147,7 @@ def main() -> None:
             cli = a.lighthouse or os.environ.get("LIGHTHOUSE") or shutil.which("lighthouse")
             if not cli:
                 sys.exit("lighthouse CLI not found: npm install lighthouse, then pass its path")
-            lighthouse(cli, base, pages, a.runs)
+            lighthouse(cli, base, pages, a.runs, tuple(a.profiles.split(",")))
     finally:
         srv.shutdown()
 

@@ -114,6 +114,7 @@ class _Ctx:
     standalone: bool
     bokeh_files: set[str]
     posters: dict[tuple[str, str], bytes] = field(default_factory=dict)
+    docs: dict[str, bytes] = field(default_factory=dict)  # path -> document file of a chart page
 
     def common(self, rel: str, path: str) -> dict[str, Any]:
         """Variables every template sees; ``rel`` leads from the page back to the site root."""
@@ -144,9 +145,10 @@ class _Ctx:
 def _bokeh_page(
     ctx: _Ctx, template: str, models: list[Model], title: str, variables: dict[str, Any]
 ) -> bytes:
-    html = bokeh_page(models, assets.jinja_env().get_template(template), title, variables,
+    page = bokeh_page(models, assets.jinja_env().get_template(template), title, variables,
                       standalone=ctx.standalone, bokeh_files=ctx.bokeh_files)
-    return with_csp(html).encode("utf-8")
+    ctx.docs[plan.doc_path(variables["path"])] = page.doc  # beside the page; standalone pages inline it
+    return with_csp(page.html).encode("utf-8")
 
 
 def _plain_page(ctx: _Ctx, template: str, variables: dict[str, Any]) -> bytes:
@@ -332,6 +334,7 @@ def _symbol_pages(ctx: _Ctx, s: Summary, only: str | None = None) -> dict[str, b
         wanted = {plan.path(k, report.slug, rng) for k in ("range_page", "poster", "range_embed")}
         if rng == default:
             wanted |= {plan.path("page", report.slug), plan.path("embed", report.slug)}
+        wanted |= {plan.doc_path(p) for p in wanted if p.endswith("index.html")}
         if only is not None and only not in wanted:
             continue
         view = range_view(report, rng, include=include)
@@ -344,7 +347,7 @@ def _symbol_pages(ctx: _Ctx, s: Summary, only: str | None = None) -> dict[str, b
         if rng == default:
             pages.append((plan.path("page", report.slug), "../"))
         for path, rel in pages:
-            if only is not None and path != only:
+            if only is not None and only not in (path, plan.doc_path(path)):
                 continue
             # Fresh Bokeh models per page: a model belongs to one document.
             heat = heatmap_figure(view, colorbar_title=f"estimated liquidations per {row_pct:g} % price row",
@@ -371,7 +374,7 @@ def _symbol_pages(ctx: _Ctx, s: Summary, only: str | None = None) -> dict[str, b
         if rng == default:
             embeds.append(plan.path("embed", report.slug))
         for path in embeds:
-            if only is not None and path != only:
+            if only is not None and only not in (path, plan.doc_path(path)):
                 continue
             heat = heatmap_figure(view, embed=True, height=420, marks=marks)
             erel = "../" * path.count("/")
@@ -381,6 +384,8 @@ def _symbol_pages(ctx: _Ctx, s: Summary, only: str | None = None) -> dict[str, b
                      marks_json=_marks_json(marks, view.last_close))
             out[path] = _bokeh_page(ctx, "embed.html", [heat.figure],
                                     f"{s.pair} liquidation heatmap, {RANGE_TITLES[rng]} · liqmap", v)
+    out.update(ctx.docs)  # each chart page's document file
+    ctx.docs.clear()
     return out
 
 
