@@ -22,6 +22,7 @@ depend on the machine's load: say how loaded it was when you quote them.
 from __future__ import annotations
 
 import argparse
+import gzip
 import json
 import os
 import shutil
@@ -39,11 +40,12 @@ ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
 
 
 def page_types(site: Path) -> dict[str, str]:
-    """Each page kind of the first symbol: index, default page, every range page (smallest
-    first), the default embed, the largest range's embed, and the methodology page."""
+    """Each page kind of the first symbol: index, default page, every range page (shortest
+    first), the default embed, the longest range's embed, and the methodology page."""
     slug = sorted(p.stem for p in (site / "data").glob("*.json"))[0]
+    order = ["12h", "24h", "3d", "1w", "1m", "3m"]  # sitegen.config.RANGES
     ranges = sorted((p.parent.name for p in (site / slug).glob("*/index.html")),
-                    key=lambda r: (site / slug / r / "index.html").stat().st_size)
+                    key=lambda r: order.index(r) if r in order else len(order))
     pages = {"index": "index.html", "symbol": f"{slug}/index.html"}
     pages.update({f"range {r}": f"{slug}/{r}/index.html" for r in ranges})
     pages["embed"] = f"embed/{slug}/index.html"
@@ -51,6 +53,19 @@ def page_types(site: Path) -> dict[str, str]:
         pages[f"embed {ranges[-1]}"] = f"embed/{slug}/{ranges[-1]}/index.html"
     pages["methodology"] = "methodology/index.html"
     return pages
+
+
+def sizes(site: Path, pages: dict[str, str]) -> None:
+    """What each page kind sends before the reader asks for the chart (its HTML) and what the
+    chart then adds (the page's doc.js; BokehJS is shared and cached), raw and gzipped."""
+    print(f"{'page':16} {'HTML KB':>8} {'gz KB':>6} {'doc.js KB':>10} {'gz KB':>6}")
+    for name, path in pages.items():
+        html = (site / path).read_bytes()
+        doc = site / path.replace("index.html", "doc.js")
+        d = doc.read_bytes() if doc.exists() else b""
+        gz = lambda b: len(gzip.compress(b, 6)) / 1024 if b else 0.0  # noqa: E731
+        print(f"{name:16} {len(html) / 1024:8.1f} {gz(html):6.1f} {len(d) / 1024:10.1f} {gz(d):6.1f}")
+    print(flush=True)
 
 
 def first_paint(site: Path, base: str, pages: dict[str, str], runs: int) -> None:
@@ -71,7 +86,7 @@ def first_paint(site: Path, base: str, pages: dict[str, str], runs: int) -> None
                 page.wait_for_timeout(300)
                 fcp.append(page.evaluate(
                     "performance.getEntriesByName('first-contentful-paint')[0].startTime"))
-                if page.locator("#liqmap-bokeh-docs").count():
+                if page.locator("#liqmap-bokeh-items").count():
                     t0 = page.evaluate("performance.now()")
                     page.mouse.move(10, 10)
                     page.mouse.move(40, 30, steps=2)
@@ -140,6 +155,7 @@ def main() -> None:
         pages = {k: v for k, v in pages.items() if k in want or k.split(" ")[0] in want}
     srv = serve(a.site)
     base = f"http://127.0.0.1:{srv.server_address[1]}/"
+    sizes(a.site, pages)
     try:
         if a.lighthouse is None:
             first_paint(a.site, base, pages, a.runs)
