@@ -272,9 +272,13 @@ def test_the_document_is_not_in_the_html_and_arrives_with_the_first_tap(open_at,
     # The liquidation map is far below the fold on a phone: not built, not yet in the document.
     assert page.locator(".map .bk-root-holder[data-built]").count() == 0
     assert page.evaluate("Bokeh.documents[0].get_model_by_name('liqmap')") is None
+    bring_in(page, ".predicted")
     bring_in(page, ".map")
-    # Added to the same document (one Bokeh document per page), drawn, in the page's theme.
+    # Added to the same document (one Bokeh document per page), drawn, in the page's theme;
+    # the predicted panel still pans with the heatmap (one shared time axis).
     assert page.evaluate("Bokeh.documents.length") == 1
+    assert page.evaluate("""() => { const d = Bokeh.documents[0];
+      return d.get_model_by_name('predicted').x_range === d.get_model_by_name('heatmap').x_range; }""")
     assert page.evaluate("Bokeh.documents[0].get_model_by_name('liqmap').background_fill_color") == "#0d1017"
     colours, share = _painted(page.locator(".map .bk-root-holder").screenshot())
     assert colours > 50 and share > 0.2, f"the liquidation map looks blank ({colours} colours)"

@@ -175,12 +175,11 @@ def test_tampered_html_is_not_carried(sample_site: Path, tmp_path: Path, old: by
     b'window.liqmapDoc=(fetch("https://evil.test/"),{});\n',
     b"fetch('https://evil.test/')\n",
 ], ids=["appended-code", "code-in-the-value", "no-document"])
-def test_a_tampered_document_file_is_not_carried(sample_site: Path, tmp_path: Path, content: bytes) -> None:
+def test_a_tampered_document_file_is_not_carried(prev: Path, content: bytes) -> None:
     """doc.js runs as script: only the one JSON assignment the renderer writes is carried."""
-    prev, fresh = _real_prev(sample_site, tmp_path)
-    (prev / "eth-usdt" / "1w" / "doc.js").write_bytes(content)
-    merged, carried, not_kept = carry_over(prev, ETH_FAILED, fresh, now=NOW)
-    assert carried == [] and "eth-usdt/1w/doc.js" in not_kept["ETH/USDT:USDT"]
+    (prev / "eth-usdt" / "24h" / "doc.js").write_bytes(content)
+    merged, carried, not_kept = _carry(prev)
+    assert carried == [] and "eth-usdt/24h/doc.js" in not_kept["ETH/USDT:USDT"]
     assert not any(k.startswith("eth-usdt/") for k in merged)
 
 
