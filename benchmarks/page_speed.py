@@ -22,6 +22,7 @@ depend on the machine's load: say how loaded it was when you quote them.
 from __future__ import annotations
 
 import argparse
+import gzip
 import json
 import os
 import shutil
@@ -39,17 +40,33 @@ ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
 
 
 def page_types(site: Path) -> dict[str, str]:
+    """Each page kind of the first symbol: index, default page, every range page (shortest
+    first), the default embed, the longest range's embed, and the methodology page."""
     slug = sorted(p.stem for p in (site / "data").glob("*.json"))[0]
+    order = ["12h", "24h", "3d", "1w", "1m", "3m"]  # sitegen.config.RANGES
     ranges = sorted((p.parent.name for p in (site / slug).glob("*/index.html")),
-                    key=lambda r: (site / slug / r / "index.html").stat().st_size)
-    return {
-        "index": "index.html",
-        "symbol": f"{slug}/index.html",
-        f"range ({ranges[-1]})": f"{slug}/{ranges[-1]}/index.html",
-        "embed": f"embed/{slug}/index.html",
-        "methodology": "methodology/index.html",
-        "overview": "overview/index.html",
-    }
+                    key=lambda r: order.index(r) if r in order else len(order))
+    pages = {"index": "index.html", "symbol": f"{slug}/index.html"}
+    pages.update({f"range {r}": f"{slug}/{r}/index.html" for r in ranges})
+    pages["embed"] = f"embed/{slug}/index.html"
+    if ranges:
+        pages[f"embed {ranges[-1]}"] = f"embed/{slug}/{ranges[-1]}/index.html"
+    pages["methodology"] = "methodology/index.html"
+    pages["overview"] = "overview/index.html"
+    return pages
+
+
+def sizes(site: Path, pages: dict[str, str]) -> None:
+    """What each page kind sends before the reader asks for the chart (its HTML) and what the
+    chart then adds (the page's doc.js; BokehJS is shared and cached), raw and gzipped."""
+    print(f"{'page':16} {'HTML KB':>8} {'gz KB':>6} {'doc.js KB':>10} {'gz KB':>6}")
+    for name, path in pages.items():
+        html = (site / path).read_bytes()
+        doc = site / path.replace("index.html", "doc.js")
+        d = doc.read_bytes() if doc.exists() else b""
+        gz = lambda b: len(gzip.compress(b, 6)) / 1024 if b else 0.0  # noqa: E731
+        print(f"{name:16} {len(html) / 1024:8.1f} {gz(html):6.1f} {len(d) / 1024:10.1f} {gz(d):6.1f}")
+    print(flush=True)
 
 
 def first_paint(site: Path, base: str, pages: dict[str, str], runs: int) -> None:
@@ -70,7 +87,7 @@ def first_paint(site: Path, base: str, pages: dict[str, str], runs: int) -> None
                 page.wait_for_timeout(300)
                 fcp.append(page.evaluate(
                     "performance.getEntriesByName('first-contentful-paint')[0].startTime"))
-                if page.locator("#liqmap-bokeh-docs").count():
+                if page.locator("#liqmap-bokeh-items").count():
                     t0 = page.evaluate("performance.now()")
                     page.mouse.move(10, 10)
                     page.mouse.move(40, 30, steps=2)
@@ -108,12 +125,13 @@ def _lighthouse_once(cli: str, url: str, desktop: bool) -> dict[str, float]:
     }
 
 
-def lighthouse(cli: str, base: str, pages: dict[str, str], runs: int) -> None:
+def lighthouse(cli: str, base: str, pages: dict[str, str], runs: int,
+               profiles: tuple[str, ...] = ("mobile", "desktop")) -> None:
     print(f"Lighthouse, median of {runs} runs per row; site served gzipped on loopback")
     cols = ("perf", "fcp", "lcp", "tbt", "cls", "kb", "a11y", "bp", "seo")
     print(f"{'profile':8} {'page':14} {'perf':>5} {'FCP s':>6} {'LCP s':>6} {'TBT ms':>7} "
           f"{'CLS':>6} {'KB':>6} {'a11y':>5} {'bp':>4} {'seo':>4}  (perf of each run)")
-    for profile in ("mobile", "desktop"):
+    for profile in profiles:
         for name, path in pages.items():
             rs = [_lighthouse_once(cli, base + path, profile == "desktop") for _ in range(runs)]
             med = {c: statistics.median(r[c] for r in rs) for c in cols}
@@ -129,14 +147,16 @@ def main() -> None:
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--lighthouse", nargs="?", const="", default=None, metavar="PATH")
     ap.add_argument("--only", default="", help="comma-separated page kinds (index,symbol,range,embed,"
-                                                "methodology,overview)")
+                    "methodology,overview) or rows ('range 1m')")
+    ap.add_argument("--profiles", default="mobile,desktop", help="Lighthouse profiles: mobile,desktop")
     a = ap.parse_args()
     pages = page_types(a.site)
     if a.only:
         want = a.only.split(",")
-        pages = {k: v for k, v in pages.items() if k.split(" ")[0] in want}
+        pages = {k: v for k, v in pages.items() if k in want or k.split(" ")[0] in want}
     srv = serve(a.site)
     base = f"http://127.0.0.1:{srv.server_address[1]}/"
+    sizes(a.site, pages)
     try:
         if a.lighthouse is None:
             first_paint(a.site, base, pages, a.runs)
@@ -144,7 +164,7 @@ def main() -> None:
             cli = a.lighthouse or os.environ.get("LIGHTHOUSE") or shutil.which("lighthouse")
             if not cli:
                 sys.exit("lighthouse CLI not found: npm install lighthouse, then pass its path")
-            lighthouse(cli, base, pages, a.runs)
+            lighthouse(cli, base, pages, a.runs, tuple(a.profiles.split(",")))
     finally:
         srv.shutdown()
 

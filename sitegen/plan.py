@@ -40,6 +40,8 @@ SYMBOL_ARTIFACTS: dict[str, str] = {
     "oembed": "oembed/{slug}.json",
     "og": "og/{slug}.png",  # 1200x630 social preview
     "thumb": "og/{slug}-thumb.png",  # index thumbnail
+    "page_doc": "{slug}/doc.js",  # the Bokeh document of the default page (sitegen/docfile.py)
+    "embed_doc": "embed/{slug}/doc.js",  # ... of the default embed
 }
 # One per symbol and range: kind -> pattern with {slug} and {range}.
 RANGE_ARTIFACTS: dict[str, str] = {
@@ -47,6 +49,8 @@ RANGE_ARTIFACTS: dict[str, str] = {
     "poster": "{slug}/{range}/heatmap.webp",  # static picture shown until the chart loads
     "range_embed": "embed/{slug}/{range}/index.html",  # chart only, one per range
     "range_oembed": "oembed/{slug}/{range}.json",  # oEmbed answer for that range's page
+    "range_doc": "{slug}/{range}/doc.js",  # the Bokeh document of the range page, loaded on demand
+    "range_embed_doc": "embed/{slug}/{range}/doc.js",  # ... of the range's embed
 }
 # One per symbol and exchange, for symbols with data from two or more exchanges (issue 14
 # item 3): the default range from that exchange's model alone. Kind -> pattern with {slug}
@@ -54,7 +58,14 @@ RANGE_ARTIFACTS: dict[str, str] = {
 EXCHANGE_ARTIFACTS: dict[str, str] = {
     "exchange_page": "{slug}/x/{exchange}/index.html",
     "exchange_poster": "{slug}/x/{exchange}/heatmap.webp",  # static picture until the chart loads
+    "exchange_doc": "{slug}/x/{exchange}/doc.js",  # its Bokeh document, loaded on demand
 }
+# The chart pages and the file next to each that carries its Bokeh document.
+PAGE_DOCS: dict[str, str] = {
+    "page": "page_doc", "embed": "embed_doc", "range_page": "range_doc", "range_embed": "range_embed_doc",
+    "exchange_page": "exchange_doc",
+}
+DOC_FILE = "doc.js"  # every *_doc pattern above ends in it
 # Folders whose files render names itself (packaged CSS/JS, the BokehJS bundles of the
 # installed version) and snapshot history added by the build.
 SHARED_PREFIXES = ("static/", "snapshots/")
@@ -75,6 +86,18 @@ def path(kind: str, slug: str = "", range: str = "", exchange: str = "") -> str:
             raise ValueError(f"plan: {kind} needs an exchange")
         return EXCHANGE_ARTIFACTS[kind].format(slug=slug, exchange=exchange)
     raise KeyError(f"plan: unknown artifact kind {kind!r}")
+
+
+def doc_path(page: str) -> str:
+    """The document file of the chart page at site path ``page``: ``doc.js`` beside it."""
+    if not page.endswith("index.html"):
+        raise ValueError(f"plan: {page!r} is not a chart page")
+    return page[: -len("index.html")] + DOC_FILE
+
+
+def is_doc(rel: str) -> bool:
+    """Whether site path ``rel`` is a chart page's document file (runs as script: check it)."""
+    return posixpath.basename(rel) == DOC_FILE and not rel.startswith(SHARED_PREFIXES)
 
 
 def url(kind: str, slug: str = "", range: str = "", exchange: str = "") -> str:

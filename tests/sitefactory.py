@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import json
 
+from sitegen import plan
+from sitegen.docfile import doc_script
 from sitegen.schemas import published
 
 BASE = "https://example.test/liqmap/"
@@ -75,6 +77,9 @@ def make_site(slugs: dict[str, str] | None = None, ranges: tuple[str, ...] = ("1
                                                            "html": "<iframe></iframe>", "width": 800,
                                                            "height": 480}).encode()
         files[f"embed/{slug}/index.html"] = page(sym, "<div id='chart'></div>", 2)
+        for chart_page in [f"{slug}/index.html", f"embed/{slug}/index.html",
+                           *(f"{d}{slug}/{r}/index.html" for r in ranges for d in ("", "embed/"))]:
+            files[plan.doc_path(chart_page)] = doc_script('{"doc": {"roots": []}}')
         files[f"data/{slug}.json"] = json.dumps(symbol_json(sym, slug, list(ranges))).encode()
         files[f"data/{slug}.csv"] = b"price,long_usd,short_usd\n95,1000000,0\n"
         files[f"og/{slug}.png"] = b"\x89PNG\r\n\x1a\nfake"

@@ -88,6 +88,14 @@ def wake(page: Any, x: float = 10, y: float = 10) -> None:
     page.mouse.move(x + 30, y + 20, steps=3)
 
 
+def bring_in(page: Any, figure: str) -> None:
+    """Scroll a figure below the fold into view and wait until liqmap.js has built it (it
+    builds such figures only when they come into view)."""
+    page.locator(f"{figure} .bk-root-holder").scroll_into_view_if_needed()
+    page.wait_for_selector(f"{figure} .bk-root-holder[data-built]", state="attached", timeout=15_000)
+    page.wait_for_timeout(250)
+
+
 def _pixels(png: bytes) -> np.ndarray:
     return np.asarray(Image.open(io.BytesIO(png)).convert("RGB"), dtype=np.int16)
 
@@ -141,6 +149,7 @@ def test_leverage_filter_changes_the_heatmap_and_map(open_page) -> None:  # type
     page = loaded.page
     heat = page.locator(".heat .bk-root-holder")
     liq = page.locator(".map .bk-root-holder")
+    bring_in(page, ".map")
     before_heat, before_map = _pixels(heat.screenshot()), _pixels(liq.screenshot())
     page.check("input[name=lev][value=high]")
     page.wait_for_timeout(300)

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from sitegen.render.levels import fmt_usd
-from tests.test_browser import TOOLTIP_TEXT_JS, _painted, _watch, wake
+from tests.test_browser import TOOLTIP_TEXT_JS, _painted, _watch, bring_in, wake
 
 pytestmark = pytest.mark.browser
 
@@ -127,6 +127,7 @@ def test_a_tap_shows_the_tooltip_with_distance_and_cumulative_usd(open_at) -> No
 
 def test_map_axis_labels_do_not_run_together_at_375(open_at) -> None:  # type: ignore[no-untyped-def]
     page, _ = open_at(SYMBOL, live=True)
+    bring_in(page, ".map")
     gaps = page.evaluate("""() => {
       const fig = Bokeh.documents[0].get_model_by_name('liqmap');
       const ax = fig.below[0];
@@ -182,6 +183,8 @@ def test_recorded_sample_says_so_instead_of_a_stale_alarm(open_at) -> None:  # t
 
 def test_light_theme_plot_areas_follow_the_page(open_at) -> None:  # type: ignore[no-untyped-def]
     page, problems = open_at(SYMBOL + "?theme=light", phone=False, live=True)
+    bring_in(page, ".predicted")
+    bring_in(page, ".map")
     colours = page.evaluate("""() => { const d = Bokeh.documents[0];
       return [d.get_model_by_name('liqmap').background_fill_color,
               d.get_model_by_name('predicted').background_fill_color,
@@ -247,3 +250,36 @@ def test_every_range_has_its_own_embed_page(open_at) -> None:  # type: ignore[no
     colours, share = _painted(embed.locator(".embed-chart .bk-root-holder").screenshot())
     assert colours > 100 and share > 0.3
     assert problems == [] and eproblems == []
+
+
+def test_the_document_is_not_in_the_html_and_arrives_with_the_first_tap(open_at, site_url) -> None:  # type: ignore[no-untyped-def]
+    """The 1-month page (the largest) is small HTML; its Bokeh document (doc.js beside it) is
+    fetched on the first tap, and a figure below the fold is built only when it comes into view."""
+    path = "btc-usdt/1m/index.html"
+    page, problems = open_at(path)
+    html = page.request.get(site_url + path).text()
+    assert len(html.encode()) < 40_000, f"{path} is {len(html.encode())} bytes"
+    assert 'id="liqmap-bokeh-docs"' not in html and '"type":"object"' not in html, "document JSON in the HTML"
+    fetched: list[str] = []
+    page.on("request", lambda r: fetched.append(r.url))
+    page.wait_for_timeout(300)
+    assert not any("doc.js" in u for u in fetched), "the document loaded before the reader asked"
+    box = page.locator("h1").bounding_box()
+    page.touchscreen.tap(box["x"] + 4, box["y"] + 4)
+    page.wait_for_selector("html[data-live]", state="attached", timeout=15_000)
+    assert sum("/btc-usdt/1m/doc.js?v=" in u for u in fetched) == 1, fetched
+    assert page.locator(".heat .bk-root-holder[data-built]").count() == 1
+    # The liquidation map is far below the fold on a phone: not built, not yet in the document.
+    assert page.locator(".map .bk-root-holder[data-built]").count() == 0
+    assert page.evaluate("Bokeh.documents[0].get_model_by_name('liqmap')") is None
+    bring_in(page, ".predicted")
+    bring_in(page, ".map")
+    # Added to the same document (one Bokeh document per page), drawn, in the page's theme;
+    # the predicted panel still pans with the heatmap (one shared time axis).
+    assert page.evaluate("Bokeh.documents.length") == 1
+    assert page.evaluate("""() => { const d = Bokeh.documents[0];
+      return d.get_model_by_name('predicted').x_range === d.get_model_by_name('heatmap').x_range; }""")
+    assert page.evaluate("Bokeh.documents[0].get_model_by_name('liqmap').background_fill_color") == "#0d1017"
+    colours, share = _painted(page.locator(".map .bk-root-holder").screenshot())
+    assert colours > 50 and share > 0.2, f"the liquidation map looks blank ({colours} colours)"
+    assert problems == [], problems

@@ -45,6 +45,8 @@ def test_not_a_folder(tmp_path: Path) -> None:
         ("embed/eth-usdt/index.html", "lists symbol eth-usdt"),
         ("og/btc-usdt.png", "lists symbol btc-usdt"),
         ("data/btc-usdt.csv", "lists symbol btc-usdt"),
+        ("embed/btc-usdt/doc.js", "lists symbol btc-usdt"),
+        ("eth-usdt/24h/doc.js", "lists range 24h"),
     ],
 )
 def test_missing_page(tmp_path: Path, missing: str, why: str) -> None:
@@ -100,6 +102,14 @@ def test_malformed_xml(tmp_path: Path) -> None:
 def test_bad_json(tmp_path: Path, bad: bytes) -> None:
     problems = problems_after(tmp_path, lambda f: f.update({"data/btc-usdt.json": bad}))
     assert any(p.startswith("data/btc-usdt.json: not valid JSON") for p in problems), problems
+
+
+@pytest.mark.parametrize("bad", [
+    b'window.liqmapDoc={};alert(1);\n', b"window.liqmapDoc=[1,;\n", b'window.liqmapDoc="x";\n', b"alert(1)\n",
+])
+def test_a_document_file_that_is_more_than_one_json_assignment(tmp_path: Path, bad: bytes) -> None:
+    problems = problems_after(tmp_path, lambda f: f.update({"btc-usdt/12h/doc.js": bad}))
+    assert any(p.startswith("btc-usdt/12h/doc.js: ") for p in problems), problems
 
 
 def test_bad_json_outside_data(tmp_path: Path) -> None:

@@ -38,6 +38,9 @@ def test_failed_symbol_keeps_its_pages_marked_stale(tmp_path: Path) -> None:
         "og/eth-usdt-thumb.png", "oembed/eth-usdt.json",
         *(f"{d}" for r in ("12h", "24h") for d in (f"eth-usdt/{r}/heatmap.webp", f"embed/eth-usdt/{r}/index.html",
                                                    f"oembed/eth-usdt/{r}.json")),
+        # each chart page's document file (sitegen/docfile.py)
+        "eth-usdt/doc.js", "embed/eth-usdt/doc.js",
+        *(f"{d}eth-usdt/{r}/doc.js" for r in ("12h", "24h") for d in ("", "embed/")),
     }
     data = json.loads(merged["data/eth-usdt.json"])
     assert data["stale"] is True

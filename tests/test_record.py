@@ -333,8 +333,9 @@ def test_recorded_events_reach_the_offline_build(tmp_path: Path) -> None:
     assert data["accuracy"]["sources"] == [] or data["accuracy"]["enough_data"] is False
     assert data["accuracy"]["long"] is None  # one recorded morning is far below the floor
     page = (tmp_path / "site" / "btc-usdt" / "24h" / "index.html").read_text()
-    assert "realised_markers" in page and "not enough data" in page.lower()
-    assert page.count("single liquidation") >= 1  # the tooltip note of a recorded event
+    doc = (tmp_path / "site" / "btc-usdt" / "24h" / "doc.js").read_text()  # the figures, beside the page
+    assert "realised_markers" in doc and "not enough data" in page.lower()
+    assert doc.count("single liquidation") >= 1  # the tooltip note of a recorded event
     csv_text = (tmp_path / "site" / "data" / "btc-usdt.csv").read_text()
     assert csv_text.splitlines()[0].endswith("realised_long_usd,realised_short_usd")
 

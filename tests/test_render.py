@@ -19,6 +19,8 @@ import pytest
 from bokeh import __version__ as BOKEH_VERSION
 from bs4 import BeautifulSoup
 
+from sitegen import plan
+from sitegen.docfile import doc_payload, doc_version
 from sitegen.model.outputs import cumulative, cumulative_curves
 from sitegen.model.types import ModelParams, ModelResult
 from sitegen.render import render_site
@@ -145,12 +147,22 @@ def test_pages_share_one_bokehjs_by_relative_path(files: dict[str, bytes]) -> No
         assert srcs == [f"{prefix}static/js/liqmap.js"], f"{path}: {srcs}"
         lazy = json.loads(doc.select_one("script#liqmap-bokeh-src").string)
         assert f"{prefix}static/bokeh/{BOKEH_VERSION}/bokeh.min.js" in lazy
-        assert all(f"{u[len(prefix):]}" in files for u in lazy), lazy
+        # BokehJS, then the page's own document file, its URL versioned by its content.
+        *bundles, doc_url = lazy
+        assert all(f"{u[len(prefix):]}" in files for u in bundles), lazy
+        doc_file = files[plan.doc_path(path)]
+        assert doc_url == f"doc.js?v={doc_version(doc_file)}"
+        docs_json = doc_payload(doc_file)
         items = json.loads(doc.select_one("script#liqmap-bokeh-items").string)
         for item in items:
-            for element_id in item["roots"].values():
+            assert item["docid"] in docs_json
+            roots_in_doc = {r["id"] for r in docs_json[item["docid"]]["roots"]}
+            for root_id, element_id in item["roots"].items():
+                assert root_id in roots_in_doc
                 assert doc.find(id=element_id) is not None, f"{path}: no element for root {element_id}"
-        assert doc.select_one("script#liqmap-bokeh-docs")["type"] == "application/json"
+        # The HTML carries no document: a chart page stays small whatever the range.
+        assert doc.select_one("script#liqmap-bokeh-docs") is None
+        assert '"type":"object"' not in files[path].decode()
 
 
 def test_symbol_page_content(files: dict[str, bytes]) -> None:
@@ -356,7 +368,8 @@ def test_predicted_liquidations_reach_the_json_and_the_page() -> None:
     assert pred["long_usd"] == [float(x) for x in pl[-288:]]
     assert pred["short_usd"] == [float(x) for x in ps[-288:]]
     page = files["btc-usdt/index.html"].decode()
-    assert '"name":"predicted"' in page and "Predicted liquidations" in page
+    doc = render_page(site, "btc-usdt/doc.js").decode()  # the figures' document, beside the page
+    assert '"name":"predicted"' in doc and "Predicted liquidations" in page
     # A range that merges bars sums what the model liquidates in each merged column.
     view = range_view(report, "24h", max_columns=96)
     assert view.predicted_long.size == 96

@@ -1,13 +1,16 @@
-"""Bokeh pages whose figures load on demand: no render-blocking script, no inline JS.
+"""Bokeh pages whose figures load on demand: no render-blocking script, no inline JS, and
+no document data in the HTML.
 
 ``bokeh.embed.file_html`` puts BokehJS in ``<head>`` and an inline script that builds every
-figure as soon as the page parses: on a mid-range phone that is seconds of blocked main
-thread before the reader sees anything. Here the page carries the same document JSON and
-render items as inert ``application/json`` blocks plus the list of BokehJS files, and
-``static/js/liqmap.js`` loads BokehJS and calls ``Bokeh.embed.embed_items`` itself, on the
-reader's first interaction (the static heatmap picture is shown until then). With
-``standalone=True`` BokehJS is inlined in the page as before and the figures build at once,
-so a single saved file still works offline.
+figure as soon as the page parses, with the whole document (every figure's data, 100-400 kB)
+inline: on a mid-range phone that is seconds before the reader sees anything. Here the page
+carries only the render items (which element shows which figure) and the list of scripts to
+load as inert ``application/json`` blocks; the document JSON goes to a file beside the page
+(``doc.js``, :mod:`sitegen.docfile`), and ``static/js/liqmap.js`` loads BokehJS and that file
+and builds the figures itself, on the reader's first interaction (the static heatmap picture
+is shown until then), each figure below the fold only when it scrolls into view. With
+``standalone=True`` BokehJS and the document are inlined in the page and the figures build at
+once, so a single saved file still works offline.
 """
 
 from __future__ import annotations
@@ -15,7 +18,6 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
-from html import escape
 from typing import Any
 
 from bokeh.core.json_encoder import serialize_json
@@ -27,6 +29,7 @@ from bokeh.resources import CDN, INLINE
 from jinja2 import Template
 from markupsafe import Markup
 
+from sitegen.docfile import doc_script, doc_version
 from sitegen.render import assets
 
 
@@ -34,8 +37,9 @@ from sitegen.render import assets
 class BokehDoc:
     """One Bokeh document, serialised once, that any number of pages can carry."""
 
-    docs_text: str  # the document JSON, HTML-escaped as BokehJS expects
-    items: str  # the render items, JSON
+    docs_text: str  # the document JSON
+    doc_file: bytes  # the document file beside each page (sitegen.docfile); unused by standalone pages
+    items: str  # the render items, JSON for a <script type="application/json"> block
     roots: Any  # by figure name, for the template's placeholders
     bokeh_js: str  # inline BokehJS (standalone only)
     names: tuple[str, ...]  # the BokehJS bundles a non-standalone page loads
@@ -71,39 +75,39 @@ def bokeh_doc(models: Sequence[Model], *, standalone: bool) -> BokehDoc:
     with OutputDocumentFor(list(models)) as doc:
         docs_json, render_items = standalone_docs_json_and_render_items(list(models))
         bokeh_js, names = _bundle(doc, standalone)
-    # Inside <script type="application/json"> only "</script" could end the block early:
-    # escape() turns every "<" into "&lt;", and BokehJS unescapes the text before parsing.
-    docs_text = escape(serialize_json(docs_json), quote=False)
-    items = json.dumps([item.to_json() for item in render_items]).replace("<", "\\u003c")
-    return BokehDoc(docs_text, items, render_items[0].roots, bokeh_js, names)
+    docs_text = serialize_json(docs_json)
+    items = _json_in_html(json.dumps([item.to_json() for item in render_items]))
+    return BokehDoc(docs_text, doc_script(docs_text), items, render_items[0].roots, bokeh_js, names)
 
 
-def doc_page(doc: BokehDoc, template: Template, title: str, variables: dict[str, Any]) -> str:
-    """Render ``template`` around ``doc``; ``variables["rel"]`` leads back to the site root."""
-    src = [f"{variables['rel']}{assets.BOKEH_STATIC_DIR}/{n}" for n in doc.names]
+def doc_page(
+    doc: BokehDoc, template: Template, title: str, variables: dict[str, Any], *,
+    standalone: bool, doc_url: str = "doc.js",
+) -> str:
+    """Render ``template`` around ``doc``; ``variables["rel"]`` leads back to the site root.
+
+    The template gets ``roots`` (by figure name, for the placeholders), ``bokeh_items`` and
+    ``bokeh_src`` (JSON for liqmap.js: the render items, and the scripts to load in order:
+    the BokehJS bundles, then the document at ``doc_url``, relative to the page, with a
+    content hash so no cached copy of another build's document is used) and, when
+    standalone, ``bokeh_js`` (the inline BokehJS) and ``bokeh_docs`` (the document JSON).
+    """
+    src = [] if standalone else [f"{variables['rel']}{assets.BOKEH_STATIC_DIR}/{n}" for n in doc.names]
+    if not standalone:
+        src.append(f"{doc_url}?v={doc_version(doc.doc_file)}")
     return template.render(
         **variables,
         title=title,
         roots=doc.roots,
         bokeh_js=Markup(doc.bokeh_js),
-        bokeh_docs=Markup(doc.docs_text),
+        bokeh_docs=Markup(_json_in_html(doc.docs_text)) if standalone else None,
         bokeh_items=Markup(doc.items),
-        bokeh_src=Markup(json.dumps(src).replace("<", "\\u003c")),
+        bokeh_src=Markup(_json_in_html(json.dumps(src))),
         plot_script="",
     )
 
 
-def bokeh_page(
-    models: Sequence[Model], template: Template, title: str, variables: dict[str, Any], *,
-    standalone: bool, bokeh_files: set[str],
-) -> str:
-    """Render ``template`` with the Bokeh document of ``models``.
-
-    The template gets ``roots`` (by figure name, for the placeholders), ``bokeh_docs`` (the
-    document JSON, HTML-escaped as BokehJS expects), ``bokeh_items`` and ``bokeh_src`` (JSON
-    for liqmap.js) and, when standalone, ``bokeh_js`` (the inline BokehJS). The names of the
-    BokehJS bundles a non-standalone page needs are added to ``bokeh_files``.
-    """
-    doc = bokeh_doc(models, standalone=standalone)
-    bokeh_files.update(doc.names)
-    return doc_page(doc, template, title, variables)
+def _json_in_html(text: str) -> str:
+    """JSON for a ``<script type="application/json">`` block: only "</script" could end the
+    block early, and ``<`` occurs only inside JSON strings, where ``\\u003c`` means the same."""
+    return text.replace("<", "\\u003c")

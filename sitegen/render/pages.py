@@ -116,6 +116,7 @@ class _Ctx:
     standalone: bool
     bokeh_files: set[str]
     posters: dict[tuple[str, str], bytes] = field(default_factory=dict)
+    docs: dict[str, bytes] = field(default_factory=dict)  # path -> document file of a chart page
 
     def common(self, rel: str, path: str) -> dict[str, Any]:
         """Variables every template sees; ``rel`` leads from the page back to the site root."""
@@ -151,7 +152,8 @@ def _doc(ctx: _Ctx, models: list[Model]) -> BokehDoc:
 
 
 def _doc_page(ctx: _Ctx, template: str, doc: BokehDoc, title: str, variables: dict[str, Any]) -> bytes:
-    html = doc_page(doc, assets.jinja_env().get_template(template), title, variables)
+    html = doc_page(doc, assets.jinja_env().get_template(template), title, variables, standalone=ctx.standalone)
+    ctx.docs[plan.doc_path(variables["path"])] = doc.doc_file  # beside the page; standalone pages inline it
     return with_csp(html).encode("utf-8")
 
 
@@ -339,6 +341,7 @@ def _symbol_pages(ctx: _Ctx, s: Summary, only: str | None = None) -> dict[str, b
         wanted = {plan.path(k, report.slug, rng) for k in ("range_page", "poster", "range_embed")}
         if rng == default:
             wanted |= {plan.path("page", report.slug), plan.path("embed", report.slug)}
+        wanted |= {plan.doc_path(p) for p in wanted if p.endswith("index.html")}
         if only is not None and only not in wanted:
             continue
         view = range_view(report, rng, include=include)
@@ -354,7 +357,7 @@ def _symbol_pages(ctx: _Ctx, s: Summary, only: str | None = None) -> dict[str, b
         pages = [(plan.path("range_page", report.slug, rng), "../../")]
         if rng == default:
             pages.append((plan.path("page", report.slug), "../"))
-        pages = [(p, rel) for p, rel in pages if only is None or p == only]
+        pages = [(p, rel) for p, rel in pages if only is None or only in (p, plan.doc_path(p))]
         if pages:
             heat = heatmap_figure(view, colorbar_title=f"estimated liquidations per {row_pct:g} % price row",
                                   marks=marks)
@@ -379,7 +382,7 @@ def _symbol_pages(ctx: _Ctx, s: Summary, only: str | None = None) -> dict[str, b
         embeds = [plan.path("range_embed", report.slug, rng)]
         if rng == default:
             embeds.append(plan.path("embed", report.slug))
-        embeds = [p for p in embeds if only is None or p == only]
+        embeds = [p for p in embeds if only is None or only in (p, plan.doc_path(p))]
         if embeds:
             heat = heatmap_figure(view, embed=True, height=420, marks=marks)
             doc = _doc(ctx, [heat.figure])
@@ -390,6 +393,8 @@ def _symbol_pages(ctx: _Ctx, s: Summary, only: str | None = None) -> dict[str, b
                          marks_json=_marks_json(marks, view.last_close))
                 out[path] = _doc_page(ctx, "embed.html", doc, title, v)
     out.update(_exchange_pages(ctx, s, only))  # each exchange alone (issue 14 item 3)
+    out.update(ctx.docs)  # each chart page's document file
+    ctx.docs.clear()
     return out
 
 
@@ -734,7 +739,7 @@ def _exchange_pages(ctx: _Ctx, s: Summary, only: str | None = None) -> dict[str,
     for exchange in page_exchanges(report):
         path = plan.path("exchange_page", report.slug, exchange=exchange)
         poster_file = plan.path("exchange_poster", report.slug, exchange=exchange)
-        if only is not None and only not in (path, poster_file):
+        if only is not None and only not in (path, poster_file, plan.doc_path(path)):
             continue
         one = summarise(exchange_report(report, exchange))
         rng = one.report.ranges[0]
@@ -742,7 +747,7 @@ def _exchange_pages(ctx: _Ctx, s: Summary, only: str | None = None) -> dict[str,
         view = range_view(one.report, rng, include=include)
         poster = poster_webp(view)
         out[poster_file] = poster
-        if only is not None and only != path:
+        if only is not None and only not in (path, plan.doc_path(path)):
             continue
         marks = _marks(one)
         cum_long, cum_short = _cumulatives(view)

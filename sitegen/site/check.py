@@ -9,6 +9,8 @@ What is checked (an empty list means the tree may be published):
   sitemap/feed ``<loc>``/``<link>`` under the site's base URL) resolves to a file;
 * every ``.json`` file parses, and the symbol data, snapshot and snapshot index files
   match their published JSON Schema (:mod:`sitegen.schemas`);
+* every chart page's document file (``doc.js``) is exactly one JSON assignment
+  (:mod:`sitegen.docfile`), since it runs as script;
 * no file is empty, and every HTML page has a title and visible content.
 
 Problems are returned as ``"<path>: <what is wrong> (<how to fix>)"`` strings.
@@ -27,6 +29,7 @@ from xml.etree import ElementTree
 
 from sitegen import plan, schemas
 from sitegen.config import RANGES
+from sitegen.docfile import doc_payload
 from sitegen.site.links import CSS_IMPORT_RE, CSS_URL_RE, PageParser, resolve, target_exists
 from sitegen.site.safetree import UnsafeEntry, read_regular_file, regular_files
 
@@ -123,6 +126,11 @@ def check_files(files: Mapping[str, bytes], *, base_url: str | None = None) -> l
                         for listed in entry["files"].values():
                             if listed not in names:
                                 problems.append(f"{rel}: lists {listed!r}, which is not in the site")
+        elif plan.is_doc(rel):
+            try:
+                doc_payload(content)
+            except ValueError as e:
+                problems.append(f"{rel}: {e}")
         elif rel.endswith((".html", ".htm")):
             _check_html(content, rel, names, dirs, base_url, problems)
         elif rel.endswith(".css"):

@@ -36,6 +36,7 @@ from pathlib import Path
 
 from sitegen import plan, schemas
 from sitegen.config import slugify
+from sitegen.docfile import doc_payload
 from sitegen.site.links import internal_links
 from sitegen.site.pagepolicy import PagePolicy, page_problems, policy_of
 from sitegen.site.safetree import UnsafeEntry, read_regular_file, regular_files, unexpected_entries
@@ -298,6 +299,11 @@ def _load_previous(
             if problems:
                 return None, f"{problems[0]}; its pages are not carried"
             content = mark_html_stale(content, since)
+        elif plan.is_doc(rel):
+            try:
+                doc_payload(content)  # it runs as script: only the one assignment is carried
+            except ValueError as e:
+                return None, f"previous {rel}: {e}; its pages are not carried"
         own[rel] = content
     summary = payload.get("summary")
     carried = Carried(

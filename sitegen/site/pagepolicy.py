@@ -9,10 +9,14 @@ An injected script or a loosened policy in a tampered cache entry stops the carr
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
+from urllib.parse import urlsplit
+
+from sitegen.plan import DOC_FILE
 
 _UUID_RE = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 _BOKEH_ID_RE = re.compile(r'"p\d+"')
@@ -36,7 +40,9 @@ class _Scripts(HTMLParser):
         self.sources: list[str] = []
         self.csp: list[str] = []
         self.bases: list[str] = []
+        self.lazy: list[str] = []  # scripts liqmap.js loads on demand (the liqmap-bokeh-src list)
         self._in_script: str | None = None
+        self._lazy = False
         self._body: list[str] = []
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
@@ -48,6 +54,7 @@ class _Scripts(HTMLParser):
             else:
                 kind = a.get("type", "").lower()
                 self._in_script = "data" if "json" in kind else "inline"
+            self._lazy = a.get("id") == "liqmap-bokeh-src"
             self._body = []
         elif tag == "meta" and a.get("http-equiv", "").lower() == "content-security-policy":
             self.csp.append(a.get("content", ""))
@@ -65,7 +72,15 @@ class _Scripts(HTMLParser):
         if tag == "script" and self._in_script:
             if self._in_script == "inline":
                 self.inline.append("".join(self._body))
+            elif self._lazy:
+                try:
+                    urls = json.loads("".join(self._body))
+                except ValueError:
+                    urls = ["(not a JSON list)"]
+                urls = urls if isinstance(urls, list) else [repr(urls)]
+                self.lazy.extend(u if isinstance(u, str) else repr(u) for u in urls)
             self._in_script = None
+            self._lazy = False
 
 
 def _parse(html: bytes) -> _Scripts:
@@ -103,6 +118,11 @@ def page_problems(rel: str, html: bytes, policy: PagePolicy) -> list[str]:
     for src in p.sources:
         if _URL_SCHEME_RE.match(src) or "static/" not in src:
             problems.append(f"{rel}: loads a script from {src!r}, not from the site's static/ folder")
+    for src in p.lazy:
+        # BokehJS from static/, or the page's own document file beside it (sitegen/docfile.py)
+        own_doc = urlsplit(src).path == DOC_FILE
+        if _URL_SCHEME_RE.match(src) or not (own_doc or "static/" in src):
+            problems.append(f"{rel}: loads a script from {src!r}, not from static/ or its own {DOC_FILE}")
     for base in p.bases:
         problems.append(f"{rel}: has <base href={base!r}>")
     csps = {_normalise_csp(c) for c in p.csp}

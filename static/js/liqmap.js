@@ -180,11 +180,14 @@
   }
 
   /* Interactive figures on demand. The page shows a static picture of the heatmap; BokehJS
-   * (1.3 MB) loads on the reader's first touch, key, wheel, scroll or mouse move, or at once
-   * when the page carries it inline (--standalone). Callbacks registered with onDocument run
-   * whenever the document arrives, however late. */
-  var docsEl = document.getElementById("liqmap-bokeh-docs");
+   * (1.3 MB) and the page's document (doc.js beside the page, sitegen/docfile.py) load on the
+   * reader's first touch, key, wheel, scroll or mouse move, or at once when the page carries
+   * both inline (--standalone). The heatmap is built then; a figure below the fold only when
+   * it scrolls into view. Callbacks registered with onDocument run whenever the document
+   * arrives, however late. */
+  var itemsEl = document.getElementById("liqmap-bokeh-items");
   var docCallbacks = [], liveDoc = null, started = false;
+  var byName = {}, allModels = [];  // every model of the document, attached to it or not yet
   function onDocument(cb) { if (liveDoc) { cb(liveDoc); } else { docCallbacks.push(cb); } }
   function loadScripts(urls) {
     return Promise.all(urls.map(function (u) {
@@ -207,30 +210,85 @@
     if (ev.type === "scroll" && Math.abs(window.scrollY - startY) < 4) { return; }
     start();
   }
+
+  /* Build the document, show the heatmap and whatever else is on screen, and add each other
+   * figure (a root of the same document, so shared ranges stay linked) as it comes into view. */
+  var MARGIN = 200;  // px: start building a figure this far before it scrolls into view
+  function nearView(el) {
+    var r = el.getBoundingClientRect();
+    return r.bottom > -MARGIN && r.top < window.innerHeight + MARGIN;
+  }
+  function whenBuilt(doc, model, el) {
+    var frames = 0;
+    (function check() {
+      if (doc.views_manager && doc.views_manager.get(model)) { el.setAttribute("data-built", ""); return; }
+      if (++frames < 1200) { window.requestAnimationFrame(check); }
+    })();
+  }
+  function build(B, docsJson, item) {
+    var doc = B.require("document").Document.from_json(docsJson[item.docid]);
+    doc.all_models.forEach(function (m) { allModels.push(m); if (m.name) { byName[m.name] = m; } });
+    var later = [];
+    doc.roots().slice().forEach(function (m) {
+      var el = document.getElementById(item.roots[m.id]);
+      if (el && m.name !== "heatmap" && !nearView(el)) { later.push([m, el]); doc.remove_root(m); }
+    });
+    // add_document_standalone puts root i of the document into els[i], now and when added.
+    var els = doc.roots().map(function (m) { return document.getElementById(item.roots[m.id]); });
+    return B.embed.add_document_standalone(doc, document.body, els).then(function () {
+      doc.roots().forEach(function (m, i) { if (els[i]) { els[i].setAttribute("data-built", ""); } });
+      return { doc: doc, later: later, els: els };
+    });
+  }
+  function addLater(built) {
+    var doc = built.doc;
+    function attach(pair) {
+      if (pair.done) { return; }
+      pair.done = true;
+      built.els[doc.roots().length] = pair[1];
+      doc.add_root(pair[0]);
+      whenBuilt(doc, pair[0], pair[1]);
+    }
+    if (!built.later.length) { return; }
+    if (!("IntersectionObserver" in window)) { built.later.forEach(attach); return; }
+    var io = new window.IntersectionObserver(function (entries) {
+      entries.forEach(function (e) {
+        if (!e.isIntersecting) { return; }
+        io.unobserve(e.target);
+        built.later.forEach(function (pair) { if (pair[1] === e.target) { attach(pair); } });
+      });
+    }, { rootMargin: MARGIN + "px 0px" });
+    built.later.forEach(function (pair) { io.observe(pair[1]); });
+  }
   function start() {
-    if (started || !docsEl) { return; }
+    if (started || !itemsEl) { return; }
     started = true;
     triggers.forEach(function (t) { window.removeEventListener(t, onInput, true); });
     root.setAttribute("data-loading", "");
-    var items = JSON.parse(document.getElementById("liqmap-bokeh-items").textContent);
+    var items = JSON.parse(itemsEl.textContent);
     var src = JSON.parse(document.getElementById("liqmap-bokeh-src").textContent);
-    (window.Bokeh ? Promise.resolve() : loadScripts(src)).then(function () {
+    var inline = document.getElementById("liqmap-bokeh-docs");
+    var built = null;
+    loadScripts(src).then(function () {
+      var docsJson = inline ? JSON.parse(inline.textContent) : window.liqmapDoc;
+      if (!window.Bokeh || !docsJson) { throw new Error("the chart data did not arrive"); }
       patchFormatters(window.Bokeh);
-      return window.Bokeh.embed.embed_items(docsEl.textContent, items);
-    }).then(function () {
-      var docs = window.Bokeh.documents;
-      liveDoc = docs[docs.length - 1];
+      return build(window.Bokeh, docsJson, items[0]);
+    }).then(function (b) {
+      built = b;
+      liveDoc = b.doc;
       var cbs = docCallbacks; docCallbacks = [];
       cbs.forEach(function (cb) { cb(liveDoc); });
       root.removeAttribute("data-loading");
       root.setAttribute("data-live", "");
+      addLater(built);
     }).catch(function (err) {
       root.removeAttribute("data-loading");
       root.setAttribute("data-live-error", String(err && err.message || err));
       if (window.console) { window.console.error("liqmap: charts failed to load", err); }
     });
   }
-  if (docsEl) {
+  if (itemsEl) {
     if (window.Bokeh) {
       start();
     } else {
@@ -240,7 +298,8 @@
     }
   }
 
-  function named(doc, name) { return doc.get_model_by_name(name); }
+  // By name among all the document's models, including figures not yet added to the page.
+  function named(doc, name) { return byName[name] || doc.get_model_by_name(name); }
   function isA(model, cls) { return model && model.constructor && model.constructor.__name__ === cls; }
   var mouse = window.matchMedia && window.matchMedia("(pointer: fine)").matches;
 
@@ -299,7 +358,7 @@
   };
   function applyTheme(doc, name) {
     var t = THEMES[name] || THEMES.dark;
-    doc.all_models.forEach(function (m) {
+    allModels.forEach(function (m) {
       var cls = m.constructor && m.constructor.__name__;
       if (cls === "Figure" || cls === "Plot") {
         if (m.name !== "heatmap") { m.background_fill_color = t.bg; }
