@@ -31,6 +31,8 @@ line {"runs": [{"symbols": 10, "exchanges": 4, "build_s": ..., "cpu_s": ..., "pe
 The fixture holds 14 days of 1h bars but only 4 days of 5m bars; Hyperliquid's client asks for
 5m bars over the whole retention, so with the default ``--days 14`` each Hyperliquid pair is
 reported with a gap (kept as a gap, as in production): "pairs ok" reads 3 of 4 per symbol.
+``--baseline DIR`` builds each store a second time with the code of another checkout (a
+copy of main, say) and prints this/baseline ratios measured in the same run.
 A wall-clock time on a machine shared with other work is inflated by that load: compare the
 CPU seconds too.
 """
@@ -129,11 +131,11 @@ def _descendants(table: dict[int, tuple[int, int, int]], root: int) -> list[int]
     return out
 
 
-def run_build(cfg: Path, state: Path, out: Path) -> dict:
+def run_build(cfg: Path, state: Path, out: Path, root: Path = ROOT) -> dict:
     """`liqmap build --offline` as a child process, its worker processes sampled every 0.1 s:
     seconds, peak RSS of the largest process and of all its processes together, CPU seconds."""
     env = {k: v for k, v in os.environ.items() if k != "LIQMAP_PROXY"}
-    env["PYTHONPATH"] = str(ROOT)
+    env["PYTHONPATH"] = str(root)
     peak_total = peak_one = 0
     cpu: dict[int, int] = {}
     with tempfile.TemporaryFile("w+") as err:
@@ -141,7 +143,7 @@ def run_build(cfg: Path, state: Path, out: Path) -> dict:
         proc = subprocess.Popen(
             [sys.executable, "-m", "sitegen.cli", "build", "--config", str(cfg), "--offline",
              "--state", str(state), "--out", str(out), "-q"],
-            cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=err,
+            cwd=root, env=env, stdout=subprocess.DEVNULL, stderr=err,
         )
         while True:
             pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
@@ -171,7 +173,8 @@ def run_build(cfg: Path, state: Path, out: Path) -> dict:
     }
 
 
-def run(n: int, days: int, latency: float, work: Path, workers: int | None = None) -> dict:
+def run(n: int, days: int, latency: float, work: Path, workers: int | None = None,
+        baseline: Path | None = None) -> dict:
     symbols = symbol_list(n)
     now = int(time.time() * 1000) // HOUR * HOUR
     state, out, cfg = work / f"state{n}", work / f"site{n}", work / f"liqmap{n}.toml"
@@ -199,7 +202,13 @@ def run(n: int, days: int, latency: float, work: Path, workers: int | None = Non
     b = run_build(cfg, state, out)
     if b["code"] != 0:
         raise SystemExit(f"build for {n} symbols failed (exit {b['code']}):\n{b['tail']}")
-    return {
+    base = {}
+    if baseline is not None:  # the same store, built by another checkout's code (e.g. main)
+        old = run_build(cfg, state, work / f"site{n}-baseline", root=baseline)
+        if old["code"] != 0:
+            raise SystemExit(f"baseline build for {n} symbols failed (exit {old['code']}):\n{old['tail']}")
+        base = {"baseline": {k: round(old[k], 1) for k in ("build_s", "cpu_s", "peak_rss_mb", "peak_rss_total_mb")}}
+    return {**base,
         "symbols": n, "exchanges": len(EXCHANGES), "build_s": round(b["build_s"], 2),
         "peak_rss_mb": round(b["peak_rss_mb"], 1), "peak_rss_total_mb": round(b["peak_rss_total_mb"], 1),
         "cpu_s": round(b["cpu_s"], 1), "site_mb": round(dir_bytes(out) / 2**20, 2),
@@ -215,6 +224,8 @@ def main() -> None:
     ap.add_argument("--days", type=int, default=14,
                     help="retention_days of the store (the fixture holds 14 days of 1h bars, 4 of 5m)")
     ap.add_argument("--latency", type=float, default=0.05, help="injected seconds per request")
+    ap.add_argument("--baseline", type=Path, default=None,
+                    help="also build each store with the code of this checkout (e.g. a copy of main), side by side")
     ap.add_argument("--workers", type=int, default=None,
                     help="[build] workers for the build (default: the setting's default, one per core)")
     args = ap.parse_args()
@@ -227,7 +238,7 @@ def main() -> None:
     runs = []
     with tempfile.TemporaryDirectory(prefix="liqmap-bench-build-") as tmp:
         for n in counts:
-            r = run(n, args.days, args.latency, Path(tmp), args.workers)
+            r = run(n, args.days, args.latency, Path(tmp), args.workers, args.baseline)
             runs.append(r)
             print(f"{r['symbols']:>4} symbols x {r['exchanges']}: fetch {r['fetch_s']:7.1f} s "
                   f"({r['pairs_ok']}/{r['pairs']} ok, {r['requests']} requests, "
@@ -235,6 +246,13 @@ def main() -> None:
                   f"build {r['build_s']:7.1f} s ({r['cpu_s']:.0f} CPU s), peak RSS {r['peak_rss_mb']:7.1f} MiB "
                   f"per process, {r['peak_rss_total_mb']:7.1f} MiB all processes, "
                   f"site {r['site_mb']:.1f} MiB", flush=True)
+            if "baseline" in r:
+                b = r["baseline"]
+                print(f"      baseline {args.baseline}: build {b['build_s']:7.1f} s ({b['cpu_s']:.0f} CPU s), "
+                      f"peak RSS {b['peak_rss_mb']:7.1f} MiB per process, {b['peak_rss_total_mb']:7.1f} MiB all; "
+                      f"this/baseline: CPU x{r['cpu_s'] / b['cpu_s']:.2f}, wall x{r['build_s'] / b['build_s']:.2f}, "
+                      f"peak RSS x{r['peak_rss_mb'] / b['peak_rss_mb']:.2f} per process, "
+                      f"x{r['peak_rss_total_mb'] / b['peak_rss_total_mb']:.2f} all", flush=True)
     first, last = runs[0], runs[-1]
     if len(runs) > 1:
         print(f"last/first: symbols x{last['symbols'] / first['symbols']:.2f}, "
@@ -242,8 +260,8 @@ def main() -> None:
               f"CPU time x{last['cpu_s'] / first['cpu_s']:.2f}, "
               f"peak RSS x{last['peak_rss_mb'] / first['peak_rss_mb']:.2f} per process, "
               f"x{last['peak_rss_total_mb'] / first['peak_rss_total_mb']:.2f} all processes")
-    keys = ("symbols", "exchanges", "build_s", "cpu_s", "peak_rss_mb", "peak_rss_total_mb", "site_mb")
-    print(json.dumps({"runs": [{k: r[k] for k in keys} for r in runs]}))
+    keys = ("symbols", "exchanges", "build_s", "cpu_s", "peak_rss_mb", "peak_rss_total_mb", "site_mb", "baseline")
+    print(json.dumps({"runs": [{k: r[k] for k in keys if k in r} for r in runs]}))
 
 
 if __name__ == "__main__":

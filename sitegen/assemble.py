@@ -342,10 +342,12 @@ def link_parts(stage: StagedSite, parts: Sequence[Part]) -> None:
             slug = c.report.slug
             listed = p.done.files.get(slug, [])
             planned = set(plan.symbol_files(slug, c.report.ranges, c.report.page_exchanges))
-            odd = sorted(set(listed) - planned)
-            if odd or not listed:
-                raise BuildError(f"{p.root}: the manifest lists {odd[:3] or 'no files'} for {slug}, "
+            odd, missing = sorted(set(listed) - planned), sorted(planned - set(listed))
+            if odd:
+                raise BuildError(f"{p.root}: the manifest lists {odd[:3]} for {slug}, "
                                  "which the site plan does not name; build that part again")
+            if missing:
+                raise BuildError(f"{p.root}: the manifest lacks {missing[:3]} for {slug}; build that part again")
             stage.link(p.root, listed)
 
 

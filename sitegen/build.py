@@ -538,7 +538,7 @@ def build_site(
             return BuildResult(
                 out_dir=config.out_dir, fresh=tuple(c.report.symbol for c in done.cards if not c.report.stale),
                 stale=tuple(c.report.symbol for c in done.cards if c.report.stale), failed=tuple(done.failures),
-                files=len(stage.names) + 1, seconds=time.perf_counter() - started, notes=tuple(notes),
+                files=len(stage.names), seconds=time.perf_counter() - started, notes=tuple(notes),
             )
         from sitegen.store import STORE_FILE
 

@@ -264,7 +264,7 @@ def test_a_symbol_that_cannot_be_rendered_keeps_its_last_good_pages(
     assert result.stale == ("ETH/USDT:USDT",) and result.failed == ()
     assert any("ETH/USDT:USDT" in n and "renderer bug" in n for n in result.notes)
     assert data(site, "eth-usdt")["stale"] is True
-    page = (site / "btc-usdt/index.html").read_bytes()
-    nav = BeautifulSoup(page, "html.parser").select('nav[aria-label="Symbols"] a')
+    page = BeautifulSoup((site / "btc-usdt/index.html").read_bytes(), "html.parser")
+    nav = page.select('nav[aria-label="Symbols"] a')
     assert [a.get_text() for a in nav] == ["BTC", "SOL", "ETH", "Overview", "Method"]
     assert check_site(site) == []

@@ -124,3 +124,15 @@ def test_a_symbol_in_two_parts_is_refused(built: dict[str, Path], tmp_path: Path
     path.write_text(json.dumps(data))
     with pytest.raises(BuildError, match=r"BTC/USDT:USDT is in two parts"):
         assemble_site(config(tmp_path / "site"), [built["p1"], bad])
+
+
+@pytest.mark.slow
+def test_a_part_with_a_link_is_refused(built: dict[str, Path], tmp_path: Path) -> None:
+    """Parts come from other jobs: their files are taken only as regular files, never through a link."""
+    bad = tmp_path / "p2"
+    shutil.copytree(built["p2"], bad)
+    shutil.move(bad / "eth-usdt", tmp_path / "elsewhere")
+    (bad / "eth-usdt").symlink_to(tmp_path / "elsewhere")
+    with pytest.raises(BuildError, match=r"eth-usdt: not a folder \(a link\?\)"):
+        assemble_site(config(tmp_path / "site"), [built["p1"], bad])
+    assert not (tmp_path / "site").exists()

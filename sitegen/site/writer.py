@@ -358,9 +358,16 @@ class StagedSite:
         paths = list(paths)
         self.register(paths)
         made: set[Path] = set()
+        checked: set[Path] = set()
         try:
             for rel in paths:
                 src = src_root.joinpath(*rel.split("/"))
+                for folder in reversed(src.relative_to(src_root).parents[:-1]):  # never through a link
+                    if folder not in checked:
+                        if not stat.S_ISDIR(os.lstat(src_root / folder).st_mode):
+                            raise BuildError(f"{src_root / folder}: not a folder (a link?); refusing to take "
+                                             "files through it")
+                        checked.add(folder)
                 st = os.lstat(src)
                 if not stat.S_ISREG(st.st_mode):
                     raise BuildError(f"{src}: not a regular file (a link?); refusing to take it into the site")
