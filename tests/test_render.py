@@ -19,6 +19,7 @@ import pytest
 from bokeh import __version__ as BOKEH_VERSION
 from bs4 import BeautifulSoup
 
+from sitegen.model.calibration import CalibrationReport
 from sitegen.model.outputs import cumulative, cumulative_curves
 from sitegen.model.types import ModelParams, ModelResult
 from sitegen.render import render_site
@@ -205,11 +206,9 @@ def test_index_lists_every_symbol(files: dict[str, bytes]) -> None:
     assert len(doc.select("[data-stale-badge]")) == 2
 
 
-def test_methodology_without_and_with_evaluation(files: dict[str, bytes]) -> None:
-    from sitegen.evaluation import calibration_report
-
+def test_methodology_without_and_with_evaluation(files: dict[str, bytes], calibration: CalibrationReport) -> None:
     assert "No calibration report" in soup(files, "methodology/index.html").get_text()
-    rep = calibration_report(ModelParams())
+    rep = calibration  # calibration_report(ModelParams()), computed once per run (conftest.py)
     doc = soup({"m": render_page(synthetic_site(evaluation=rep), "methodology/index.html")}, "m")
     text = doc.get_text(" ")
     long_ = rep.evaluation.all.scores.long
