@@ -131,6 +131,24 @@ def sample_site(tmp_path_factory: pytest.TempPathFactory, worker_id: str) -> Pat
     return out
 
 
+@pytest.hookimpl(trylast=True)  # after -m has deselected the slow tests
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Order the run so that no xdist worker sits waiting for the shared sample site.
+
+    One test on the sample site goes first, every other one last: the worker that takes the
+    first builds the site while the other worker runs the rest of the suite, and by the time
+    the sample-site tests are handed out the site is there.
+    """
+    def on_site(item: pytest.Item) -> bool:
+        return "sample_site" in getattr(item, "fixturenames", ())
+
+    site = [i for i in items if on_site(i)]
+    if not site:
+        return
+    first = next((i for i in site if "browser" not in getattr(i, "fixturenames", ())), site[0])
+    items[:] = [first, *(i for i in items if not on_site(i)), *(i for i in site if i is not first)]
+
+
 # -- browser fixtures (tests/test_browser*.py) -------------------------------------------
 
 # Debian's Chromium by default; LIQMAP_CHROMIUM names another Chromium/Chrome (set by .ci/run).

@@ -30,7 +30,12 @@ def _unshare_ok() -> bool:
     return subprocess.run(["unshare", "-rm", "true"], capture_output=True).returncode == 0
 
 
-pytestmark = pytest.mark.skipif(not _unshare_ok(), reason="needs `unshare -rm` (user and mount namespaces)")
+pytestmark = [
+    pytest.mark.skipif(not _unshare_ok(), reason="needs `unshare -rm` (user and mount namespaces)"),
+    # a whole CLI process per test (imports, calibration, a build: ~7 s of CPU each), like the
+    # kill test: CI runs them with -m slow; the writer's error paths have fast tests in test_writer.py
+    pytest.mark.slow,
+]
 
 
 def _in_namespace(script: str) -> subprocess.CompletedProcess[str]:

@@ -155,6 +155,7 @@ def _in_namespace(script: str, timeout: int = 300) -> subprocess.CompletedProces
                           env=ENV, timeout=timeout)
 
 
+@pytest.mark.slow  # a whole CLI build in its own process (~9 s of CPU): CI runs it with -m slow
 @needs_mounts
 def test_build_offline_works_on_a_read_only_store_and_fetch_advice_fits(tmp_path: Path) -> None:
     """The store sits on a filesystem mounted read-only (EROFS: even root cannot write)."""
