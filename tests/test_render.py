@@ -29,6 +29,7 @@ from sitegen.render.summary import Level, summarise
 from sitegen.report import SiteData, SymbolReport
 from sitegen.schemas import validate
 from sitegen.series import Candles
+from tests.conftest import shared_once
 
 BAR = 300_000
 T0 = 1_769_600_000_000  # 2026-01-28 11:33 UTC, on a 5-minute boundary below
@@ -89,8 +90,9 @@ def synthetic_site(**kw: object) -> SiteData:
 
 
 @pytest.fixture(scope="module")
-def files() -> dict[str, bytes]:
-    return render_site(synthetic_site())
+def files(tmp_path_factory: pytest.TempPathFactory, worker_id: str) -> dict[str, bytes]:
+    """The synthetic site, rendered once per run and shared by the xdist workers (read-only)."""
+    return shared_once(tmp_path_factory, worker_id, "render-synthetic-site", lambda: render_site(synthetic_site()))
 
 
 def soup(files: dict[str, bytes], path: str) -> BeautifulSoup:
