@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import fcntl
+import hashlib
 import os
-from collections.abc import Iterator
+import pickle
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -18,6 +20,83 @@ if TYPE_CHECKING:
 
 # A fixed build time, so that page content does not depend on when the tests run.
 BUILD_TIME = datetime(2026, 1, 29, 18, 0, tzinfo=UTC)
+
+
+# A liqmap.toml for end-to-end builds whose point is not the pages (the CLI, a kill, a full
+# disk, a read-only store): one symbol and the shortest range render in about a tenth of the
+# time of the full sample site. Write it with small_config(); add sections after it as needed.
+SMALL_CONFIG = '[data]\nsymbols = ["BTC/USDT:USDT"]\nranges = ["12h"]\n'
+
+
+def small_config(folder: Path, extra: str = "") -> Path:
+    """``folder/small.toml``: SMALL_CONFIG followed by ``extra`` (more TOML sections)."""
+    path = folder / "small.toml"
+    path.write_text(SMALL_CONFIG + extra, encoding="utf-8")
+    return path
+
+
+_ONCE: dict[str, Any] = {}
+
+
+def shared_once(tmp_path_factory: pytest.TempPathFactory, worker_id: str, key: str,
+                compute: Callable[[], Any]) -> Any:
+    """``compute()`` once per test run, for every xdist worker.
+
+    Memoised in this process; between workers it travels as a pickle in the run's shared temp
+    folder, written under a file lock by the first worker that needs it (as sample_site does).
+    For pure, slow results only (treat the value as read-only).
+    """
+    if key in _ONCE:
+        return _ONCE[key]
+    if worker_id == "master":  # no xdist
+        value = compute()
+    else:
+        shared = tmp_path_factory.getbasetemp().parent
+        path = shared / f"{key}.pickle"
+        with open(shared / f"{key}.lock", "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            try:
+                if path.exists():
+                    value = pickle.loads(path.read_bytes())
+                else:
+                    value = compute()
+                    part = path.with_suffix(".part")
+                    part.write_bytes(pickle.dumps(value))
+                    part.replace(path)
+            finally:
+                fcntl.flock(lock, fcntl.LOCK_UN)
+    _ONCE[key] = value
+    return value
+
+
+@pytest.fixture(scope="session", autouse=True)
+def calibration_once(tmp_path_factory: pytest.TempPathFactory, worker_id: str) -> Iterator[Callable[..., Any]]:
+    """Every build in this run shares one calibration report per set of model parameters.
+
+    The methodology page's report (``sitegen.evaluation.calibration_report``, a pure function
+    of the parameters and the packaged data) costs seconds of CPU, and each in-process build
+    would compute it again. Tests that check the report itself use the ``calibration`` fixture,
+    which is this same shared value.
+    """
+    from sitegen import build, evaluation
+
+    real = evaluation.calibration_report
+
+    def once(params: Any) -> Any:
+        key = "calibration-" + hashlib.sha256(pickle.dumps(params)).hexdigest()[:16]
+        return shared_once(tmp_path_factory, worker_id, key, lambda: real(params))
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(build, "calibration_report", once)
+        yield once
+
+
+@pytest.fixture(scope="session")
+def calibration(calibration_once: Callable[..., Any]) -> Any:
+    """The calibration report for the shipped default parameters (shared, read-only)."""
+    from sitegen.model.types import ModelParams
+
+    return calibration_once(ModelParams())
 
 
 def build_sample_site(out: Path) -> None:
@@ -50,6 +129,24 @@ def sample_site(tmp_path_factory: pytest.TempPathFactory, worker_id: str) -> Pat
         finally:
             fcntl.flock(lock, fcntl.LOCK_UN)
     return out
+
+
+@pytest.hookimpl(trylast=True)  # after -m has deselected the slow tests
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Order the run so that no xdist worker sits waiting for the shared sample site.
+
+    One test on the sample site goes first, every other one last: the worker that takes the
+    first builds the site while the other worker runs the rest of the suite, and by the time
+    the sample-site tests are handed out the site is there.
+    """
+    def on_site(item: pytest.Item) -> bool:
+        return "sample_site" in getattr(item, "fixturenames", ())
+
+    site = [i for i in items if on_site(i)]
+    if not site:
+        return
+    first = next((i for i in site if "browser" not in getattr(i, "fixturenames", ())), site[0])
+    items[:] = [first, *(i for i in items if not on_site(i)), *(i for i in site if i is not first)]
 
 
 # -- browser fixtures (tests/test_browser*.py) -------------------------------------------

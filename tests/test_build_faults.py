@@ -2,7 +2,8 @@
 
 Real filesystems: a tmpfs mounted read-only, and a 1 MB tmpfs that a site does not fit in, each in a private
 mount namespace (``unshare -rm``), with the real CLI in its own process. The previous site
-stays as it was. (`build --offline` on a damaged store: tests/test_store_harden.py.)
+stays as it was. The builds are one symbol and one range (conftest.small_config): the point is
+the write, not the pages. (`build --offline` on a damaged store: tests/test_store_harden.py.)
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from sitegen.site.writer import write_site
+from tests.conftest import small_config
 
 ROOT = Path(__file__).resolve().parents[1]
 ENV = {**os.environ, "PYTHONPATH": str(ROOT)}
@@ -28,7 +30,12 @@ def _unshare_ok() -> bool:
     return subprocess.run(["unshare", "-rm", "true"], capture_output=True).returncode == 0
 
 
-pytestmark = pytest.mark.skipif(not _unshare_ok(), reason="needs `unshare -rm` (user and mount namespaces)")
+pytestmark = [
+    pytest.mark.skipif(not _unshare_ok(), reason="needs `unshare -rm` (user and mount namespaces)"),
+    # a whole CLI process per test (imports, calibration, a build: ~7 s of CPU each), like the
+    # kill test: CI runs them with -m slow; the writer's error paths have fast tests in test_writer.py
+    pytest.mark.slow,
+]
 
 
 def _in_namespace(script: str) -> subprocess.CompletedProcess[str]:
@@ -49,7 +56,8 @@ def test_out_under_a_read_only_parent_is_one_line_exit_1(tmp_path: Path) -> None
         mount -t tmpfs -o size=1m tmpfs {ro}
         mkdir {ro}/keep && echo mine > {ro}/keep/file
         mount -o remount,ro {ro}
-        {py} -m sitegen.cli build --sample -q --symbols BTC/USDT:USDT --out {ro}/public/site || echo "exit $?"
+        {py} -m sitegen.cli build --sample -q --config {small_config(tmp_path)} --out {ro}/public/site \
+            || echo "exit $?"
         cat {ro}/keep/file
     """)
     assert res.returncode == 0, res.stdout + res.stderr
@@ -74,7 +82,7 @@ def test_full_disk_during_a_build_keeps_the_previous_site(tmp_path: Path) -> Non
     res = _in_namespace(f"""
         mount -t tmpfs -o size=1m tmpfs {disk}
         cp -a {prev} {disk}/site
-        {py} -m sitegen.cli build --sample -q --symbols BTC/USDT:USDT --out {disk}/site || echo "exit $?"
+        {py} -m sitegen.cli build --sample -q --config {small_config(tmp_path)} --out {disk}/site || echo "exit $?"
         ls -a {disk}
         cd {disk}/site && find . -type f | sort | xargs sha256sum
     """)

@@ -88,7 +88,8 @@ def amp_site(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from tests.conftest import BUILD_TIME
 
     out = tmp_path_factory.mktemp("amp") / "site"
-    config = load_config(None, out_dir=out, base_url="https://example.test/r&d/", symbols="BTC/USDT:USDT")
+    config = load_config(None, out_dir=out, base_url="https://example.test/r&d/", symbols="BTC/USDT:USDT",
+                         ranges="12h")  # one range: every kind of file, a tenth of the pages
     build_site(config, sample=True, now=BUILD_TIME)
     return out
 

@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -24,6 +22,7 @@ from sitegen.errors import BuildError, ConfigError
 from sitegen.site import writer
 from sitegen.site.check import check_site
 from sitegen.site.writer import MARKER, user_entries, write_site
+from tests.conftest import small_config
 
 
 def _add_user_files(out: Path) -> None:
@@ -114,14 +113,20 @@ def test_cli_state_inside_out_exits_2_and_keeps_the_store(tmp_path: Path) -> Non
 
 
 def test_sample_build_keeps_cname_through_the_cli(tmp_path: Path) -> None:
-    """End to end, in a separate process: build, add CNAME and .nojekyll, build again."""
+    """End to end through the CLI: build, add CNAME and .nojekyll, build again.
+
+    In-process (CliRunner) with one symbol and one range (conftest.small_config): the point is
+    the writer behind the real command, not the pages.
+    """
     out = tmp_path / "site"
-    cmd = [sys.executable, "-m", "sitegen.cli", "build", "--sample", "-q", "--out", str(out),
-           "--symbols", "BTC/USDT:USDT"]
-    subprocess.run(cmd, check=True, capture_output=True, timeout=300)
+    args = ["build", "--sample", "-q", "--config", str(small_config(tmp_path)), "--out", str(out),
+            "--symbols", "BTC/USDT:USDT"]
+    res = CliRunner().invoke(main, args)
+    assert res.exit_code == 0, res.output
     (out / "CNAME").write_text("heat.example.org\n")
     (out / ".nojekyll").write_bytes(b"")
-    subprocess.run(cmd, check=True, capture_output=True, timeout=300)
+    res = CliRunner().invoke(main, args)
+    assert res.exit_code == 0, res.output
     assert (out / "CNAME").read_text() == "heat.example.org\n" and (out / ".nojekyll").is_file()
     assert (out / "btc-usdt" / "index.html").is_file()
 

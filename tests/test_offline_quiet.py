@@ -20,6 +20,7 @@ from click.testing import CliRunner
 
 from sitegen.cli import main
 from sitegen.sources.exchanges import DNS_HINT
+from tests.conftest import small_config
 
 ROOT = Path(__file__).resolve().parents[1]
 ENV = {**os.environ, "PYTHONPATH": str(ROOT)}
@@ -40,10 +41,35 @@ def _run_offline(*args: str) -> subprocess.CompletedProcess[str]:
                           capture_output=True, text=True, env=ENV, timeout=300)
 
 
+class Offline:
+    """Each distinct offline command runs once per module (a process start each), into one
+    state and output folder that no run may create."""
+
+    def __init__(self, root: Path) -> None:
+        self.state, self.out = root / "state", root / "site"
+        self._runs: dict[tuple[str, ...], subprocess.CompletedProcess[str]] = {}
+
+    def build(self, *flags: str) -> subprocess.CompletedProcess[str]:
+        return self._run("build", *flags, "--out", str(self.out), "--state", str(self.state))
+
+    def fetch(self, *flags: str) -> subprocess.CompletedProcess[str]:
+        return self._run("fetch", *flags, "--state", str(self.state))
+
+    def _run(self, *args: str) -> subprocess.CompletedProcess[str]:
+        if args not in self._runs:
+            self._runs[args] = _run_offline(*args)
+        return self._runs[args]
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory: pytest.TempPathFactory) -> Offline:
+    return Offline(tmp_path_factory.mktemp("offline"))
+
+
 @offline
-def test_offline_build_is_a_short_summary_with_the_sample_hint(tmp_path: Path) -> None:
-    state, out = tmp_path / "state", tmp_path / "site"
-    res = _run_offline("build", "--out", str(out), "--state", str(state))
+def test_offline_build_is_a_short_summary_with_the_sample_hint(run: Offline) -> None:
+    state, out = run.state, run.out
+    res = run.build()
     assert res.returncode == 1
     lines = res.stderr.splitlines()
     assert len(lines) <= 6, res.stderr
@@ -60,29 +86,29 @@ def test_offline_build_is_a_short_summary_with_the_sample_hint(tmp_path: Path) -
 
 
 @offline
-def test_dns_failures_are_not_retried(tmp_path: Path) -> None:
-    res = _run_offline("build", "-v", "--out", str(tmp_path / "site"), "--state", str(tmp_path / "state"))
+def test_dns_failures_are_not_retried(run: Offline) -> None:
+    res = run.build("-v")
     assert res.returncode == 1
     assert "retry" not in res.stderr  # -v would show every retry
-    res = _run_offline("fetch", "--state", str(tmp_path / "state"))
+    res = run.fetch()
     assert res.returncode == 1
     assert re.search(r"pairs \(no store was created at .*\) in [\d.]+ s \(4 requests\)", res.stdout), res.stdout
     assert res.stdout.count(DNS_HINT) == 1 and "--sample" in res.stdout
-    assert not (tmp_path / "state").exists()
+    assert not run.state.exists()
 
 
 @offline
-def test_quiet_is_errors_only_and_verbose_adds_detail(tmp_path: Path) -> None:
-    base = ["--out", str(tmp_path / "site"), "--state", str(tmp_path / "state")]
-    quiet = _run_offline("build", "-q", *base)
+def test_quiet_is_errors_only_and_verbose_adds_detail(run: Offline) -> None:
+    quiet = run.build("-q")
     assert quiet.returncode == 1 and quiet.stdout == ""
     assert quiet.stderr.splitlines() and all(line.startswith("Error:") for line in quiet.stderr.splitlines())
-    default = _run_offline("build", *base)
-    verbose = _run_offline("build", "-v", *base)
+    default = run.build()
+    verbose = run.build("-v")
     assert len(verbose.stderr.splitlines()) > len(default.stderr.splitlines())
     assert "INFO" in verbose.stderr and "INFO" not in default.stderr
-    fetch_quiet = _run_offline("fetch", "-q", "--state", str(tmp_path / "state"))
+    fetch_quiet = run.fetch("-q")
     assert fetch_quiet.returncode == 1 and fetch_quiet.stdout == ""
+    assert not run.state.exists() and not run.out.exists()
 
 
 @pytest.mark.parametrize("command", ["build", "fetch", "check", "evaluate"])
@@ -93,10 +119,11 @@ def test_every_command_has_verbose_and_quiet(command: str) -> None:
 
 
 def test_sample_build_quiet_prints_nothing_and_check_quiet_too(tmp_path: Path) -> None:
+    """The build in its own process (nothing it prints can hide), one symbol and one range."""
     out = tmp_path / "site"
     args = [sys.executable, "-m", "sitegen.cli"]
-    res = subprocess.run([*args, "build", "--sample", "-q", "--symbols", "BTC/USDT:USDT", "--out", str(out)],
-                         capture_output=True, text=True, env=ENV, timeout=300)
+    res = subprocess.run([*args, "build", "--sample", "-q", "--config", str(small_config(tmp_path)),
+                          "--out", str(out)], capture_output=True, text=True, env=ENV, timeout=300)
     assert res.returncode == 0 and res.stdout == "" and res.stderr == ""
     res = CliRunner().invoke(main, ["check", "-q", str(out)])
     assert res.exit_code == 0 and res.output == ""

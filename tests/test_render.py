@@ -21,6 +21,7 @@ from bs4 import BeautifulSoup
 
 from sitegen import plan
 from sitegen.docfile import doc_payload, doc_version
+from sitegen.model.calibration import CalibrationReport
 from sitegen.model.outputs import cumulative, cumulative_curves
 from sitegen.model.types import ModelParams, ModelResult
 from sitegen.render import render_site
@@ -30,6 +31,7 @@ from sitegen.render.summary import Level, summarise
 from sitegen.report import SiteData, SymbolReport
 from sitegen.schemas import validate
 from sitegen.series import Candles
+from tests.conftest import shared_once
 
 BAR = 300_000
 T0 = 1_769_600_000_000  # 2026-01-28 11:33 UTC, on a 5-minute boundary below
@@ -90,8 +92,9 @@ def synthetic_site(**kw: object) -> SiteData:
 
 
 @pytest.fixture(scope="module")
-def files() -> dict[str, bytes]:
-    return render_site(synthetic_site())
+def files(tmp_path_factory: pytest.TempPathFactory, worker_id: str) -> dict[str, bytes]:
+    """The synthetic site, rendered once per run and shared by the xdist workers (read-only)."""
+    return shared_once(tmp_path_factory, worker_id, "render-synthetic-site", lambda: render_site(synthetic_site()))
 
 
 def soup(files: dict[str, bytes], path: str) -> BeautifulSoup:
@@ -217,11 +220,9 @@ def test_index_lists_every_symbol(files: dict[str, bytes]) -> None:
     assert len(doc.select("[data-stale-badge]")) == 2
 
 
-def test_methodology_without_and_with_evaluation(files: dict[str, bytes]) -> None:
-    from sitegen.evaluation import calibration_report
-
+def test_methodology_without_and_with_evaluation(files: dict[str, bytes], calibration: CalibrationReport) -> None:
     assert "No calibration report" in soup(files, "methodology/index.html").get_text()
-    rep = calibration_report(ModelParams())
+    rep = calibration  # calibration_report(ModelParams()), computed once per run (conftest.py)
     doc = soup({"m": render_page(synthetic_site(evaluation=rep), "methodology/index.html")}, "m")
     text = doc.get_text(" ")
     long_ = rep.evaluation.all.scores.long

@@ -22,6 +22,7 @@ from click.testing import CliRunner
 from sitegen.cli import main
 from sitegen.errors import SourceError
 from sitegen.store import SCHEMA_VERSION, Store, store_problem
+from tests.conftest import small_config
 
 ROOT = Path(__file__).resolve().parents[1]
 ENV = {**os.environ, "PYTHONPATH": str(ROOT)}
@@ -102,32 +103,37 @@ def test_advice_fits_the_cause() -> None:
 RACER = textwrap.dedent(
     """
     import sys, time
+    from pathlib import Path
     from sitegen.store import Store
-    path, start = sys.argv[1], float(sys.argv[2])
-    while time.time() < start:
-        pass
-    try:
-        with Store(path) as st:
-            print("ok", st.schema_version, flush=True)
-    except Exception as e:
-        print("fail", type(e).__name__, e, flush=True)
+    folder, start, rounds = Path(sys.argv[1]), float(sys.argv[2]), int(sys.argv[3])
+    for i in range(rounds):
+        at = start + 0.2 * i  # round i: both processes open race{i}/ at this instant
+        time.sleep(max(0.0, at - time.time() - 0.02))  # asleep until 20 ms before it,
+        while time.time() < at:  # then spinning, so that both start together
+            pass
+        try:
+            with Store(folder / f"race{i}" / "liqmap.sqlite") as st:
+                print("ok", st.schema_version, flush=True)
+        except Exception as e:
+            print("fail", type(e).__name__, e, flush=True)
     """
 )
 
 
 def test_two_processes_creating_one_new_store_both_succeed(tmp_path: Path) -> None:
-    failures = []
-    for i in range(10):
-        path = tmp_path / f"race{i}" / "liqmap.sqlite"
-        start = time.time() + 0.6  # both processes are up and spinning by then
-        procs = [
-            subprocess.Popen([sys.executable, "-c", RACER, str(path), str(start)],
-                             stdout=subprocess.PIPE, text=True, env=ENV)
-            for _ in range(2)
-        ]
-        outs = [p.communicate(timeout=60)[0].strip() for p in procs]
-        failures += [o for o in outs if o != f"ok {SCHEMA_VERSION}"]
-        with Store(path) as st:
+    """Ten races: both processes open one new store at one instant (two processes, ten rounds)."""
+    rounds = 10
+    start = time.time() + 0.6  # both processes are up by then
+    procs = [
+        subprocess.Popen([sys.executable, "-c", RACER, str(tmp_path), str(start), str(rounds)],
+                         stdout=subprocess.PIPE, text=True, env=ENV)
+        for _ in range(2)
+    ]
+    outs = [p.communicate(timeout=60)[0].splitlines() for p in procs]
+    assert [len(o) for o in outs] == [rounds, rounds], outs
+    failures = [line for o in outs for line in o if line != f"ok {SCHEMA_VERSION}"]
+    for i in range(rounds):
+        with Store(tmp_path / f"race{i}" / "liqmap.sqlite") as st:
             assert st.schema_version == SCHEMA_VERSION and st.integrity_ok()
     assert failures == []
 
@@ -149,6 +155,7 @@ def _in_namespace(script: str, timeout: int = 300) -> subprocess.CompletedProces
                           env=ENV, timeout=timeout)
 
 
+@pytest.mark.slow  # a whole CLI build in its own process (~9 s of CPU): CI runs it with -m slow
 @needs_mounts
 def test_build_offline_works_on_a_read_only_store_and_fetch_advice_fits(tmp_path: Path) -> None:
     """The store sits on a filesystem mounted read-only (EROFS: even root cannot write)."""
@@ -167,8 +174,7 @@ def test_build_offline_works_on_a_read_only_store_and_fetch_advice_fits(tmp_path
     ro.mkdir()
     out = tmp_path / "site"
     # the recorded data is months old: publish it marked stale rather than fail the freshness gate
-    cfg = tmp_path / "c.toml"
-    cfg.write_text("[build]\nmin_fresh_share = 0\n")
+    cfg = small_config(tmp_path, "[build]\nmin_fresh_share = 0\n")  # one symbol, one range
     py = sys.executable
     script = f"""
         mount -t tmpfs -o size=64m tmpfs {ro}
