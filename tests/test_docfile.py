@@ -45,8 +45,8 @@ def test_version_follows_the_content() -> None:
 
 def test_each_chart_page_has_its_document_beside_it_in_the_plan() -> None:
     for page_kind, doc_kind in plan.PAGE_DOCS.items():
-        page = plan.path(page_kind, "btc-usdt", "1m")
-        assert plan.path(doc_kind, "btc-usdt", "1m") == plan.doc_path(page)
+        page = plan.path(page_kind, "btc-usdt", "1m", "okx")
+        assert plan.path(doc_kind, "btc-usdt", "1m", "okx") == plan.doc_path(page)
         assert plan.is_doc(plan.doc_path(page))
     assert not plan.is_doc("static/js/liqmap.js") and not plan.is_doc("btc-usdt/index.html")
     with pytest.raises(ValueError):

@@ -10,6 +10,7 @@ from bs4 import BeautifulSoup
 from test_render import synthetic_report, synthetic_site
 
 import sitegen.render.pages as pages
+from sitegen import plan
 from sitegen.render.levels import default_range
 from sitegen.render.pages import render_symbol
 
@@ -30,9 +31,12 @@ def test_every_document_is_built_once_and_shared_by_both_urls(monkeypatch: pytes
     assert bundles
     default = default_range(report)
 
-    def doc(path: str) -> str:
+    def doc(path: str) -> bytes:
+        """The page's document file (doc.js beside it) and the version its page asks for."""
         html = files[path].decode()
-        return re.search(r'id="liqmap-bokeh-docs">(.*?)</script>', html, re.S).group(1)  # type: ignore[union-attr]
+        version = re.search(r'doc\.js\?v=([0-9a-f]+)', html)
+        assert version is not None
+        return version.group(1).encode() + b" " + files[plan.doc_path(path)]
 
     assert doc("btc-usdt/index.html") == doc(f"btc-usdt/{default}/index.html")
     assert doc("embed/btc-usdt/index.html") == doc(f"embed/btc-usdt/{default}/index.html")
