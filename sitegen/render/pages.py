@@ -70,6 +70,7 @@ log = logging.getLogger(__name__)
 
 CSP_PLACEHOLDER = "__LIQMAP_CSP__"
 COMPRESSION_LEVEL = 9
+NAV_SYMBOLS = 5  # symbols named in every page's menu; the index lists them all
 RANGE_TITLES = {"12h": "12 hours", "24h": "24 hours", "3d": "3 days", "1w": "1 week",
                 "1m": "1 month", "3m": "3 months"}
 _INLINE_SCRIPT_RE = re.compile(r"<script(?![^>]*\bsrc=)([^>]*)>(.*?)</script>", re.S | re.I)
@@ -137,6 +138,7 @@ class _Ctx:
             "symbols": list(self.site.nav) if self.site.nav is not None
             else [(r.slug, r.symbol.split("/")[0]) for r in self.site.symbols]
             + [(k.slug, k.symbol.split("/")[0]) for k in self.site.kept],
+            "nav_symbols": NAV_SYMBOLS,
             "fmt_usd": fmt_usd,
             "fmt_price": fmt_price,
             "path_of": plan.path,  # templates take their links from the site plan
