@@ -8,7 +8,7 @@ from dataclasses import replace
 from bs4 import BeautifulSoup
 from test_render import synthetic_site
 
-from sitegen.render.pages import NAV_SYMBOLS, reorder_nav, render_page
+from sitegen.render.pages import NAV_SYMBOLS, render_page, reorder_nav
 
 
 def _menu(html: bytes) -> list[str]:
