@@ -30,13 +30,13 @@ def test_full_disk_while_writing_keeps_the_previous_site(tmp_path: Path, monkeyp
     out = tmp_path / "site"
     write_site(make_site({"BTC/USDT:USDT": "btc-usdt"}), out)
     before = _digest(out)
-    real = writer._write_tree
+    real = writer.write_tree
 
     def fills_the_disk(files: object, root: Path) -> None:
         real(dict(list(make_site().items())[:3]), root)  # a few files made it, then the disk filled
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(root / "btc-usdt" / "index.html"))
 
-    monkeypatch.setattr(writer, "_write_tree", fills_the_disk)
+    monkeypatch.setattr(writer, "write_tree", fills_the_disk)
     with pytest.raises(BuildError) as e:
         write_site(make_site(), out)
     msg = str(e.value)
