@@ -6,6 +6,7 @@ import logging
 import os
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
@@ -13,6 +14,9 @@ from sitegen import __version__
 from sitegen.config import check_base_url, load_config
 from sitegen.errors import LiqmapError
 from sitegen.masking import install_secret_filter, mask_known, watch_env
+
+if TYPE_CHECKING:
+    from sitegen.build import BuildResult
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
@@ -133,14 +137,19 @@ def build(
     except LiqmapError as e:
         raise _fail(e) from None
     if not quiet:
-        click.echo(err=True)
-        click.echo(
-            f"Wrote {result.files} files to {result.out_dir} in {result.seconds:.1f} s: "
-            f"{len(result.fresh)} fresh, {len(result.stale)} stale, {len(result.failed)} failed."
-        )
-        for note in result.notes:
-            click.echo(f"  note: {_safe(note)}")
+        _say_built(result)
 
+
+
+def _say_built(result: BuildResult) -> None:
+    """The summary line of a build or an assembly, then its notes."""
+    click.echo(err=True)
+    click.echo(
+        f"Wrote {result.files} files to {result.out_dir} in {result.seconds:.1f} s: "
+        f"{len(result.fresh)} fresh, {len(result.stale)} stale, {len(result.failed)} failed."
+    )
+    for note in result.notes:
+        click.echo(f"  note: {_safe(note)}")
 
 @main.command()
 @config_option
@@ -177,13 +186,7 @@ def assemble(
     except LiqmapError as e:
         raise _fail(e) from None
     if not quiet:
-        click.echo(err=True)
-        click.echo(
-            f"Wrote {result.files} files to {result.out_dir} in {result.seconds:.1f} s: "
-            f"{len(result.fresh)} fresh, {len(result.stale)} stale, {len(result.failed)} failed."
-        )
-        for note in result.notes:
-            click.echo(f"  note: {_safe(note)}")
+        _say_built(result)
 
 
 @main.command()

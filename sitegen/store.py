@@ -19,6 +19,7 @@ import time
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
+from typing import Literal
 
 import numpy as np
 
@@ -453,25 +454,19 @@ class Store:
 
     def last_ts(self, exchange: str, symbol: str, kind: str, timeframe: str | None = None) -> int | None:
         """Timestamp of the newest stored row of ``kind`` (candles, open_interest, funding)."""
-        if kind not in KINDS:
-            raise ValueError(f"unknown kind {kind!r}")
-        sql = (
-            f"SELECT max(ts) FROM {kind} WHERE series IN "
-            "(SELECT id FROM series WHERE exchange=? AND symbol=? AND kind=?"
-        )
-        args: tuple[object, ...] = (exchange, symbol, kind)
-        if timeframe is not None:
-            sql += " AND timeframe=?"
-            args += (timeframe,)
-        row = self.db.execute(sql + ")", args).fetchone()
-        return None if row[0] is None else int(row[0])
+        return self._edge_ts("max", exchange, symbol, kind, timeframe)
 
     def first_ts(self, exchange: str, symbol: str, kind: str, timeframe: str | None = None) -> int | None:
         """Timestamp of the oldest stored row of ``kind`` (candles, open_interest, funding)."""
+        return self._edge_ts("min", exchange, symbol, kind, timeframe)
+
+    def _edge_ts(
+        self, edge: Literal["min", "max"], exchange: str, symbol: str, kind: str, timeframe: str | None
+    ) -> int | None:
         if kind not in KINDS:
             raise ValueError(f"unknown kind {kind!r}")
         sql = (
-            f"SELECT min(ts) FROM {kind} WHERE series IN "
+            f"SELECT {edge}(ts) FROM {kind} WHERE series IN "
             "(SELECT id FROM series WHERE exchange=? AND symbol=? AND kind=?"
         )
         args: tuple[object, ...] = (exchange, symbol, kind)

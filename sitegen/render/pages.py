@@ -331,6 +331,19 @@ def _marks_json(marks: tuple[Mark, ...], last: float) -> str:
     return json.dumps([{"side": m.side, "price": m.price, "text": m.short_text(last)} for m in marks])
 
 
+def _chart_vars(view: RangeView, colour_high: float, marks: tuple[Mark, ...], row_pct: float) -> dict[str, Any]:
+    """What the template of a page with the heatmap and the map reads of its figures."""
+    return {
+        "groups": view.groups,
+        "colour_high": colour_high,
+        "group_highs": _group_highs(view),
+        "view": view,
+        "column_text": _column_text(view.bar_ms),
+        "row_pct": row_pct,
+        "marks_json": _marks_json(marks, view.last_close),
+    }
+
+
 def _symbol_pages(ctx: _Ctx, s: Summary, only: str | None = None) -> dict[str, bytes]:
     """Every page of one symbol, or only the file at path ``only``."""
     report = s.report
@@ -370,15 +383,7 @@ def _symbol_pages(ctx: _Ctx, s: Summary, only: str | None = None) -> dict[str, b
             doc = _doc(ctx, [heat.figure, liq, pred])
             for path, rel in pages:
                 v = _symbol_vars(ctx, s, rng, rel, path, canonical)
-                v.update(
-                    groups=view.groups,
-                    colour_high=heat.high,
-                    group_highs=_group_highs(view),
-                    view=view,
-                    column_text=_column_text(view.bar_ms),
-                    row_pct=row_pct,
-                    marks_json=_marks_json(marks, view.last_close),
-                )
+                v.update(_chart_vars(view, heat.high, marks, row_pct))
                 out[path] = _doc_page(ctx, "symbol.html", doc, title, v)
         # Embed: chart only, one per range; the default range also at its short URL (one document).
         embeds = [plan.path("range_embed", report.slug, rng)]
@@ -759,14 +764,8 @@ def _exchange_pages(ctx: _Ctx, s: Summary, only: str | None = None) -> dict[str,
         liq = map_figure(view, cum_long, cum_short)
         rel = "../" * path.count("/")
         v = _symbol_vars(ctx, one, rng, rel, path, plan.url("exchange_page", report.slug, exchange=exchange))
+        v.update(_chart_vars(view, heat.high, marks, row_pct))
         v.update(
-            groups=view.groups,
-            colour_high=heat.high,
-            group_highs=_group_highs(view),
-            view=view,
-            column_text=_column_text(view.bar_ms),
-            row_pct=row_pct,
-            marks_json=_marks_json(marks, view.last_close),
             exchange=exchange,
             exchange_label=exchange_name(exchange),
             exchange_nav=exchange_nav(report, exchange, rel),
