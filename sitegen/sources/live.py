@@ -557,6 +557,12 @@ class _SymbolJob:
             if holes:
                 extra = await _refetch(page, lambda r: int(r[0]), holes[: self.ex.options.gap_refetches], step, limit)
                 rows, _ = clean_candles([*rows, *extra], step, closed_before_ms=self.now)
+                left = [h for h in find_gaps([ws - step, *(r[0] for r in rows), frontier], step) if h[0] > ws]
+                if left:
+                    missing = sum((b - a) // step + 1 for a, b in left)
+                    log.warning("%s: %d bar(s) missing in %d gap(s) after asking again, first at %s (the "
+                                "exchange has no bars there; left as gaps)", what, missing, len(left),
+                                utc_text_ms(left[0][0]))
         elif kind == "open_interest":
             step = HOUR_MS
             limit = self._limit(self.ex.profile.oi_limit)
