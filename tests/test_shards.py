@@ -26,6 +26,7 @@ SYMBOLS = "BTC/USDT:USDT,ETH/USDT:USDT,SOL/USDT:USDT"
 RANGES = "12h"  # one range: these tests are about the tree, not the charts
 _UUID = re.compile(rb"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 _BOKEH_ID = re.compile(rb"(&#34;|&quot;|\")p\d+(&#34;|&quot;|\")")
+_DOC_VERSION = re.compile(rb"doc\.js\?v=[0-9a-f]+")  # the hash of doc.js, whose Bokeh ids differ
 
 
 def config(out: Path, **kw):
@@ -35,9 +36,11 @@ def config(out: Path, **kw):
 
 
 def tree(root: Path) -> dict[str, bytes]:
-    """Every file but the writer's marker, with Bokeh's per-build random ids normalised."""
+    """Every file but the writer's marker, with Bokeh's per-build random ids (and the version
+    of each page's doc.js, a hash of them) normalised."""
     return {
-        p.relative_to(root).as_posix(): _BOKEH_ID.sub(b'"p#"', _UUID.sub(b"#", p.read_bytes()))
+        p.relative_to(root).as_posix():
+            _DOC_VERSION.sub(b"doc.js?v=#", _BOKEH_ID.sub(b'"p#"', _UUID.sub(b"#", p.read_bytes())))
         for p in sorted(root.rglob("*")) if p.is_file() and p.name != MARKER
     }
 
