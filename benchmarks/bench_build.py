@@ -55,8 +55,8 @@ sys.path.insert(0, str(ROOT))
 from sitegen.config import load_config  # noqa: E402
 from sitegen.sources.live import FetchOptions, fetch_all  # noqa: E402
 from sitegen.store import STORE_FILE, Store  # noqa: E402
+from tests.fakex.harness import start_process, stop_process  # noqa: E402
 
-FIXTURE_END = 1_768_867_200_000  # 2026-01-20 00:00 UTC: the last 5m fixture bar closes here
 HOUR = 3_600_000
 EXCHANGES = ["binanceusdm", "bybit", "okx", "hyperliquid"]
 SOURCE_NOTE = (
@@ -69,32 +69,6 @@ def symbol_list(n: int) -> list[str]:
     """The symbols the fake server lists for ``--extra n - 3``: BTC, ETH, SOL, X1, X2, ..."""
     base = ["BTC", "ETH", "SOL"] + [f"X{i}" for i in range(1, max(n - 2, 1))]
     return [f"{c}/USDT:USDT" for c in base[:n]]
-
-
-def start_server(now: int, extra: int, latency: float) -> tuple[subprocess.Popen[str], str]:
-    server = subprocess.Popen(
-        [sys.executable, "-m", "tests.fakex.server", "--now", str(now), "--latency", str(latency),
-         "--extra", str(extra), "--shift", str(now - FIXTURE_END)],
-        cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
-    )
-    assert server.stdout is not None
-    url = server.stdout.readline().strip()
-    if not url.startswith(("http://127.0.0.1:", "http://localhost:")):
-        server.kill()
-        raise SystemExit(f"fake exchange did not start on loopback (got {url!r})")
-    return server, url
-
-
-def stop_server(server: subprocess.Popen[str]) -> dict:
-    assert server.stdin is not None and server.stdout is not None
-    try:
-        server.stdin.write("stats\n")
-        server.stdin.flush()
-        stats = json.loads(server.stdout.readline())
-    finally:
-        server.stdin.close()
-        server.wait(timeout=10)
-    return stats
 
 
 def dir_bytes(path: Path) -> int:
@@ -184,7 +158,7 @@ def run(n: int, days: int, latency: float, work: Path, workers: int | None = Non
         f"symbols = {json.dumps(symbols)}\nexchanges = {json.dumps(EXCHANGES)}\n"
         + (f"[build]\nworkers = {workers}\n" if workers is not None else "")
     )
-    server, url = start_server(now, n - 3, latency)
+    server, url = start_process(ROOT, now, extra=n - 3, latency=latency)
     try:
         opts = FetchOptions(api_urls={e: url for e in EXCHANGES}, now_ms=now, backoff_s=0.05)
         config = load_config(cfg)
@@ -193,7 +167,7 @@ def run(n: int, days: int, latency: float, work: Path, workers: int | None = Non
             report = fetch_all(config, store, options=opts)
             fetch_s = time.perf_counter() - t0
     finally:
-        stats = stop_server(server)
+        stats = stop_process(server)
     if report.messages:
         # With the default --days 14 this is Hyperliquid's 5m history: the fixture holds only
         # four days of 5m bars, so the fetch reports a gap for it (kept, left as a gap).

@@ -28,7 +28,6 @@ import argparse
 import json
 import logging
 import sqlite3
-import subprocess
 import sys
 import tempfile
 import time
@@ -41,8 +40,8 @@ from sitegen.config import load_config  # noqa: E402
 from sitegen.sources.live import FetchOptions, fetch_all  # noqa: E402
 from sitegen.store import Store  # noqa: E402
 from tests.fakex.data import load_coin  # noqa: E402
+from tests.fakex.harness import FIXTURE_END, start_process, stop_process  # noqa: E402
 
-FIXTURE_END = 1_768_867_200_000  # 2026-01-20 00:00 UTC: the last 5m fixture bar closes here
 HOUR = 3_600_000
 DAY = 86_400_000
 
@@ -50,17 +49,8 @@ DAY = 86_400_000
 def run(mode: str, exchanges: list[str], symbols: list[str], days: int, latency: float) -> dict:
     # Data shifted so that it ends now: ccxt picks some endpoints by the real clock (OKX).
     now = int(time.time() * 1000) // HOUR * HOUR
-    shift = now - FIXTURE_END
-    # The server runs in a process of its own, as an exchange would: its work does not
-    # compete with the client for this interpreter's lock.
-    server = subprocess.Popen(
-        [sys.executable, "-m", "tests.fakex.server", "--now", str(now), "--latency", str(latency),
-         "--extra", str(len(symbols) - 3), "--shift", str(shift)],
-        cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
-    )
-    assert server.stdin is not None and server.stdout is not None
+    server, url = start_process(ROOT, now, extra=len(symbols) - 3, latency=latency)
     try:
-        url = server.stdout.readline().strip()
         opts = FetchOptions(
             api_urls={e: url for e in exchanges}, now_ms=now, backoff_s=0.05,
             max_in_flight=1 if mode == "sequential" else None,
@@ -72,12 +62,8 @@ def run(mode: str, exchanges: list[str], symbols: list[str], days: int, latency:
             report = fetch_all(config, store, options=opts)
             seconds = time.perf_counter() - t0
             rows = store.count("candles")
-        server.stdin.write("stats\n")
-        server.stdin.flush()
-        stats = json.loads(server.stdout.readline())
     finally:
-        server.stdin.close()
-        server.wait(timeout=10)
+        stats = stop_process(server)
     return {
         "seconds": seconds, "requests": stats["requests"], "rejected": stats["rejected"],
         "max_in_flight": stats["max_in_flight"], "ok": len(report.ok),

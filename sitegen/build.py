@@ -494,6 +494,8 @@ def build_site(
     started = time.perf_counter()
     notes: list[str] = []
     failed_this_run: set[tuple[str, str]] = set()
+    if sample and source is None:
+        config = sample_symbols(config)  # the symbols the embedded sample has
     symbols = shard_symbols(config.symbols, *shard) if shard else config.symbols
     # The sample is a fixed recording: it is never judged against the clock.
     judge = not sample and getattr(source, "name", "") != "sample"
@@ -503,8 +505,6 @@ def build_site(
 
             source = SampleSource()
             exchanges = SampleSource.exchanges
-            config = sample_symbols(config)
-            symbols = shard_symbols(config.symbols, *shard) if shard else config.symbols
         else:
             source, fetch_notes, failed_this_run = _live_source(
                 replace(config, symbols=symbols), offline=offline, progress=progress, fetch_options=fetch_options

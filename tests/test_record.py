@@ -364,21 +364,20 @@ def test_a_failed_store_write_keeps_the_events_for_the_next_flush(tmp_path: Path
         assert len(st.liquidation_rows("BTC/USDT:USDT")) == 3 and rec._pending == []
 
 
-def test_okx_liquidation_orders_through_ccxt(tmp_path: Path) -> None:
-    """OKX's liquidation-orders channel: posSide names the side, contracts x ctVal = ETH."""
-    from tests.fakex.ws import OKX_FRAMES_FILE
-
-    frames = load_frames(OKX_FRAMES_FILE)
-    db = tmp_path / "okx.sqlite"
+def _record_eth(tmp_path: Path, exchange: str, frames: list[Any]) -> tuple[Any, list[Any], list[Any]]:
+    """Record ETH/USDT:USDT from ``exchange``'s replayed websocket ``frames`` (real ccxt against
+    the loopback REST and stream servers) until the stream has sent them all; returns the
+    recorder's report, the subscriptions the stream saw and the stored rows."""
+    db = tmp_path / f"{exchange}.sqlite"
     with FakeExchanges(load_universe(), NOW) as rest, FakeStream(
-        [Plan()], frames=frames, protocol="okx"
+        [Plan()], frames=frames, protocol=exchange
     ) as ws:
-        opts = RecordOptions(api_urls={"okx": rest.url}, ws_urls={"okx": ws.url},
+        opts = RecordOptions(api_urls={exchange: rest.url}, ws_urls={exchange: ws.url},
                              flush_s=0.2, silence_s=5.0, backoff_s=0.05)
 
         async def go() -> Any:
             with Store(db) as st:
-                rec = Recorder(st, ["okx"], ["ETH/USDT:USDT"], opts)
+                rec = Recorder(st, [exchange], ["ETH/USDT:USDT"], opts)
                 task = asyncio.ensure_future(rec.run(duration_s=30))
                 while ws.remaining() > 0:
                     await asyncio.sleep(0.1)
@@ -387,9 +386,19 @@ def test_okx_liquidation_orders_through_ccxt(tmp_path: Path) -> None:
                 return await task
 
         report = run_async(go())
-        assert ws.subscribed[0] == [{"channel": "liquidation-orders", "instType": "SWAP"}]
+        subscribed = list(ws.subscribed)
     with Store(db) as st:
         got = st.liquidation_rows("ETH/USDT:USDT")
+    return report, subscribed, got
+
+
+def test_okx_liquidation_orders_through_ccxt(tmp_path: Path) -> None:
+    """OKX's liquidation-orders channel: posSide names the side, contracts x ctVal = ETH."""
+    from tests.fakex.ws import OKX_FRAMES_FILE
+
+    frames = load_frames(OKX_FRAMES_FILE)
+    report, subscribed, got = _record_eth(tmp_path, "okx", frames)
+    assert subscribed[0] == [{"channel": "liquidation-orders", "instType": "SWAP"}]
     assert report.events == len(got) == len(frames) == 15
     first = frames[0]["data"][0]["details"][0]
     e = next(x for x in got if x.ts == int(first["ts"]))
@@ -403,27 +412,8 @@ def test_bybit_all_liquidation_through_ccxt(tmp_path: Path) -> None:
     from tests.fakex.ws import BYBIT_FRAMES_FILE
 
     frames = load_frames(BYBIT_FRAMES_FILE)
-    db = tmp_path / "bybit.sqlite"
-    with FakeExchanges(load_universe(), NOW) as rest, FakeStream(
-        [Plan()], frames=frames, protocol="bybit"
-    ) as ws:
-        opts = RecordOptions(api_urls={"bybit": rest.url}, ws_urls={"bybit": ws.url},
-                             flush_s=0.2, silence_s=5.0, backoff_s=0.05)
-
-        async def go() -> Any:
-            with Store(db) as st:
-                rec = Recorder(st, ["bybit"], ["ETH/USDT:USDT"], opts)
-                task = asyncio.ensure_future(rec.run(duration_s=30))
-                while ws.remaining() > 0:
-                    await asyncio.sleep(0.1)
-                await asyncio.sleep(0.5)
-                rec.stop.set()
-                return await task
-
-        report = run_async(go())
-        assert ws.subscribed[0] == ["allLiquidation.ETHUSDT"]
-    with Store(db) as st:
-        got = st.liquidation_rows("ETH/USDT:USDT")
+    report, subscribed, got = _record_eth(tmp_path, "bybit", frames)
+    assert subscribed[0] == ["allLiquidation.ETHUSDT"]
     assert report.events == len(got) == len(frames) == 5
     assert {e.side for e in got} == {"short"}  # all five were recorded as Sell = shorts
     d = frames[-1]["data"][0]

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import sqlite3
+import subprocess
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -14,6 +17,7 @@ from tests.fakex.server import FakeExchanges
 
 # 2026-01-19 00:00 UTC: inside the fixture window (5m bars from 01-16, 1h from 01-06).
 NOW = 1_768_780_800_000
+FIXTURE_END = 1_768_867_200_000  # 2026-01-20 00:00 UTC: the last 5m fixture bar closes here
 HOUR = 3_600_000
 DAY = 86_400_000
 ALL = ("binanceusdm", "bybit", "okx", "hyperliquid")
@@ -66,3 +70,35 @@ def dump(db: Path) -> dict[str, list[tuple[Any, ...]]]:
 def candle_ts(db: Path, exchange: str, symbol: str, tf: str) -> list[int]:
     with Store(db) as st:
         return [r[0] for r in st.candle_rows(exchange, symbol, tf)]
+
+
+def start_process(
+    root: Path, now: int, *, extra: int = 0, latency: float = 0.0
+) -> tuple[subprocess.Popen[str], str]:
+    """The fake exchanges in a process of their own (as an exchange would be: its work does
+    not compete with the client for one interpreter's lock), serving data shifted to end at
+    ``now`` plus ``extra`` price-scaled symbols; returns the process and its loopback URL."""
+    server = subprocess.Popen(
+        [sys.executable, "-m", "tests.fakex.server", "--now", str(now), "--latency", str(latency),
+         "--extra", str(extra), "--shift", str(now - FIXTURE_END)],
+        cwd=root, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+    )
+    assert server.stdout is not None
+    url = server.stdout.readline().strip()
+    if not url.startswith(("http://127.0.0.1:", "http://localhost:")):
+        server.kill()
+        raise SystemExit(f"fake exchange did not start on loopback (got {url!r})")
+    return server, url
+
+
+def stop_process(server: subprocess.Popen[str]) -> dict[str, Any]:
+    """Stop a :func:`start_process` server; returns its counters (requests, rejected, ...)."""
+    assert server.stdin is not None and server.stdout is not None
+    try:
+        server.stdin.write("stats\n")
+        server.stdin.flush()
+        stats: dict[str, Any] = json.loads(server.stdout.readline())
+    finally:
+        server.stdin.close()
+        server.wait(timeout=10)
+    return stats
