@@ -131,7 +131,17 @@ def sample_site(tmp_path_factory: pytest.TempPathFactory, worker_id: str) -> Pat
     return out
 
 
-@pytest.hookimpl(trylast=True)  # after -m has deselected the slow tests
+def pytest_itemcollected(item: pytest.Item) -> None:
+    """A test that opens Chromium is a browser test, whether or not its module says so.
+
+    The README's command leaves browser tests out (they need Chromium and seconds each);
+    CI runs them with the slow tests (`-m "slow or browser"`), so none can be forgotten.
+    """
+    if "browser" in getattr(item, "fixturenames", ()) and not item.get_closest_marker("browser"):
+        item.add_marker(pytest.mark.browser)
+
+
+@pytest.hookimpl(trylast=True)  # after -m has deselected the slow and browser tests
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Order the run so that no xdist worker sits waiting for the shared sample site.
 
