@@ -24,7 +24,7 @@ from bokeh.core.json_encoder import serialize_json
 from bokeh.document import Document
 from bokeh.embed.bundle import bundle_for_objs_and_resources
 from bokeh.embed.util import OutputDocumentFor, standalone_docs_json_and_render_items
-from bokeh.models import Model
+from bokeh.models import Model, Plot
 from bokeh.resources import CDN, INLINE
 from jinja2 import Template
 from markupsafe import Markup
@@ -48,8 +48,11 @@ class BokehDoc:
 def _bundle_key(doc: Document, standalone: bool) -> tuple[object, ...]:
     """What Bokeh's bundle choice depends on: the model classes (widgets, tables, extensions)
     and the plots' output backends (WebGL)."""
-    kinds = frozenset(f"{type(m).__module__}.{type(m).__qualname__}" for m in doc.models)
-    backends = frozenset(str(getattr(m, "output_backend", "")) for m in doc.models)
+    models = list(doc.models)
+    kinds = frozenset(f"{type(m).__module__}.{type(m).__qualname__}" for m in models)
+    # Only plots have an output backend; asking every model (getattr with a default) makes
+    # Bokeh build a "did you mean" message for each one that has none: a tenth of the render.
+    backends = frozenset(str(m.output_backend) for m in models if isinstance(m, Plot))
     return standalone, kinds, backends
 
 
