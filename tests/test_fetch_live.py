@@ -200,7 +200,7 @@ def test_rate_limit_retries_are_bounded(server: FakeExchanges, db: Path) -> None
     [
         ("okx", "history-candles", "status", {"status": 500, "times": 2}),
         ("binanceusdm", "klines", "status", {"status": 502, "times": 1}),
-        ("bybit", "kline", "delay", {"delay_s": 1.6, "times": 1}),  # client timeout is 1 s
+        ("bybit", "kline", "delay", {"delay_s": 0.6, "times": 1}),  # client timeout is 0.3 s here
         ("hyperliquid", "candleSnapshot", "malformed", {"times": 2}),
         ("binanceusdm", "klines", "malformed", {"body": "<html>oops</html>", "times": 1}),
         ("binanceusdm", "klines", "truncate", {"times": 3}),
@@ -218,7 +218,9 @@ def test_transient_faults_end_with_exactly_the_good_data(
 ) -> None:
     fault = server.add_fault(exchange, kind, match, **kw)
     report = run_fetch(
-        server, db, exchanges=(exchange,), symbols=(BTC,), timeout_ms=1_000,
+        server, db, exchanges=(exchange,), symbols=(BTC,),
+        # the delayed answer comes after the client gave up; the others have a second
+        timeout_ms=300 if kind == "delay" else 1_000,
         page_limits={"binanceusdm": 200, "okx": 100, "bybit": 200},
     )
     assert fault.hits >= 1
@@ -453,12 +455,34 @@ def test_progress_counts_every_pair_once(server: FakeExchanges, db: Path) -> Non
     assert len(lines) == 3
 
 
-def test_production_rate_limits_keep_under_what_the_server_enforces(db: Path) -> None:
+TIME_SCALE = 4  # the production-limits test runs the clocks of both sides this much faster
+
+
+def test_production_rate_limits_keep_under_what_the_server_enforces(
+    db: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     # Ten symbols on every exchange, the production limiter, and a server that rejects any
-    # request over the exchange's documented limit: nothing may be rejected.
+    # request over the exchange's documented limit: nothing may be rejected. Every window,
+    # the client's and the server's, is TIME_SCALE times shorter with the same caps (the
+    # same pacing, checked in a quarter of the seconds: OKX's per-endpoint windows bind).
+    from dataclasses import replace
+
+    from sitegen.sources import exchanges
+
+    for ex, profile in exchanges.PROFILES.items():  # ccxt's rolling window
+        monkeypatch.setitem(exchanges.PROFILES, ex, replace(
+            profile, window_ms=profile.window_ms / TIME_SCALE, rate_limit_ms=profile.rate_limit_ms / TIME_SCALE,
+        ))
+
+    class Window(exchanges.RollingWindow):  # ours, per endpoint (OKX)
+        def __init__(self, window_s: float, cap: int) -> None:
+            super().__init__(window_s / TIME_SCALE, cap)
+
+    monkeypatch.setattr(exchanges, "RollingWindow", Window)
     symbols = [*SYMBOLS, *(f"X{i}/USDT:USDT" for i in range(1, 8))]
     with FakeExchanges(load_universe(extra=7), NOW) as srv:
         assert srv.enforce_limits
+        srv.time_scale = TIME_SCALE
         report = run_fetch(srv, db, symbols=symbols, retention_days=1)
         assert dict(srv.rejected) == {}
     assert len(report.ok) == 40, report.messages
