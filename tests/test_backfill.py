@@ -187,10 +187,10 @@ def test_a_partial_backfill_publishes_the_short_ranges_and_says_so(server: FakeE
         rep = analyse_symbol(BTC, [series], config)
         return rep.ranges, next((n for n in rep.notes if n.startswith("Ranges not published yet")), "")
 
-    # slow answers: the 0.2 s budget is spent on the first walk of each series (300 bars, 25 h),
+    # slow answers: the 0.1 s budget is spent on the first walk of each series (300 bars, 25 h),
     # whose every answer takes longer than the whole budget
-    server.add_fault("okx", "delay", "andles", times=None, delay_s=0.25)
-    fetch(server, db, exchanges=("okx",), budget_s=0.2)
+    server.add_fault("okx", "delay", "andles", times=None, delay_s=0.15)
+    fetch(server, db, exchanges=("okx",), budget_s=0.1)
     ranges, note = ranges_and_note()
     assert ranges == ("12h", "24h")
     assert "3d, 1w, 1m, 3m" in note and "1.0 days of 5m bars" in note
