@@ -471,7 +471,7 @@ def test_production_rate_limits_keep_under_what_the_server_enforces(
 
     for ex, profile in exchanges.PROFILES.items():  # ccxt's rolling window
         monkeypatch.setitem(exchanges.PROFILES, ex, replace(
-            profile, window_ms=profile.window_ms / TIME_SCALE, rate_limit_ms=profile.rate_limit_ms / TIME_SCALE,
+            profile, window_ms=profile.window_ms // TIME_SCALE, rate_limit_ms=profile.rate_limit_ms / TIME_SCALE,
         ))
 
     class Window(exchanges.RollingWindow):  # ours, per endpoint (OKX)
