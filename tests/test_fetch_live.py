@@ -486,6 +486,8 @@ def test_production_rate_limits_keep_under_what_the_server_enforces(
         report = run_fetch(srv, db, symbols=symbols, retention_days=1)
         assert dict(srv.rejected) == {}
     assert len(report.ok) == 40, report.messages
+
+
 def test_an_exchange_that_always_truncates_is_reported_not_ok(
     server: FakeExchanges, db: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
