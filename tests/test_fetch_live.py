@@ -455,34 +455,18 @@ def test_progress_counts_every_pair_once(server: FakeExchanges, db: Path) -> Non
     assert len(lines) == 3
 
 
-TIME_SCALE = 4  # the production-limits test runs the clocks of both sides this much faster
-
-
-def test_production_rate_limits_keep_under_what_the_server_enforces(
-    db: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+# Slow: its point is real pacing. The production limits wait out OKX's per-endpoint windows
+# (about 5 s here), and they stay under the exchange's limits only by a margin in real time
+# (counted over 2.5 s against OKX's 2 s, because the exchange counts arrivals). Running both
+# sides' windows 4x faster made that margin 125 ms, which a loaded machine's pauses exceed:
+# OKX rejected requests in 2 of 4 runs next to other tests. CI runs it with -m slow.
+@pytest.mark.slow
+def test_production_rate_limits_keep_under_what_the_server_enforces(db: Path) -> None:
     # Ten symbols on every exchange, the production limiter, and a server that rejects any
-    # request over the exchange's documented limit: nothing may be rejected. Every window,
-    # the client's and the server's, is TIME_SCALE times shorter with the same caps (the
-    # same pacing, checked in a quarter of the seconds: OKX's per-endpoint windows bind).
-    from dataclasses import replace
-
-    from sitegen.sources import exchanges
-
-    for ex, profile in exchanges.PROFILES.items():  # ccxt's rolling window
-        monkeypatch.setitem(exchanges.PROFILES, ex, replace(
-            profile, window_ms=profile.window_ms // TIME_SCALE, rate_limit_ms=profile.rate_limit_ms / TIME_SCALE,
-        ))
-
-    class Window(exchanges.RollingWindow):  # ours, per endpoint (OKX)
-        def __init__(self, window_s: float, cap: int) -> None:
-            super().__init__(window_s / TIME_SCALE, cap)
-
-    monkeypatch.setattr(exchanges, "RollingWindow", Window)
+    # request over the exchange's documented limit: nothing may be rejected.
     symbols = [*SYMBOLS, *(f"X{i}/USDT:USDT" for i in range(1, 8))]
     with FakeExchanges(load_universe(extra=7), NOW) as srv:
         assert srv.enforce_limits
-        srv.time_scale = TIME_SCALE
         report = run_fetch(srv, db, symbols=symbols, retention_days=1)
         assert dict(srv.rejected) == {}
     assert len(report.ok) == 40, report.messages

@@ -105,9 +105,6 @@ class FakeExchanges:
         self.rejected: dict[str, int] = defaultdict(int)  # rate-limit rejections
         self.rejected_paths: dict[str, int] = defaultdict(int)
         self.enforce_limits = True
-        # Rate-limit windows last 1/time_scale of the documented ones (same caps): a test that
-        # shortens the client's windows alike checks the same pacing in a fraction of the time.
-        self.time_scale = 1.0
         self.proxied: list[str] = []  # Proxy-Authorization of requests that came as a proxy
         self.in_flight = 0
         self.max_in_flight = 0
@@ -214,7 +211,6 @@ class FakeExchanges:
 
     def _over_limit(self, exchange: str, path: str, weight: int) -> bool:
         window, cap = RATE_LIMITS[exchange]
-        window /= self.time_scale
         key = f"{exchange}:{path}" if exchange == "okx" else exchange
         if exchange == "okx":
             cap = OKX_PATH_LIMITS.get(path, cap)
