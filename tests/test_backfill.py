@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -39,8 +40,10 @@ def db(tmp_path: Path) -> Path:
 
 def fetch(server: FakeExchanges, db: Path, *, exchanges: tuple[str, ...] = ("binanceusdm",),
           retention_days: int = 130, budget_s: float = 0, **kw: Any):
-    config = load_config(None, exchanges=list(exchanges), symbols=[BTC], retention_days=retention_days,
-                         backfill_budget_s=budget_s)
+    config = load_config(None, exchanges=list(exchanges), symbols=[BTC], retention_days=retention_days)
+    # Set after loading: the tests scale the budget and the server's delays down together,
+    # below the 1 s a config file may ask for (the fetch reads the number as it is).
+    config = replace(config, backfill_budget_s=budget_s)
     with Store(db) as store:
         return fetch_all(config, store, options=options(server, **kw))
 
@@ -145,9 +148,10 @@ def test_migration_4_to_5_records_coverage_of_an_existing_store(tmp_path: Path) 
 def test_a_budget_stops_the_backfill_and_the_next_run_completes_it(
     server: FakeExchanges, db: Path, exchange: str
 ) -> None:
-    # Small pages and slow candle answers make the backfill long; a 1 s budget stops it.
-    server.add_fault(exchange, "delay", "andles" if exchange == "okx" else "klines", times=None, delay_s=0.15)
-    report = fetch(server, db, exchanges=(exchange,), budget_s=1, page_limits={exchange: 20})
+    # Small pages and slow candle answers make the backfill long; a 0.2 s budget stops it
+    # (each answer takes 0.03 s, a 20-row page: the 5m history alone is dozens of pages).
+    server.add_fault(exchange, "delay", "andles" if exchange == "okx" else "klines", times=None, delay_s=0.03)
+    report = fetch(server, db, exchanges=(exchange,), budget_s=0.2, page_limits={exchange: 20})
     assert report.symbols[0].ok, report.messages
     want = {tf: served("BTC", tf, 122) for tf in ("5m", "1h")}
     first = {tf: stored(db, exchange, tf) for tf in ("5m", "1h")}
@@ -183,9 +187,10 @@ def test_a_partial_backfill_publishes_the_short_ranges_and_says_so(server: FakeE
         rep = analyse_symbol(BTC, [series], config)
         return rep.ranges, next((n for n in rep.notes if n.startswith("Ranges not published yet")), "")
 
-    # slow answers: the 1 s budget is spent on the first walk of each series (300 bars, 25 h)
-    server.add_fault("okx", "delay", "andles", times=None, delay_s=1.1)
-    fetch(server, db, exchanges=("okx",), budget_s=1)
+    # slow answers: the 0.1 s budget is spent on the first walk of each series (300 bars, 25 h),
+    # whose every answer takes longer than the whole budget
+    server.add_fault("okx", "delay", "andles", times=None, delay_s=0.15)
+    fetch(server, db, exchanges=("okx",), budget_s=0.1)
     ranges, note = ranges_and_note()
     assert ranges == ("12h", "24h")
     assert "3d, 1w, 1m, 3m" in note and "1.0 days of 5m bars" in note

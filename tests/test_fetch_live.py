@@ -200,7 +200,7 @@ def test_rate_limit_retries_are_bounded(server: FakeExchanges, db: Path) -> None
     [
         ("okx", "history-candles", "status", {"status": 500, "times": 2}),
         ("binanceusdm", "klines", "status", {"status": 502, "times": 1}),
-        ("bybit", "kline", "delay", {"delay_s": 1.6, "times": 1}),  # client timeout is 1 s
+        ("bybit", "kline", "delay", {"delay_s": 0.6, "times": 1}),  # client timeout is 0.3 s here
         ("hyperliquid", "candleSnapshot", "malformed", {"times": 2}),
         ("binanceusdm", "klines", "malformed", {"body": "<html>oops</html>", "times": 1}),
         ("binanceusdm", "klines", "truncate", {"times": 3}),
@@ -218,7 +218,9 @@ def test_transient_faults_end_with_exactly_the_good_data(
 ) -> None:
     fault = server.add_fault(exchange, kind, match, **kw)
     report = run_fetch(
-        server, db, exchanges=(exchange,), symbols=(BTC,), timeout_ms=1_000,
+        server, db, exchanges=(exchange,), symbols=(BTC,),
+        # the delayed answer comes after the client gave up; the others have a second
+        timeout_ms=300 if kind == "delay" else 1_000,
         page_limits={"binanceusdm": 200, "okx": 100, "bybit": 200},
     )
     assert fault.hits >= 1
@@ -453,6 +455,12 @@ def test_progress_counts_every_pair_once(server: FakeExchanges, db: Path) -> Non
     assert len(lines) == 3
 
 
+# Slow: its point is real pacing. The production limits wait out OKX's per-endpoint windows
+# (about 5 s here), and they stay under the exchange's limits only by a margin in real time
+# (counted over 2.5 s against OKX's 2 s, because the exchange counts arrivals). Running both
+# sides' windows 4x faster made that margin 125 ms, which a loaded machine's pauses exceed:
+# OKX rejected requests in 2 of 4 runs next to other tests. CI runs it with -m slow.
+@pytest.mark.slow
 def test_production_rate_limits_keep_under_what_the_server_enforces(db: Path) -> None:
     # Ten symbols on every exchange, the production limiter, and a server that rejects any
     # request over the exchange's documented limit: nothing may be rejected.
@@ -462,6 +470,8 @@ def test_production_rate_limits_keep_under_what_the_server_enforces(db: Path) ->
         report = run_fetch(srv, db, symbols=symbols, retention_days=1)
         assert dict(srv.rejected) == {}
     assert len(report.ok) == 40, report.messages
+
+
 def test_an_exchange_that_always_truncates_is_reported_not_ok(
     server: FakeExchanges, db: Path, caplog: pytest.LogCaptureFixture
 ) -> None:

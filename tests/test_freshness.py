@@ -54,7 +54,10 @@ def test_one_exchange_failing_is_named_on_the_page_and_in_the_json(server: FakeE
 def test_all_exchanges_down_with_an_old_store_fails_the_gate(
     server: FakeExchanges, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    cfg, state, out = write_cfg(tmp_path), str(tmp_path / "st"), tmp_path / "site"
+    # One worker, in the build's own process: the gate is the point here, not the worker pool
+    # (starting one costs seconds of CPU in processes the test only waits for).
+    cfg = write_cfg(tmp_path, "[build]\nworkers = 1\n")
+    state, out = str(tmp_path / "st"), tmp_path / "site"
     runner = CliRunner()
     assert runner.invoke(cli.main, ["fetch", *cfg, "--state", state, *ARGS]).exit_code == 0
     later(monkeypatch, server, 6)

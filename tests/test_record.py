@@ -63,6 +63,21 @@ def stored(db: Path) -> set[tuple[str, int, str, float, float]]:
         }
 
 
+def heard(rec: Recorder, st: Store) -> set[tuple[str, int, str, float, float]]:
+    """What the recorder has received so far: stored, or waiting for its next flush."""
+    rows = [e for s in SYMBOLS for e in st.liquidation_rows(s)] + list(rec._pending)
+    return {(e.symbol, e.ts, e.side, e.price, e.amount) for e in rows}
+
+
+async def until(done: Any, what: str, timeout: float = 30) -> None:
+    """Poll ``done()`` every 10 ms (instead of sleeping a guessed time) until it holds."""
+    end = time.monotonic() + timeout
+    while not done():
+        if time.monotonic() > end:
+            raise AssertionError(f"not within {timeout} s: {what}")
+        await asyncio.sleep(0.01)
+
+
 def test_normalise_sides_per_exchange() -> None:
     sym = {"BTC/USDT:USDT": "BTC/USDT:USDT"}
     base = {"symbol": "BTC/USDT:USDT", "timestamp": 1767696426116, "price": 93920.9,
@@ -120,15 +135,17 @@ def test_replay_with_disconnect_malformed_duplicates_and_silence(tmp_path: Path)
     ]
     with FakeExchanges(load_universe(), NOW) as rest, FakeStream(plans) as ws:
         opts = RecordOptions(api_urls={"binanceusdm": rest.url}, ws_urls={"binanceusdm": ws.url},
-                             flush_s=0.2, silence_s=1.0, backoff_s=0.05, max_backoff_s=0.2)
+                             flush_s=0.2, silence_s=1.0, backoff_s=0.05, max_backoff_s=0.2,
+                             close_wait_ms=0)
+        want = expected_events()
 
         async def go() -> object:
             with Store(db) as st:
                 rec = Recorder(st, ["binanceusdm"], SYMBOLS, opts)
                 task = asyncio.ensure_future(rec.run(duration_s=30))
-                while ws.remaining() > 0 or ws.connections < 3:
-                    await asyncio.sleep(0.1)
-                await asyncio.sleep(0.5)
+                # stopped once every frame was sent on a third connection and heard
+                await until(lambda: ws.remaining() == 0 and ws.connections >= 3 and heard(rec, st) >= want,
+                            "every frame heard on the third connection")
                 rec.stop.set()
                 return await task
 
@@ -155,15 +172,14 @@ def test_a_silent_stream_is_reconnected(tmp_path: Path) -> None:
         [Plan(frames=40, then="silent"), Plan()]
     ) as ws:
         opts = RecordOptions(api_urls={"binanceusdm": rest.url}, ws_urls={"binanceusdm": ws.url},
-                             flush_s=0.2, silence_s=1.0, backoff_s=0.05)
+                             flush_s=0.2, silence_s=1.0, backoff_s=0.05, close_wait_ms=0)
+        want = expected_events()
 
         async def go() -> Any:
             with Store(db) as st:
                 rec = Recorder(st, ["binanceusdm"], SYMBOLS, opts)
                 task = asyncio.ensure_future(rec.run(duration_s=30))
-                while ws.remaining() > 0:
-                    await asyncio.sleep(0.1)
-                await asyncio.sleep(0.5)
+                await until(lambda: ws.remaining() == 0 and heard(rec, st) >= want, "every frame heard")
                 rec.stop.set()
                 return await task
 
@@ -373,15 +389,15 @@ def _record_eth(tmp_path: Path, exchange: str, frames: list[Any]) -> tuple[Any, 
         [Plan()], frames=frames, protocol=exchange
     ) as ws:
         opts = RecordOptions(api_urls={exchange: rest.url}, ws_urls={exchange: ws.url},
-                             flush_s=0.2, silence_s=5.0, backoff_s=0.05)
+                             flush_s=0.2, silence_s=5.0, backoff_s=0.05, close_wait_ms=0)
 
         async def go() -> Any:
             with Store(db) as st:
                 rec = Recorder(st, [exchange], ["ETH/USDT:USDT"], opts)
                 task = asyncio.ensure_future(rec.run(duration_s=30))
-                while ws.remaining() > 0:
-                    await asyncio.sleep(0.1)
-                await asyncio.sleep(0.5)
+                # every frame sent and received (one liquidation each) before the stop
+                await until(lambda: ws.remaining() == 0 and rec.report.frames >= len(frames),
+                            "every frame heard")
                 rec.stop.set()
                 return await task
 

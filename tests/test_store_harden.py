@@ -105,11 +105,11 @@ RACER = textwrap.dedent(
     import sys, time
     from pathlib import Path
     from sitegen.store import Store
-    folder, start, rounds = Path(sys.argv[1]), float(sys.argv[2]), int(sys.argv[3])
+    folder, rounds = Path(sys.argv[1]), int(sys.argv[2])
     for i in range(rounds):
-        at = start + 0.2 * i  # round i: both processes open race{i}/ at this instant
-        time.sleep(max(0.0, at - time.time() - 0.02))  # asleep until 20 ms before it,
-        while time.time() < at:  # then spinning, so that both start together
+        print("ready", flush=True)
+        at = float(sys.stdin.readline())  # round i: both processes open race{i}/ at this instant
+        while time.time() < at:  # spinning, so that both start together
             pass
         try:
             with Store(folder / f"race{i}" / "liqmap.sqlite") as st:
@@ -121,15 +121,36 @@ RACER = textwrap.dedent(
 
 
 def test_two_processes_creating_one_new_store_both_succeed(tmp_path: Path) -> None:
-    """Ten races: both processes open one new store at one instant (two processes, ten rounds)."""
+    """Ten races: both processes open one new store at one instant (two processes, ten rounds).
+
+    Each round starts when both processes say they are ready (no fixed pauses): then both
+    are given one instant 30 ms ahead and spin until it."""
     rounds = 10
-    start = time.time() + 0.6  # both processes are up by then
     procs = [
-        subprocess.Popen([sys.executable, "-c", RACER, str(tmp_path), str(start), str(rounds)],
-                         stdout=subprocess.PIPE, text=True, env=ENV)
+        subprocess.Popen([sys.executable, "-c", RACER, str(tmp_path), str(rounds)],
+                         stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=ENV)
         for _ in range(2)
     ]
-    outs = [p.communicate(timeout=60)[0].splitlines() for p in procs]
+    outs: list[list[str]] = [[], []]
+    try:
+        for _ in range(rounds):
+            for p, out in zip(procs, outs, strict=True):
+                assert p.stdout is not None
+                while (line := p.stdout.readline().strip()) != "ready":
+                    assert line, out  # the process ended early
+                    out.append(line)  # the previous round's result
+            at = time.time() + 0.03
+            for p in procs:
+                assert p.stdin is not None
+                p.stdin.write(f"{at}\n")
+                p.stdin.flush()
+        for p, out in zip(procs, outs, strict=True):
+            out.extend(p.communicate(timeout=60)[0].splitlines())
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
     assert [len(o) for o in outs] == [rounds, rounds], outs
     failures = [line for o in outs for line in o if line != f"ok {SCHEMA_VERSION}"]
     for i in range(rounds):

@@ -89,6 +89,9 @@ class FetchOptions:
     # funding history is asked at most every 8 h and leverage tiers once a day. False asks
     # for everything on every run (the behaviour before; benchmarks/bench_fetch.py compares).
     reuse: bool = True
+    # What ccxt waits after closing a client, in ms (None: ccxt's own 250 ms, which lets TLS
+    # connections finish closing). Plain-HTTP loopback tests need no wait.
+    close_wait_ms: int | None = None
 
 
 class GeoBlocked(SourceError):
@@ -214,6 +217,8 @@ def make_client(exchange: str, options: FetchOptions, proxy: str | None = None) 
             return await fetch2(path, *args, **kw)
 
         ex.fetch2 = limited_fetch2
+    if options.close_wait_ms is not None:
+        ex.timeout_on_exit = options.close_wait_ms
     base = options.api_urls.get(exchange)
     if base:
         ex.urls["api"] = _rebase(ex.urls["api"], base)

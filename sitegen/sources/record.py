@@ -77,6 +77,9 @@ class RecordOptions:
     max_backoff_s: float = 60.0
     timeout_ms: int = 20_000
     retention_days: int | None = None  # prune events older than this on each flush
+    # What ccxt waits after closing a client, in ms (None: ccxt's own 250 ms, which lets TLS
+    # connections finish closing). Plain loopback tests need no wait.
+    close_wait_ms: int | None = None
 
 
 @dataclass
@@ -115,6 +118,8 @@ def make_ws_client(exchange: str, options: RecordOptions, proxy: str | None = No
         "options": {"defaultType": "swap",
                     "fetchMarkets": {"types": list(PROFILES[exchange].markets_types)}},
     })
+    if options.close_wait_ms is not None:
+        ex.timeout_on_exit = options.close_wait_ms
     if exchange in options.api_urls:
         ex.urls["api"] = _rebase(ex.urls["api"], options.api_urls[exchange], "https?")
     if exchange in options.ws_urls:

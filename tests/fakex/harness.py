@@ -31,6 +31,7 @@ def options(server: FakeExchanges, **kw: Any) -> FetchOptions:
         "backoff_s": 0.001,
         "max_backoff_s": 0.05,
         "timeout_ms": 2_000,
+        "close_wait_ms": 0,  # no TLS on the loopback: nothing to wait for when a client closes
         # Tests check correctness, not pacing: loosen the client's limiter so they run fast
         # (the benchmark keeps the production limits and the server's enforcement).
         "limit_scale": 1.0 if server.enforce_limits else 1000.0,

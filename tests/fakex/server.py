@@ -47,6 +47,10 @@ OKX_PATH_LIMITS = {
     "/api/v5/public/position-tiers": 10,
 }
 
+# How often the serving thread looks for a stop request (the standard library's 0.5 s makes
+# every stop() wait up to half a second).
+POLL_S = 0.01
+
 GEO_BODIES = {
     "binanceusdm": (451, json.dumps({
         "code": 0,
@@ -147,7 +151,11 @@ class FakeExchanges:
 
         self._httpd = Server(("127.0.0.1", 0), Handler)
         self._httpd.daemon_threads = True
-        self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
+        # serve_forever checks for shutdown() between polls: a short poll lets stop() return
+        # at once instead of after the default half second (every test starts a server).
+        self._thread = threading.Thread(
+            target=self._httpd.serve_forever, kwargs={"poll_interval": POLL_S}, daemon=True
+        )
         self._thread.start()
         return self
 
