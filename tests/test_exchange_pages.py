@@ -24,6 +24,9 @@ from sitegen.report import SymbolReport
 from sitegen.site.check import check_files
 from tests.test_render import synthetic_report, synthetic_site
 
+# The pages and files are the point here, not the image bytes (conftest.quick_png).
+pytestmark = pytest.mark.usefixtures("quick_png")
+
 OKX_SHARE = 0.25  # the second exchange holds a quarter of the first one's positions
 
 

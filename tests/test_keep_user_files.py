@@ -24,6 +24,9 @@ from sitegen.site.check import check_site
 from sitegen.site.writer import MARKER, user_entries, write_site
 from tests.conftest import small_config
 
+# The pages and files are the point here, not the image bytes (conftest.quick_png).
+pytestmark = pytest.mark.usefixtures("quick_png")
+
 
 def _add_user_files(out: Path) -> None:
     (out / "CNAME").write_text("heat.example.org\n")

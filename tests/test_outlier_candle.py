@@ -23,6 +23,9 @@ from tests.fakex.data import load_universe
 from tests.fakex.harness import NOW, run_fetch
 from tests.fakex.server import FakeExchanges
 
+# The pages and files are the point here, not the image bytes (conftest.quick_png).
+pytestmark = pytest.mark.usefixtures("quick_png")
+
 BTC = "BTC/USDT:USDT"
 UNIVERSE = load_universe()
 

@@ -33,6 +33,9 @@ from sitegen.schemas import validate
 from sitegen.series import Candles
 from tests.conftest import shared_once
 
+# The pages and files are the point here, not the image bytes (conftest.quick_png).
+pytestmark = pytest.mark.usefixtures("quick_png")
+
 BAR = 300_000
 T0 = 1_769_600_000_000  # 2026-01-28 11:33 UTC, on a 5-minute boundary below
 

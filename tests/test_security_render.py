@@ -23,6 +23,9 @@ from sitegen.render import render_site
 from sitegen.report import SiteData
 from sitegen.sources.sample import load_sample
 
+# The pages and files are the point here, not the image bytes (conftest.quick_png).
+pytestmark = pytest.mark.usefixtures("quick_png")
+
 SCRIPT = "<script>window.__pwned=1</script>"
 IMG = '"><img src=x onerror="window.__pwned=2">'
 BREAK = "</script><script>window.__pwned=3</script>"
