@@ -9,6 +9,7 @@ one line repeating a sentence 12 times, DNS failures retried 5 times, a store fi
 from __future__ import annotations
 
 import os
+import pickle
 import re
 import shutil
 import subprocess
@@ -19,6 +20,7 @@ import pytest
 from click.testing import CliRunner
 
 from sitegen.cli import main
+from sitegen.model.calibration import CalibrationReport
 from sitegen.sources.exchanges import DNS_HINT
 from tests.conftest import small_config
 
@@ -118,13 +120,32 @@ def test_every_command_has_verbose_and_quiet(command: str) -> None:
     assert "-v, --verbose" in res.output and "-q, --quiet" in res.output
 
 
-def test_sample_build_quiet_prints_nothing_and_check_quiet_too(tmp_path: Path) -> None:
+# The CLI in its own process, as `python -m sitegen.cli` runs it, given the run's calibration
+# report (a pure function of the parameters, costing seconds; conftest.calibration) instead of
+# computing it again, and PNGs without the optimize pass (conftest.quick_png).
+CLI_WITH_CALIBRATION = """
+import pickle, sys
+from sitegen import build
+from sitegen.render import og
+from sitegen.cli import main
+from sitegen.model.calibration import CalibrationReport
+report = pickle.loads(open(sys.argv[1], "rb").read())
+build.calibration_report = lambda params: report
+og.PNG_OPTIMIZE = False
+main(sys.argv[2:], prog_name="liqmap")
+"""
+
+
+def test_sample_build_quiet_prints_nothing_and_check_quiet_too(tmp_path: Path, calibration: CalibrationReport) -> None:
     """The build in its own process (nothing it prints can hide), one symbol and one range."""
     out = tmp_path / "site"
-    args = [sys.executable, "-m", "sitegen.cli"]
+    report = tmp_path / "calibration.pickle"
+    report.write_bytes(pickle.dumps(calibration))
+    args = [sys.executable, "-c", CLI_WITH_CALIBRATION, str(report)]
     res = subprocess.run([*args, "build", "--sample", "-q", "--config", str(small_config(tmp_path)),
                           "--out", str(out)], capture_output=True, text=True, env=ENV, timeout=300)
     assert res.returncode == 0 and res.stdout == "" and res.stderr == ""
+    assert (out / "methodology" / "index.html").is_file()
     res = CliRunner().invoke(main, ["check", "-q", str(out)])
     assert res.exit_code == 0 and res.output == ""
     res = CliRunner().invoke(main, ["check", str(out)])
