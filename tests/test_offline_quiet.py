@@ -8,13 +8,16 @@ one line repeating a sentence 12 times, DNS failures retried 5 times, a store fi
 
 from __future__ import annotations
 
+import hashlib
 import os
 import pickle
 import re
 import shutil
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 from click.testing import CliRunner
@@ -22,7 +25,7 @@ from click.testing import CliRunner
 from sitegen.cli import main
 from sitegen.model.calibration import CalibrationReport
 from sitegen.sources.exchanges import DNS_HINT
-from tests.conftest import small_config
+from tests.conftest import shared_once, small_config
 
 ROOT = Path(__file__).resolve().parents[1]
 ENV = {**os.environ, "PYTHONPATH": str(ROOT)}
@@ -44,12 +47,12 @@ def _run_offline(*args: str) -> subprocess.CompletedProcess[str]:
 
 
 class Offline:
-    """Each distinct offline command runs once per module (a process start each), into one
-    state and output folder that no run may create."""
+    """Each distinct offline command runs once per test run (a process start each, shared by
+    the xdist workers), into one state and output folder that no run may create."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, once: Callable[[str, Callable[[], Any]], Any]) -> None:
         self.state, self.out = root / "state", root / "site"
-        self._runs: dict[tuple[str, ...], subprocess.CompletedProcess[str]] = {}
+        self._once = once
 
     def build(self, *flags: str) -> subprocess.CompletedProcess[str]:
         return self._run("build", *flags, "--out", str(self.out), "--state", str(self.state))
@@ -58,14 +61,19 @@ class Offline:
         return self._run("fetch", *flags, "--state", str(self.state))
 
     def _run(self, *args: str) -> subprocess.CompletedProcess[str]:
-        if args not in self._runs:
-            self._runs[args] = _run_offline(*args)
-        return self._runs[args]
+        key = "offline-" + hashlib.sha256("\0".join(args).encode()).hexdigest()[:16]
+        result: subprocess.CompletedProcess[str] = self._once(key, lambda: _run_offline(*args))
+        return result
 
 
 @pytest.fixture(scope="module")
-def run(tmp_path_factory: pytest.TempPathFactory) -> Offline:
-    return Offline(tmp_path_factory.mktemp("offline"))
+def run(tmp_path_factory: pytest.TempPathFactory, worker_id: str) -> Offline:
+    if worker_id == "master":  # no xdist
+        root = tmp_path_factory.mktemp("offline")
+    else:  # the run's shared folder, above each worker's (as conftest.shared_once uses)
+        root = tmp_path_factory.getbasetemp().parent / "offline"
+        root.mkdir(exist_ok=True)
+    return Offline(root, lambda key, compute: shared_once(tmp_path_factory, worker_id, key, compute))
 
 
 @offline
