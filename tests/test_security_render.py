@@ -43,7 +43,7 @@ def hostile_files(tmp_path_factory: pytest.TempPathFactory, worker_id: str) -> d
 
 
 def _render_hostile_site() -> dict[str, bytes]:
-    config = load_config(None, ranges="12h,24h", symbols="BTC/USDT:USDT")
+    config = load_config(None, ranges="12h", symbols="BTC/USDT:USDT")  # one range: every kind of page
     report = analyse_symbol("BTC/USDT:USDT", [load_sample("BTC/USDT:USDT")], config)
     per_exchange = {tf: {HOSTILE_EXCHANGE: next(iter(by_ex.values()))} for tf, by_ex in report.per_exchange.items()}
     report = dataclasses.replace(
