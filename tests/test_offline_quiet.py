@@ -132,12 +132,11 @@ def test_every_command_has_verbose_and_quiet(command: str) -> None:
 # report (a pure function of the parameters, costing seconds; conftest.calibration) instead of
 # computing it again, and PNGs without the optimize pass (conftest.quick_png).
 CLI_WITH_CALIBRATION = """
-import pickle, sys
+import pathlib, pickle, sys
 from sitegen import build
 from sitegen.render import og
 from sitegen.cli import main
-from sitegen.model.calibration import CalibrationReport
-report = pickle.loads(open(sys.argv[1], "rb").read())
+report = pickle.loads(pathlib.Path(sys.argv[1]).read_bytes())
 build.calibration_report = lambda params: report
 og.PNG_OPTIMIZE = False
 main(sys.argv[2:], prog_name="liqmap")

@@ -22,8 +22,8 @@ BG = (13, 16, 23)
 TEXT = (232, 236, 241)
 MUTED = (154, 164, 178)
 # Pillow's optimize pass makes each PNG a few per cent smaller and costs most of the time it
-# takes to draw it (a third of a synthetic site's render); tests whose point is not the image
-# bytes turn it off (tests/conftest.py quick_png).
+# takes to draw it (about a quarter of a synthetic site's render); tests whose point is not
+# the image bytes turn it off (tests/conftest.py quick_png).
 PNG_OPTIMIZE = True
 
 
