@@ -235,3 +235,18 @@ def server(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeExchanges]:
         srv.enforce_limits = False
         monkeypatch.setattr(live, "DEFAULT_OPTIONS", options(srv))
         yield srv
+
+
+@pytest.fixture(scope="module")
+def quick_png() -> Iterator[None]:
+    """PNG files (Open Graph images, thumbnails) without Pillow's optimize pass, for a module.
+
+    The pixels are the same and the files a few per cent larger; it saves about a second per
+    rendered synthetic site. For modules whose point is the pages, not the image bytes:
+    ``pytestmark = pytest.mark.usefixtures("quick_png")``.
+    """
+    from sitegen.render import og
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(og, "PNG_OPTIMIZE", False)
+        yield

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from sitegen import plan
@@ -18,10 +18,21 @@ JSON_VALUES = st.recursive(
 )
 
 
-@given(st.dictionaries(st.text(), JSON_VALUES, max_size=5))
+DOCUMENTS = st.dictionaries(st.text(), JSON_VALUES, max_size=5)
+
+
+@settings(max_examples=25)  # the inner loop; test_round_trip_on_more_documents (slow) tries 500
+@given(DOCUMENTS)
 def test_round_trip(obj: dict) -> None:
     # Text with "</script>", quotes, backslashes and U+2028 stays data: JSON is a JS expression.
     assert doc_payload(doc_script(json.dumps(obj))) == obj
+
+
+@pytest.mark.slow  # hypothesis draws these documents slowly (seconds): CI runs it with -m slow
+@settings(max_examples=500)
+@given(DOCUMENTS)
+def test_round_trip_on_more_documents(obj: dict) -> None:
+    test_round_trip.hypothesis.inner_test(obj)
 
 
 @pytest.mark.parametrize("content", [

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
+from sitegen import evaluation
 from sitegen.cli import main
 from sitegen.errors import DataError, LiqmapError
 from sitegen.evaluation import (
@@ -25,8 +26,8 @@ from sitegen.evaluation import (
     sample_window_check,
 )
 from sitegen.model import ModelParams, log_corr, top_decile_capture
-from sitegen.model.calibration import CalibrationReport
-from sitegen.model.metrics import evaluate_data, falling_mask, full_months, gross_from_range
+from sitegen.model.calibration import CalibrationReport, GridRow
+from sitegen.model.metrics import EvalData, evaluate_data, falling_mask, full_months, gross_from_range
 
 HEADER = ",".join(COLUMNS)
 
@@ -183,15 +184,38 @@ def test_calibration_report_describes_data_and_beats_the_baseline(calibration: C
     assert ratio is not None and 0.7 <= ratio <= 1.3
 
 
-def test_calibration_search_uses_only_the_first_half(calibration: CalibrationReport) -> None:
-    """Changing the second half's realised liquidations must not change the choice."""
+def _second_half_scrambled() -> EvalData:
     d = calibration_data()
     mid = len(d) // 2
     scrambled = np.array(d.liq_long)
     scrambled[mid:] = scrambled[mid:][::-1]
-    other = type(d)(**{**d.__dict__, "liq_long": scrambled})
+    return type(d)(**{**d.__dict__, "liq_long": scrambled})
+
+
+def test_calibration_scores_read_only_the_first_half(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Changing the second half's realised liquidations changes no setting's score or scale, so
+    it cannot change the choice. Shown on every intrabar mode and unlocated coefficient and two
+    values of each other parameter (16 of the grid's 72 model runs, for each data set);
+    test_calibration_search_uses_only_the_first_half (slow) repeats the whole search."""
+    grid = {**evaluation.CALIBRATION_GRID, "entry_points": (3, 9), "alpha": (0.0, 1.5),
+            "decay_half_life_hours": (0.0, 168.0)}
+    monkeypatch.setattr(evaluation, "CALIBRATION_GRID", grid)
+    a, b = calibrate(), calibrate(_second_half_scrambled())
+
+    def chosen_by(r: GridRow) -> tuple[object, ...]:
+        return (r.intrabar, r.unlocated_coef, r.entry_points, r.alpha, r.decay_half_life_hours, r.usd_scale, r.fit)
+
+    assert len(a.grid) == 2 * 6 * 2 * 2 * 2
+    assert [chosen_by(r) for r in a.grid] == [chosen_by(r) for r in b.grid]
+    assert [r.check for r in a.grid] != [r.check for r in b.grid]  # while the second half's scores moved
+    assert chosen_by(a.chosen) == chosen_by(b.chosen)
+
+
+@pytest.mark.slow  # the whole grid search again (seconds); the test above shows it on part of it
+def test_calibration_search_uses_only_the_first_half(calibration: CalibrationReport) -> None:
+    """Changing the second half's realised liquidations must not change the choice."""
     # calibrate(d) with the default parameters is the shared report's selection (conftest.py)
-    a, b = calibration.selection.chosen, calibrate(other).chosen
+    a, b = calibration.selection.chosen, calibrate(_second_half_scrambled()).chosen
     assert (a.intrabar, a.unlocated_coef, a.entry_points, a.alpha, a.decay_half_life_hours,
             a.usd_scale, a.fit) == (b.intrabar, b.unlocated_coef, b.entry_points, b.alpha,
                                     b.decay_half_life_hours, b.usd_scale, b.fit)

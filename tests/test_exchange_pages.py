@@ -22,7 +22,11 @@ from sitegen.render.pages import render_page
 from sitegen.render.summary import summarise
 from sitegen.report import SymbolReport
 from sitegen.site.check import check_files
+from tests.conftest import shared_once
 from tests.test_render import synthetic_report, synthetic_site
+
+# The pages and files are the point here, not the image bytes (conftest.quick_png).
+pytestmark = pytest.mark.usefixtures("quick_png")
 
 OKX_SHARE = 0.25  # the second exchange holds a quarter of the first one's positions
 
@@ -42,8 +46,10 @@ def two_exchange_report() -> SymbolReport:
 
 
 @pytest.fixture(scope="module")
-def files() -> dict[str, bytes]:
-    return render_site(synthetic_site(symbols=(two_exchange_report(),)))
+def files(tmp_path_factory: pytest.TempPathFactory, worker_id: str) -> dict[str, bytes]:
+    """Rendered once per run and shared by the xdist workers (read-only)."""
+    return shared_once(tmp_path_factory, worker_id, "exchange-pages-site",
+                       lambda: render_site(synthetic_site(symbols=(two_exchange_report(),))))
 
 
 def soup(files: dict[str, bytes], path: str) -> BeautifulSoup:

@@ -19,6 +19,9 @@ from sitegen.config import check_base_url, check_slug_collisions, load_config
 from sitegen.errors import ConfigError
 from sitegen.render.feeds import robots_value
 
+# The pages and files are the point here, not the image bytes (conftest.quick_png).
+pytestmark = pytest.mark.usefixtures("quick_png")
+
 
 def test_symbols_differing_only_by_settle_currency_are_refused() -> None:
     assert check_slug_collisions(["BTC/USDT:USDT", "ETH/USDT:USDT"]) == {}

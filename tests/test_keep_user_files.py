@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 from pathlib import Path
 
 import pytest
@@ -23,6 +24,9 @@ from sitegen.site import writer
 from sitegen.site.check import check_site
 from sitegen.site.writer import MARKER, user_entries, write_site
 from tests.conftest import small_config
+
+# The pages and files are the point here, not the image bytes (conftest.quick_png).
+pytestmark = pytest.mark.usefixtures("quick_png")
 
 
 def _add_user_files(out: Path) -> None:
@@ -112,23 +116,24 @@ def test_cli_state_inside_out_exits_2_and_keeps_the_store(tmp_path: Path) -> Non
     assert store.read_bytes() == b"fetched history"
 
 
-def test_sample_build_keeps_cname_through_the_cli(tmp_path: Path) -> None:
-    """End to end through the CLI: build, add CNAME and .nojekyll, build again.
+def test_sample_build_keeps_cname_through_the_cli(sample_site: Path, tmp_path: Path) -> None:
+    """End to end through the CLI: a site liqmap built, add CNAME and .nojekyll, build again.
 
-    In-process (CliRunner) with one symbol and one range (conftest.small_config): the point is
-    the writer behind the real command, not the pages.
+    The first build is the session's sample site (conftest.sample_site, copied); the second is
+    the real command, in-process (CliRunner) with one symbol and one range
+    (conftest.small_config): the point is the writer behind the real command, not the pages.
     """
     out = tmp_path / "site"
+    shutil.copytree(sample_site, out, symlinks=True)
+    (out / "CNAME").write_text("heat.example.org\n")
+    (out / ".nojekyll").write_bytes(b"")
     args = ["build", "--sample", "-q", "--config", str(small_config(tmp_path)), "--out", str(out),
             "--symbols", "BTC/USDT:USDT"]
     res = CliRunner().invoke(main, args)
     assert res.exit_code == 0, res.output
-    (out / "CNAME").write_text("heat.example.org\n")
-    (out / ".nojekyll").write_bytes(b"")
-    res = CliRunner().invoke(main, args)
-    assert res.exit_code == 0, res.output
     assert (out / "CNAME").read_text() == "heat.example.org\n" and (out / ".nojekyll").is_file()
     assert (out / "btc-usdt" / "index.html").is_file()
+    assert not (out / "eth-usdt").exists()  # what the first build wrote and this one did not is gone
 
 
 def test_a_folder_liqmap_never_wrote_is_refused_naming_what_is_there(tmp_path: Path) -> None:

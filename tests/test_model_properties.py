@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -17,8 +18,9 @@ PARAMS = ModelParams(
     decay_half_life_hours=6.0, intrabar="path", unlocated_coef=3.0, usd_scale=0.8,
 )
 EDGES = price_grid(20.0, 500.0, 0.5)  # wide: every level of these paths is on the grid
-# per-test settings (a global profile would change other modules' hypothesis tests)
-SETTINGS = settings(max_examples=60, deadline=None)
+# per-test settings (a global profile would change other modules' hypothesis tests): the inner
+# loop tries 20 paths per property, the slow run (CI) all of them together on 150 more
+SETTINGS = settings(max_examples=20, deadline=None)
 
 
 @st.composite
@@ -146,3 +148,14 @@ def test_cumulative_curves_are_monotone(inp: ModelInput) -> None:
     assert np.all(np.diff(cl) <= 1e-6)  # more longs liquidated the further price falls
     assert np.all(np.diff(cs) >= -1e-6)  # more shorts the further it rises
     assert cl.max() <= r.map_long.sum() * (1 + 1e-9) + 1e-6
+
+
+@pytest.mark.slow  # every property above on 150 more paths each (seconds): CI runs it with -m slow
+@settings(max_examples=150, deadline=None)
+@given(paths(), st.integers(1, 39))
+def test_every_property_on_more_paths(inp: ModelInput, cut: int) -> None:
+    for prop in (test_added_notional_is_surviving_plus_liquidated_plus_closed,
+                 test_no_level_survives_a_bar_that_crossed_it, test_doubling_open_interest_doubles_the_map,
+                 test_mirrored_price_path_swaps_long_and_short, test_cumulative_curves_are_monotone):
+        prop.hypothesis.inner_test(inp)
+    test_no_look_ahead.hypothesis.inner_test(inp, cut)

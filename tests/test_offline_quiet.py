@@ -8,19 +8,24 @@ one line repeating a sentence 12 times, DNS failures retried 5 times, a store fi
 
 from __future__ import annotations
 
+import hashlib
 import os
+import pickle
 import re
 import shutil
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 from click.testing import CliRunner
 
 from sitegen.cli import main
+from sitegen.model.calibration import CalibrationReport
 from sitegen.sources.exchanges import DNS_HINT
-from tests.conftest import small_config
+from tests.conftest import shared_once, small_config
 
 ROOT = Path(__file__).resolve().parents[1]
 ENV = {**os.environ, "PYTHONPATH": str(ROOT)}
@@ -42,12 +47,12 @@ def _run_offline(*args: str) -> subprocess.CompletedProcess[str]:
 
 
 class Offline:
-    """Each distinct offline command runs once per module (a process start each), into one
-    state and output folder that no run may create."""
+    """Each distinct offline command runs once per test run (a process start each, shared by
+    the xdist workers), into one state and output folder that no run may create."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, once: Callable[[str, Callable[[], Any]], Any]) -> None:
         self.state, self.out = root / "state", root / "site"
-        self._runs: dict[tuple[str, ...], subprocess.CompletedProcess[str]] = {}
+        self._once = once
 
     def build(self, *flags: str) -> subprocess.CompletedProcess[str]:
         return self._run("build", *flags, "--out", str(self.out), "--state", str(self.state))
@@ -56,14 +61,19 @@ class Offline:
         return self._run("fetch", *flags, "--state", str(self.state))
 
     def _run(self, *args: str) -> subprocess.CompletedProcess[str]:
-        if args not in self._runs:
-            self._runs[args] = _run_offline(*args)
-        return self._runs[args]
+        key = "offline-" + hashlib.sha256("\0".join(args).encode()).hexdigest()[:16]
+        result: subprocess.CompletedProcess[str] = self._once(key, lambda: _run_offline(*args))
+        return result
 
 
 @pytest.fixture(scope="module")
-def run(tmp_path_factory: pytest.TempPathFactory) -> Offline:
-    return Offline(tmp_path_factory.mktemp("offline"))
+def run(tmp_path_factory: pytest.TempPathFactory, worker_id: str) -> Offline:
+    if worker_id == "master":  # no xdist
+        root = tmp_path_factory.mktemp("offline")
+    else:  # the run's shared folder, above each worker's (as conftest.shared_once uses)
+        root = tmp_path_factory.getbasetemp().parent / "offline"
+        root.mkdir(exist_ok=True)
+    return Offline(root, lambda key, compute: shared_once(tmp_path_factory, worker_id, key, compute))
 
 
 @offline
@@ -118,13 +128,31 @@ def test_every_command_has_verbose_and_quiet(command: str) -> None:
     assert "-v, --verbose" in res.output and "-q, --quiet" in res.output
 
 
-def test_sample_build_quiet_prints_nothing_and_check_quiet_too(tmp_path: Path) -> None:
+# The CLI in its own process, as `python -m sitegen.cli` runs it, given the run's calibration
+# report (a pure function of the parameters, costing seconds; conftest.calibration) instead of
+# computing it again, and PNGs without the optimize pass (conftest.quick_png).
+CLI_WITH_CALIBRATION = """
+import pathlib, pickle, sys
+from sitegen import build
+from sitegen.render import og
+from sitegen.cli import main
+report = pickle.loads(pathlib.Path(sys.argv[1]).read_bytes())
+build.calibration_report = lambda params: report
+og.PNG_OPTIMIZE = False
+main(sys.argv[2:], prog_name="liqmap")
+"""
+
+
+def test_sample_build_quiet_prints_nothing_and_check_quiet_too(tmp_path: Path, calibration: CalibrationReport) -> None:
     """The build in its own process (nothing it prints can hide), one symbol and one range."""
     out = tmp_path / "site"
-    args = [sys.executable, "-m", "sitegen.cli"]
+    report = tmp_path / "calibration.pickle"
+    report.write_bytes(pickle.dumps(calibration))
+    args = [sys.executable, "-c", CLI_WITH_CALIBRATION, str(report)]
     res = subprocess.run([*args, "build", "--sample", "-q", "--config", str(small_config(tmp_path)),
                           "--out", str(out)], capture_output=True, text=True, env=ENV, timeout=300)
     assert res.returncode == 0 and res.stdout == "" and res.stderr == ""
+    assert (out / "methodology" / "index.html").is_file()
     res = CliRunner().invoke(main, ["check", "-q", str(out)])
     assert res.exit_code == 0 and res.output == ""
     res = CliRunner().invoke(main, ["check", str(out)])

@@ -33,6 +33,9 @@ from sitegen.schemas import validate
 from sitegen.series import Candles
 from tests.conftest import shared_once
 
+# The pages and files are the point here, not the image bytes (conftest.quick_png).
+pytestmark = pytest.mark.usefixtures("quick_png")
+
 BAR = 300_000
 T0 = 1_769_600_000_000  # 2026-01-28 11:33 UTC, on a 5-minute boundary below
 
@@ -325,15 +328,14 @@ def test_sample_symbol_pages_stay_small(sample_site: Path) -> None:
         assert size <= 600_000, f"{page.relative_to(sample_site)}: {size / 1000:.0f} KB"
 
 
-def test_stale_symbol_says_since_when() -> None:
+def test_stale_symbol_says_since_when(files: dict[str, bytes]) -> None:
     stale = replace(synthetic_report(), stale=True, stale_since=datetime(2026, 1, 29, 15, 0, tzinfo=UTC))
     site = synthetic_site(symbols=(stale,))
-    files = {"btc-usdt/index.html": render_page(site, "btc-usdt/index.html"), **render_data([summarise(stale)], site)}
-    badge = soup(files, "btc-usdt/index.html").select_one("[data-stale-badge]")
+    alone = {"btc-usdt/index.html": render_page(site, "btc-usdt/index.html"), **render_data([summarise(stale)], site)}
+    badge = soup(alone, "btc-usdt/index.html").select_one("[data-stale-badge]")
     assert not badge.has_attr("hidden") and "stale since 2026-01-29 15:00 UTC" in badge.get_text()
-    assert json.loads(files["data/btc-usdt.json"])["stale"] is True
-    fresh = {"p": render_page(synthetic_site(), "btc-usdt/index.html")}
-    fresh_badge = soup(fresh, "p").select_one("[data-stale-badge]")
+    assert json.loads(alone["data/btc-usdt.json"])["stale"] is True
+    fresh_badge = soup(files, "btc-usdt/index.html").select_one("[data-stale-badge]")  # synthetic_site()
     assert fresh_badge.has_attr("hidden")  # the browser shows it once the data is 2 h old
 
 

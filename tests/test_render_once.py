@@ -14,6 +14,9 @@ from sitegen import plan
 from sitegen.render.levels import default_range
 from sitegen.render.pages import render_symbol
 
+# The pages and files are the point here, not the image bytes (conftest.quick_png).
+pytestmark = pytest.mark.usefixtures("quick_png")
+
 
 def test_every_document_is_built_once_and_shared_by_both_urls(monkeypatch: pytest.MonkeyPatch) -> None:
     built = []

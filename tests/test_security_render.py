@@ -22,6 +22,10 @@ from sitegen.config import load_config
 from sitegen.render import render_site
 from sitegen.report import SiteData
 from sitegen.sources.sample import load_sample
+from tests.conftest import shared_once
+
+# The pages and files are the point here, not the image bytes (conftest.quick_png).
+pytestmark = pytest.mark.usefixtures("quick_png")
 
 SCRIPT = "<script>window.__pwned=1</script>"
 IMG = '"><img src=x onerror="window.__pwned=2">'
@@ -33,8 +37,13 @@ RAW = ("<script>window.__pwned", "<img src=x", 'onerror="window.__pwned', "</scr
 
 
 @pytest.fixture(scope="module")
-def hostile_files() -> dict[str, bytes]:
-    config = load_config(None, ranges="12h,24h", symbols="BTC/USDT:USDT")
+def hostile_files(tmp_path_factory: pytest.TempPathFactory, worker_id: str) -> dict[str, bytes]:
+    """Rendered once per run and shared by the xdist workers (read-only)."""
+    return shared_once(tmp_path_factory, worker_id, "hostile-site", _render_hostile_site)
+
+
+def _render_hostile_site() -> dict[str, bytes]:
+    config = load_config(None, ranges="12h", symbols="BTC/USDT:USDT")  # one range: every kind of page
     report = analyse_symbol("BTC/USDT:USDT", [load_sample("BTC/USDT:USDT")], config)
     per_exchange = {tf: {HOSTILE_EXCHANGE: next(iter(by_ex.values()))} for tf, by_ex in report.per_exchange.items()}
     report = dataclasses.replace(

@@ -22,6 +22,12 @@ def soup(path: Path) -> BeautifulSoup:
     return BeautifulSoup(path.read_text(encoding="utf-8"), "html.parser")
 
 
+@pytest.fixture(scope="module")
+def parsed(sample_site: Path) -> dict[Path, BeautifulSoup]:
+    """Every HTML page of the sample site, parsed once for the tests that read them all."""
+    return {page: soup(page) for page in pages(sample_site)}
+
+
 def test_expected_pages_exist(sample_site: Path) -> None:
     expected = ["index.html", "404.html", "robots.txt", "sitemap.xml", "methodology/index.html",
                 "overview/index.html"]
@@ -41,12 +47,12 @@ def test_range_pages_only_where_data_covers_them(sample_site: Path) -> None:
         assert not (sample_site / slug / "3m").exists()
 
 
-def test_every_internal_link_and_asset_resolves(sample_site: Path) -> None:
+def test_every_internal_link_and_asset_resolves(sample_site: Path, parsed: dict[Path, BeautifulSoup]) -> None:
     missing = []
-    for page in pages(sample_site):
+    for page, doc in parsed.items():
         # served at the base URL's path (/liqmap/), as Pages does: root-relative links count
         base = "http://site.test/liqmap/" + page.relative_to(sample_site).as_posix()
-        for tag in soup(page).find_all(["a", "link", "script", "img", "iframe"]):
+        for tag in doc.find_all(["a", "link", "script", "img", "iframe"]):
             ref = tag.get("href") or tag.get("src")
             if not ref or ref.startswith(("#", "mailto:", "data:", "javascript:")):
                 continue
@@ -64,12 +70,13 @@ def test_every_internal_link_and_asset_resolves(sample_site: Path) -> None:
     assert not missing, "broken links:\n" + "\n".join(missing[:20])
 
 
-def test_no_external_requests(sample_site: Path) -> None:
-    for page in pages(sample_site):
-        for tag in soup(page).find_all(["script", "img", "iframe"]):
+def test_no_external_requests(parsed: dict[Path, BeautifulSoup]) -> None:
+    assert parsed
+    for page, doc in parsed.items():
+        for tag in doc.find_all(["script", "img", "iframe"]):
             src = tag.get("src") or ""
             assert not re.match(r"^(https?:)?//", src), f"{page}: external {tag.name} {src}"
-        for tag in soup(page).find_all("link", rel="stylesheet"):
+        for tag in doc.find_all("link", rel="stylesheet"):
             assert not re.match(r"^(https?:)?//", tag.get("href", "")), f"{page}: external css"
 
 

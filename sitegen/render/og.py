@@ -21,6 +21,10 @@ THUMB_SIZE = (320, 168)
 BG = (13, 16, 23)
 TEXT = (232, 236, 241)
 MUTED = (154, 164, 178)
+# Pillow's optimize pass makes each PNG a few per cent smaller and costs most of the time it
+# takes to draw it (about a quarter of a synthetic site's render); tests whose point is not
+# the image bytes turn it off (tests/conftest.py quick_png).
+PNG_OPTIMIZE = True
 
 
 @cache
@@ -66,7 +70,7 @@ def _font(size: int) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
 
 def _png(img: Image.Image) -> bytes:
     buf = io.BytesIO()
-    img.save(buf, format="PNG", optimize=True)
+    img.save(buf, format="PNG", optimize=PNG_OPTIMIZE)
     return buf.getvalue()
 
 
