@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from sitegen.model import ModelInput, ModelParams, cumulative, price_grid, run_model
-from sitegen.model.engine import multipliers, solve
+from sitegen.model.engine import multipliers, same_bar_share, solve
 
 HOUR = 3_600_000
 # every model v2 term on: same-bar path, unlocated liquidations, a dollar scale (and the
@@ -137,6 +137,23 @@ def test_mirrored_price_path_swaps_long_and_short(inp: ModelInput) -> None:
     assert np.allclose(r.heat_long.sum(axis=1), m.heat_short.sum(axis=1), rtol=1e-5, atol=1e-2)
     diff = np.abs(r.heat_long - m.heat_short[:, ::-1]).sum()
     assert diff <= 1e-4 * max(float(r.heat_long.sum()), 1.0)
+
+
+@pytest.mark.parametrize("side", [0, 1])
+def test_a_close_a_rounding_step_from_its_open_is_an_unchanged_close(side: int) -> None:
+    """Found by the mirror property: a close one float step below its open made a falling bar,
+    while the mirrored path (where K / price rounds the two together) had an unchanged one,
+    and the same-bar liquidations of that bar differed by a whole path's share."""
+    from sitegen.model.reference import _same_bar
+
+    o, h, lo = 127.76775404, 129.77980339, 125.78689861
+    level = 126.5 if side == 0 else 129.0
+    closes = (o, np.nextafter(o, 0.0), np.nextafter(o, np.inf))
+    shares = [float(same_bar_share(*map(np.array, (o, h, lo, c, o, level)), side)) for c in closes]
+    assert shares == [shares[0]] * 3
+    assert [_same_bar(o, h, lo, float(c), o, level, side) for c in closes] == pytest.approx(shares)
+    # and it is the average of the two paths, as for an exact tie
+    assert 0.0 < shares[0] < 1.0
 
 
 @SETTINGS

@@ -269,7 +269,10 @@ def same_bar_share(
         # down bar, O->H sees H, H->L and L->C see C
         up = (e_le_o + 1.0) * f(h >= p) / n_up
         down = (e_ge_o * f(h >= p) + f(c >= p) * (1.0 + e_le_c)) / n_down
-    return np.where(c > o, up, np.where(c < o, down, 0.5 * (up + down)))
+    # The bar's direction with the same slack: a close one rounding away from its open is an
+    # unchanged close (else a mirrored path, K / price, could turn a tie into a direction).
+    rising, falling = c > o * (1.0 + PATH_SLACK), c < o * (1.0 - PATH_SLACK)
+    return np.where(rising, up, np.where(falling, down, 0.5 * (up + down)))
 
 
 def leverage_set(

@@ -104,11 +104,11 @@ def _same_bar(o: float, h: float, lo: float, c: float, e: float, p: float, side:
     """Share of entries at ``e`` liquidated at ``p`` inside their own bar: walk the path.
 
     Each pass of the path through ``e`` carries an equal share; a pass counts when the rest
-    of the path reaches ``p``. Unchanged close: half of each path.
+    of the path reaches ``p``. Unchanged close (within PATH_SLACK of the open): half of each path.
     """
-    if c > o:
+    if c > o * (1 + PATH_SLACK):
         paths = [(1.0, [o, lo, h, c])]
-    elif c < o:
+    elif c < o * (1 - PATH_SLACK):
         paths = [(1.0, [o, h, lo, c])]
     else:
         paths = [(0.5, [o, lo, h, c]), (0.5, [o, h, lo, c])]
