@@ -103,7 +103,9 @@ def build_sample_site(out: Path) -> None:
     """The sample site as the tests and the golden files see it (fixed time and base URL)."""
     from sitegen.build import build_site
 
-    config = load_config(None, out_dir=out, base_url="https://example.test/liqmap/")
+    # In this process (workers=1): a pool's processes would each import Bokeh and the model
+    # again, and the other xdist worker keeps the second core busy meanwhile.
+    config = load_config(None, out_dir=out, base_url="https://example.test/liqmap/", workers=1)
     build_site(config, sample=True, now=BUILD_TIME)
 
 
