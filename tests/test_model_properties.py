@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from sitegen.model import ModelInput, ModelParams, cumulative, price_grid, run_model
-from sitegen.model.engine import multipliers, same_bar_share, solve
+from sitegen.model.engine import multipliers, same_bar_share, solve, up_weight
 
 HOUR = 3_600_000
 # every model v2 term on: same-bar path, unlocated liquidations, a dollar scale (and the
@@ -143,17 +143,21 @@ def test_mirrored_price_path_swaps_long_and_short(inp: ModelInput) -> None:
 def test_a_close_a_rounding_step_from_its_open_is_an_unchanged_close(side: int) -> None:
     """Found by the mirror property: a close one float step below its open made a falling bar,
     while the mirrored path (where K / price rounds the two together) had an unchanged one,
-    and the same-bar liquidations of that bar differed by a whole path's share."""
+    and the same-bar liquidations of that bar differed by a whole path's share. Near a tie
+    the two paths blend (engine.up_weight), so a rounding step moves the share by ~1e-9."""
     from sitegen.model.reference import _same_bar
 
     o, h, lo = 127.76775404, 129.77980339, 125.78689861
     level = 126.5 if side == 0 else 129.0
-    closes = (o, np.nextafter(o, 0.0), np.nextafter(o, np.inf))
+    closes = (o, np.nextafter(o, 0.0), np.nextafter(o, np.inf), o * (1 - 1e-10), o * (1 + 1e-10))
     shares = [float(same_bar_share(*map(np.array, (o, h, lo, c, o, level)), side)) for c in closes]
-    assert shares == [shares[0]] * 3
+    assert shares == pytest.approx([shares[0]] * 5, abs=1e-3)  # 1e-10 from a tie: 0.05 % of the way
+    assert shares[:3] == pytest.approx([shares[0]] * 3, abs=1e-6)
     assert [_same_bar(o, h, lo, float(c), o, level, side) for c in closes] == pytest.approx(shares)
-    # and it is the average of the two paths, as for an exact tie
-    assert 0.0 < shares[0] < 1.0
+    # half of each path at a tie; one path a real tick (1e-6 of the price) away
+    assert float(up_weight(o, o)) == 0.5
+    assert float(up_weight(o, np.nextafter(o, 0.0))) == pytest.approx(0.5, abs=1e-8)
+    assert float(up_weight(o, o * (1 + 1e-6))) == 1.0 and float(up_weight(o, o * (1 - 1e-6))) == 0.0
 
 
 @SETTINGS

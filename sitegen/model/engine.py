@@ -269,10 +269,23 @@ def same_bar_share(
         # down bar, O->H sees H, H->L and L->C see C
         up = (e_le_o + 1.0) * f(h >= p) / n_up
         down = (e_ge_o * f(h >= p) + f(c >= p) * (1.0 + e_le_c)) / n_down
-    # The bar's direction with the same slack: a close one rounding away from its open is an
-    # unchanged close (else a mirrored path, K / price, could turn a tie into a direction).
-    rising, falling = c > o * (1.0 + PATH_SLACK), c < o * (1.0 - PATH_SLACK)
-    return np.where(rising, up, np.where(falling, down, 0.5 * (up + down)))
+    w = up_weight(o, c)
+    return w * up + (1.0 - w) * down
+
+
+# A close within this relative distance of the open blends the two paths (half each at an
+# exact tie); far below any listed contract's tick, so every real bar has one direction.
+DIRECTION_BAND = 1e-7
+
+
+def up_weight(o: np.ndarray | float, c: np.ndarray | float) -> np.ndarray:
+    """Weight of the O->L->H->C path: 1 for a rising bar, 0 for a falling one, 1/2 at a tie.
+
+    Continuous across a tiny band around the tie, so a rounding step (e.g. in a mirrored
+    path, K / price) moves the weight by about 1e-9 instead of flipping the whole bar.
+    """
+    r = np.log(np.asarray(c, dtype=np.float64) / np.asarray(o, dtype=np.float64))
+    return np.clip(0.5 + r / (2.0 * DIRECTION_BAND), 0.0, 1.0)
 
 
 def leverage_set(

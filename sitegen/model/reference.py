@@ -22,6 +22,7 @@ from sitegen.model.engine import (
     multipliers,
     typical_price,
     unlocated,
+    up_weight,
 )
 from sitegen.model.types import ModelInput, ModelParams
 
@@ -104,14 +105,11 @@ def _same_bar(o: float, h: float, lo: float, c: float, e: float, p: float, side:
     """Share of entries at ``e`` liquidated at ``p`` inside their own bar: walk the path.
 
     Each pass of the path through ``e`` carries an equal share; a pass counts when the rest
-    of the path reaches ``p``. Unchanged close (within PATH_SLACK of the open): half of each path.
+    of the path reaches ``p``. The rising and falling paths are weighted by ``up_weight``
+    (half each for an unchanged close).
     """
-    if c > o * (1 + PATH_SLACK):
-        paths = [(1.0, [o, lo, h, c])]
-    elif c < o * (1 - PATH_SLACK):
-        paths = [(1.0, [o, h, lo, c])]
-    else:
-        paths = [(0.5, [o, lo, h, c]), (0.5, [o, h, lo, c])]
+    w = float(up_weight(o, c))
+    paths = [(w, [o, lo, h, c]), (1.0 - w, [o, h, lo, c])]
     out = 0.0
     for weight, pts in paths:
         passes = hits = 0
