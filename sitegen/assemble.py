@@ -30,7 +30,6 @@ from sitegen.config import Config, slugify
 from sitegen.errors import BuildError, not_listed_note
 from sitegen.render.assets import BOKEH_VERSION
 from sitegen.render.card import Card, card_from_json, card_to_json
-from sitegen.render.pages import check_plan, render_global_files, reorder_nav
 from sitegen.report import KeptSymbol, SiteData
 from sitegen.site.lastgood import Carried, after_render_refusals, plan_carry_over
 from sitegen.site.pagepolicy import PagePolicy, policy_of
@@ -126,6 +125,10 @@ def finish_site(
     progress: Callable[[str], None] | None = None,
 ) -> Finished:
     """Keep-last-good, global files, snapshots, plan check, validation and swap (see the module)."""
+    # Here, not at the top: Bokeh and the page templates load only once there is something
+    # to render (a build whose fetch fails exits without them, about 0.7 s sooner).
+    from sitegen.render.pages import check_plan, render_global_files, reorder_nav
+
     cards = done.cards
     fresh_plan = plan.SitePlan({c.report.slug: c.report.ranges for c in cards},
                                 {c.report.slug: c.report.page_exchanges for c in cards})
