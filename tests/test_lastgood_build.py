@@ -143,11 +143,10 @@ def test_kept_set_is_decided_before_rendering_so_the_site_renders_once(
 ) -> None:
     """SOL leaves the config while ETH fails: ETH's old pages link to SOL's, so ETH cannot be
     kept. That is known from the site plan before rendering; every file renders once."""
-    import sitegen.assemble
     import sitegen.render.pages
 
     calls: list[str] = []
-    real_symbol, real_global = sitegen.render.pages.render_symbol, sitegen.assemble.render_global_files
+    real_symbol, real_global = sitegen.render.pages.render_symbol, sitegen.render.pages.render_global_files
 
     def symbol(site, report, **kw):
         calls.append(report.symbol)
@@ -158,7 +157,7 @@ def test_kept_set_is_decided_before_rendering_so_the_site_renders_once(
         return real_global(*a, **kw)
 
     monkeypatch.setattr(sitegen.render.pages, "render_symbol", symbol)
-    monkeypatch.setattr(sitegen.assemble, "render_global_files", global_files)
+    monkeypatch.setattr(sitegen.render.pages, "render_global_files", global_files)  # assemble imports it late
     result = build(site, FlakySource(fail_symbols=("ETH/USDT:USDT",)), T1, symbols="BTC/USDT:USDT,ETH/USDT:USDT",
                    workers=1)
     assert calls == ["BTC/USDT:USDT", "global"]
