@@ -1,23 +1,29 @@
 """Issue 11 item 16: offline, `liqmap build` is a short summary with the `--sample` hint.
 
-The machine is really offline here: each command runs in a fresh network namespace
-(``unshare -rn``: only a loopback that is down, no DNS), with the real exchange URLs,
-so nothing can reach the internet. Before: ~38 lines, 16 retry lines, each failure twice,
+Each command runs with the real exchange URLs two ways. In CI (marked slow) the machine is
+really offline: the CLI in its own process in a fresh network namespace (``unshare -rn``:
+only a loopback that is down, no DNS), so nothing can reach the internet. In the inner
+loop, the CLI in this process with every name lookup refused (``socket.getaddrinfo``
+raises what a machine without DNS raises), so ccxt and aiohttp meet the same failure.
+Before: ~38 lines, 16 retry lines, each failure twice,
 one line repeating a sentence 12 times, DNS failures retried 5 times, a store file created.
 """
 
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import pickle
 import re
 import shutil
+import socket
 import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+from unittest import mock
 
 import pytest
 from click.testing import CliRunner
@@ -41,44 +47,77 @@ def _netns_ok() -> bool:
 offline = pytest.mark.skipif(not _netns_ok(), reason="needs `unshare -rn` (a network namespace)")
 
 
+def _no_dns(*args: object, **kwargs: object) -> Any:
+    raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+
+
 def _run_offline(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(["unshare", "-rn", sys.executable, "-m", "sitegen.cli", *args],
                           capture_output=True, text=True, env=ENV, timeout=300)
 
 
-class Offline:
-    """Each distinct offline command runs once per test run (a process start each, shared by
-    the xdist workers), into one state and output folder that no run may create."""
+def _run_without_dns(*args: str) -> subprocess.CompletedProcess[str]:
+    """The CLI in this process, no name resolving, and a root logger as a new process has
+    (no handlers: pytest's would make the CLI's logging.basicConfig do nothing)."""
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    with mock.patch.object(socket, "getaddrinfo", _no_dns), mock.patch.dict(os.environ):
+        os.environ.pop("LIQMAP_PROXY", None)
+        root.handlers[:] = []
+        try:
+            res = CliRunner().invoke(main, list(args))
+        finally:
+            root.handlers[:], root.level = handlers, level
+    if res.exception is not None and not isinstance(res.exception, SystemExit):
+        raise res.exception
+    return subprocess.CompletedProcess(["liqmap", *args], res.exit_code, res.stdout, res.stderr)
 
-    def __init__(self, root: Path, once: Callable[[str, Callable[[], Any]], Any]) -> None:
-        self.state, self.out = root / "state", root / "site"
-        self._once = once
+
+class Offline:
+    """Each distinct offline command runs once per test run and way (shared by the xdist
+    workers), each into its own store and site folder, which it must not create."""
+
+    def __init__(self, root: Path, once: Callable[[str, Callable[[], Any]], Any], way: str) -> None:
+        self.root, self._once, self.way = root, once, way
+        self.used: list[Path] = []  # each command's own folder (commands may run at once)
 
     def build(self, *flags: str) -> subprocess.CompletedProcess[str]:
-        return self._run("build", *flags, "--out", str(self.out), "--state", str(self.state))
+        return self._run("build", *flags)
 
     def fetch(self, *flags: str) -> subprocess.CompletedProcess[str]:
-        return self._run("fetch", *flags, "--state", str(self.state))
+        return self._run("fetch", *flags)
 
-    def _run(self, *args: str) -> subprocess.CompletedProcess[str]:
-        key = "offline-" + hashlib.sha256("\0".join(args).encode()).hexdigest()[:16]
-        result: subprocess.CompletedProcess[str] = self._once(key, lambda: _run_offline(*args))
+    def created_nothing(self) -> bool:
+        """No command made its store or its site folder."""
+        return not any((d / "state").exists() or (d / "site").exists() for d in self.used)
+
+    def _run(self, command: str, *flags: str) -> subprocess.CompletedProcess[str]:
+        key = f"offline-{self.way}-" + hashlib.sha256("\0".join((command, *flags)).encode()).hexdigest()[:16]
+        folder = self.root / key
+        self.used.append(folder)
+        args = [command, *flags, "--state", str(folder / "state")]
+        if command == "build":
+            args += ["--out", str(folder / "site")]
+        runner = _run_offline if self.way == "netns" else _run_without_dns
+        result: subprocess.CompletedProcess[str] = self._once(key, lambda: runner(*args))
         return result
 
 
-@pytest.fixture(scope="module")
-def run(tmp_path_factory: pytest.TempPathFactory, worker_id: str) -> Offline:
+@pytest.fixture(scope="module", params=[
+    "no-dns",
+    pytest.param("netns", marks=[offline, pytest.mark.slow]),  # a process start each: CI
+])
+def run(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, worker_id: str) -> Offline:
+    way = request.param
     if worker_id == "master":  # no xdist
-        root = tmp_path_factory.mktemp("offline")
+        root = tmp_path_factory.mktemp(f"offline-{way}")
     else:  # the run's shared folder, above each worker's (as conftest.shared_once uses)
-        root = tmp_path_factory.getbasetemp().parent / "offline"
+        root = tmp_path_factory.getbasetemp().parent / f"offline-{way}"
         root.mkdir(exist_ok=True)
-    return Offline(root, lambda key, compute: shared_once(tmp_path_factory, worker_id, key, compute))
+    return Offline(root, lambda key, compute: shared_once(tmp_path_factory, worker_id, key, compute), way)
 
 
-@offline
 def test_offline_build_is_a_short_summary_with_the_sample_hint(run: Offline) -> None:
-    state, out = run.state, run.out
     res = run.build()
     assert res.returncode == 1
     lines = res.stderr.splitlines()
@@ -92,10 +131,9 @@ def test_offline_build_is_a_short_summary_with_the_sample_hint(run: Offline) -> 
         assert errors[0].count(f"{exchange}:") == 1
     assert res.stderr.count(DNS_HINT) == 1  # said once, not once per exchange
     assert "retry" not in res.stderr and "Traceback" not in res.stderr
-    assert not state.exists() and not out.exists()
+    assert run.created_nothing()
 
 
-@offline
 def test_dns_failures_are_not_retried(run: Offline) -> None:
     res = run.build("-v")
     assert res.returncode == 1
@@ -104,10 +142,9 @@ def test_dns_failures_are_not_retried(run: Offline) -> None:
     assert res.returncode == 1
     assert re.search(r"pairs \(no store was created at .*\) in [\d.]+ s \(4 requests\)", res.stdout), res.stdout
     assert res.stdout.count(DNS_HINT) == 1 and "--sample" in res.stdout
-    assert not run.state.exists()
+    assert run.created_nothing()
 
 
-@offline
 def test_quiet_is_errors_only_and_verbose_adds_detail(run: Offline) -> None:
     quiet = run.build("-q")
     assert quiet.returncode == 1 and quiet.stdout == ""
@@ -118,7 +155,7 @@ def test_quiet_is_errors_only_and_verbose_adds_detail(run: Offline) -> None:
     assert "INFO" in verbose.stderr and "INFO" not in default.stderr
     fetch_quiet = run.fetch("-q")
     assert fetch_quiet.returncode == 1 and fetch_quiet.stdout == ""
-    assert not run.state.exists() and not run.out.exists()
+    assert run.created_nothing()
 
 
 @pytest.mark.parametrize("command", ["build", "fetch", "check", "evaluate"])
