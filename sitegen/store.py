@@ -515,31 +515,32 @@ class Store:
         ).fetchone()
         return None if row is None else int(row[0])
 
+    def _market_value(
+        self, column: Literal["tiers_ms", "market_symbol", "last_error", "last_ok_ms"], exchange: str, symbol: str
+    ) -> int | str | None:
+        """One column of the markets row of (exchange, symbol); None when there is no row."""
+        row = self.db.execute(
+            f"SELECT {column} FROM markets WHERE exchange=? AND symbol=?", (exchange, symbol)
+        ).fetchone()
+        return None if row is None else row[0]
+
     def tiers_ms(self, exchange: str, symbol: str) -> int | None:
         """When the leverage tiers of (exchange, symbol) were last stored (ms), or None."""
-        row = self.db.execute(
-            "SELECT tiers_ms FROM markets WHERE exchange=? AND symbol=?", (exchange, symbol)
-        ).fetchone()
-        return None if row is None or row[0] is None else int(row[0])
+        value = self._market_value("tiers_ms", exchange, symbol)
+        return None if value is None else int(value)
 
     def market_symbol(self, exchange: str, symbol: str) -> str | None:
-        row = self.db.execute(
-            "SELECT market_symbol FROM markets WHERE exchange=? AND symbol=?", (exchange, symbol)
-        ).fetchone()
-        return None if row is None else str(row[0])
+        value = self._market_value("market_symbol", exchange, symbol)  # NOT NULL in a row
+        return None if value is None else str(value)
 
     def last_error(self, exchange: str, symbol: str) -> str | None:
         """The last failure noted for (exchange, symbol), None after a good fetch."""
-        row = self.db.execute(
-            "SELECT last_error FROM markets WHERE exchange=? AND symbol=?", (exchange, symbol)
-        ).fetchone()
-        return None if row is None or row[0] is None else str(row[0])
+        value = self._market_value("last_error", exchange, symbol)
+        return None if value is None else str(value)
 
     def last_ok_ms(self, exchange: str, symbol: str) -> int | None:
-        row = self.db.execute(
-            "SELECT last_ok_ms FROM markets WHERE exchange=? AND symbol=?", (exchange, symbol)
-        ).fetchone()
-        return None if row is None or row[0] is None else int(row[0])
+        value = self._market_value("last_ok_ms", exchange, symbol)
+        return None if value is None else int(value)
 
     def load_series(self, exchange: str, symbol: str) -> MarketSeries | None:
         """Everything stored for ``symbol`` (the configured name) on ``exchange``, or None.

@@ -192,6 +192,11 @@ def _second_half_scrambled() -> EvalData:
     return type(d)(**{**d.__dict__, "liq_long": scrambled})
 
 
+def chosen_by(r: GridRow) -> tuple[object, ...]:
+    """What the search chooses by, and what it reports as the choice."""
+    return (r.intrabar, r.unlocated_coef, r.entry_points, r.alpha, r.decay_half_life_hours, r.usd_scale, r.fit)
+
+
 def test_calibration_scores_read_only_the_first_half(monkeypatch: pytest.MonkeyPatch) -> None:
     """Changing the second half's realised liquidations changes no setting's score or scale, so
     it cannot change the choice. Shown on every intrabar mode and unlocated coefficient and two
@@ -201,10 +206,6 @@ def test_calibration_scores_read_only_the_first_half(monkeypatch: pytest.MonkeyP
             "decay_half_life_hours": (0.0, 168.0)}
     monkeypatch.setattr(evaluation, "CALIBRATION_GRID", grid)
     a, b = calibrate(), calibrate(_second_half_scrambled())
-
-    def chosen_by(r: GridRow) -> tuple[object, ...]:
-        return (r.intrabar, r.unlocated_coef, r.entry_points, r.alpha, r.decay_half_life_hours, r.usd_scale, r.fit)
-
     assert len(a.grid) == 2 * 6 * 2 * 2 * 2
     assert [chosen_by(r) for r in a.grid] == [chosen_by(r) for r in b.grid]
     assert [r.check for r in a.grid] != [r.check for r in b.grid]  # while the second half's scores moved
@@ -216,9 +217,7 @@ def test_calibration_search_uses_only_the_first_half(calibration: CalibrationRep
     """Changing the second half's realised liquidations must not change the choice."""
     # calibrate(d) with the default parameters is the shared report's selection (conftest.py)
     a, b = calibration.selection.chosen, calibrate(_second_half_scrambled()).chosen
-    assert (a.intrabar, a.unlocated_coef, a.entry_points, a.alpha, a.decay_half_life_hours,
-            a.usd_scale, a.fit) == (b.intrabar, b.unlocated_coef, b.entry_points, b.alpha,
-                                    b.decay_half_life_hours, b.usd_scale, b.fit)
+    assert chosen_by(a) == chosen_by(b)
 
 
 def test_cli_evaluate_table_and_json(tmp_path: Path) -> None:
